@@ -1,0 +1,26 @@
+//! The storage engine: an append-only, segmented log per partition on
+//! memory-mapped files.
+//!
+//! - [`batch`]: the RecordBatch v2 header view and the checks every stored batch passes.
+//! - [`segment`]: one `.log` file, mapped for zero-copy reads, with its indexes.
+//! - [`index`]: the sparse offset and time indexes, and the cadence that writes them.
+//! - [`partition_log`]: segments, append, read, roll, high watermark, group commit, poison.
+//! - [`recovery`]: what a restart trusts, cuts or fences (also `sediment log verify`).
+//! - [`retention`]: which sealed segments retention deletes.
+//! - [`checkpoint`]: small files written atomically (temp → fdatasync → rename → fsync dir).
+//! - [`log_manager`]: the data directory: partitions, clean-shutdown marker, recovery points.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod index;
+pub mod log_manager;
+pub mod partition_log;
+pub mod recovery;
+pub mod retention;
+pub mod segment;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_batches;
+
+pub use partition_log::{AppendOutcome, PartitionLog, ReadOutcome};
+pub use recovery::RecoveryHint;

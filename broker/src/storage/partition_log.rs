@@ -1,0 +1,688 @@
+//! The log of one partition: its segments, appends, reads, rolls, the high
+//! watermark, group commit and poisoning.
+//!
+//! Invariants:
+//! - Offsets are contiguous from `log_start` to `log_end`; an offset handed out
+//!   once is never handed out again, even after a crash and recovery.
+//! - Under [`FlushPolicy::Always`] the high watermark is the durable end of
+//!   the log: it moves only after an `fdatasync` that covers it completed.
+//!   Readers never see bytes past it.
+//! - Group commit: [`PartitionLog::make_durable`] waits for a sync covering the
+//!   caller's offset; if none is running it starts one covering *everything*
+//!   appended so far, so one fdatasync serves every batch that arrived while
+//!   the previous one ran.
+//! - After any write, sync or reservation error the partition is poisoned:
+//!   appends and waits fail, reads of what was readable continue, and only a
+//!   reopen (which runs recovery) clears it. An fsync is never retried, since
+//!   after a failed fsync the kernel may have dropped the dirty pages.
+//!
+//! Lock order: `writer` before `segments`, and `writer` before `sync`; the
+//! syncing thread never holds `sync` while taking `writer`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::config::{FlushPolicy, LogConfig};
+use crate::error::StorageError;
+use crate::storage::batch::{BatchHeader, BatchIter};
+use crate::storage::checkpoint::sync_dir;
+use crate::storage::index::IndexCadence;
+use crate::storage::recovery::{self, Finding, RecoveryHint, SegmentFiles};
+use crate::storage::retention::{segments_to_delete, SegmentStats};
+use crate::storage::segment::{self, read_lock, resume_cadence, write_lock, Segment};
+
+/// What an append assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Offset of the first record appended.
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// Offset the next append will get; pass it to [`PartitionLog::make_durable`].
+    pub next_offset: i64,
+}
+
+/// What a read returned.
+#[derive(Debug, Clone)]
+pub struct ReadOutcome {
+    /// Whole batches exactly as stored; empty at the high watermark.
+    pub bytes: Bytes,
+    /// Offset after the last batch returned (the requested offset if none).
+    pub next_offset: i64,
+    /// The high watermark when the read started.
+    pub high_watermark: i64,
+    /// The log start offset when the read started.
+    pub log_start: i64,
+}
+
+/// What a retention pass deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionOutcome {
+    /// Segments deleted.
+    pub segments_deleted: usize,
+    /// Bytes freed.
+    pub bytes_deleted: u64,
+    /// The log start offset afterwards.
+    pub log_start: i64,
+}
+
+/// Where the durable part of the log ends (for diagnostics and crash tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurablePosition {
+    /// The active segment's `.log`.
+    pub file: PathBuf,
+    /// Bytes of it covered by a completed fdatasync.
+    pub len: u64,
+    /// Offset after the last durable record.
+    pub offset: i64,
+}
+
+struct Writer {
+    active: Arc<Segment>,
+    position: u64,
+    reserved: u64,
+    next_offset: i64,
+    cadence: IndexCadence,
+    created: Instant,
+}
+
+struct SyncState {
+    syncing: bool,
+    durable_offset: i64,
+    durable_len: u64,
+    durable_segment: i64,
+}
+
+/// One partition's append-only log.
+pub struct PartitionLog {
+    name: String,
+    dir: PathBuf,
+    config: LogConfig,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    writer: Mutex<Writer>,
+    sync: Mutex<SyncState>,
+    sync_done: Condvar,
+    log_end: AtomicI64,
+    high_watermark: AtomicI64,
+    log_start: AtomicI64,
+    poison: Mutex<Option<String>>,
+    high_watermark_tx: watch::Sender<i64>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl PartitionLog {
+    /// Opens (creating if needed) the partition in `dir`, running recovery as
+    /// `hint` allows. A fenced partition is an error whose files are untouched.
+    pub fn open(dir: &Path, config: LogConfig, hint: RecoveryHint) -> Result<Self, StorageError> {
+        config.validate().map_err(StorageError::Config)?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+        let plan = recovery::plan_recovery(dir, hint, config.index_interval_bytes)?;
+        if let Some(Finding::Fence {
+            file,
+            position,
+            reason,
+        }) = plan.fence
+        {
+            tracing::error!(partition = %name, file = %file.display(), position, %reason, "partition fenced: recovery will not repair damage inside sealed data");
+            return Err(StorageError::Fenced {
+                partition: name,
+                file,
+                position,
+                reason,
+            });
+        }
+        let mut dir_changed = false;
+        for finding in &plan.findings {
+            apply_finding(&name, finding)?;
+            dir_changed |= matches!(finding, Finding::RemoveStray { .. });
+        }
+
+        let mut planned = plan.segments;
+        if planned.is_empty() {
+            let files = SegmentFiles::new(dir, 0);
+            Segment::create(files.clone(), config.segment_bytes, config.index_max_bytes)?;
+            sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))?;
+            planned.push(recovery::PlannedSegment {
+                files,
+                log_len: 0,
+                next_offset: 0,
+                max_timestamp: i64::MIN,
+                rebuilt_index: None,
+            });
+        }
+        let last = planned.len() - 1;
+        let mut segments = Vec::with_capacity(planned.len());
+        for (i, planned) in planned.into_iter().enumerate() {
+            if let Some((offsets, times)) = &planned.rebuilt_index {
+                recovery::write_sealed_indexes(&planned.files, offsets, times)?;
+                dir_changed = true;
+            }
+            let active = (i == last).then_some((config.segment_bytes, config.index_max_bytes));
+            segments.push(segment::open_planned(
+                planned.files,
+                planned.log_len,
+                planned.next_offset,
+                planned.max_timestamp,
+                active,
+            )?);
+        }
+        let active = Arc::clone(&segments[last]);
+        if !hint.clean_shutdown {
+            // What survived the crash may sit only in the page cache: make it
+            // durable before it becomes readable below the high watermark.
+            active
+                .log_file()
+                .sync_data()
+                .map_err(|e| StorageError::io("fdatasync", &active.files().log, e))?;
+        }
+        if dir_changed {
+            sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))?;
+        }
+        let cadence = resume_cadence(&active, config.index_interval_bytes);
+        let next_offset = active.next_offset();
+        let position = active.size();
+        let log_start = segments[0].base_offset();
+        let (high_watermark_tx, _) = watch::channel(next_offset);
+        Ok(Self {
+            name,
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(Writer {
+                active: Arc::clone(&active),
+                position,
+                reserved: position,
+                next_offset,
+                cadence,
+                created: Instant::now(),
+            }),
+            sync: Mutex::new(SyncState {
+                syncing: false,
+                durable_offset: next_offset,
+                durable_len: position,
+                durable_segment: active.base_offset(),
+            }),
+            sync_done: Condvar::new(),
+            segments: RwLock::new(segments),
+            log_end: AtomicI64::new(next_offset),
+            high_watermark: AtomicI64::new(next_offset),
+            log_start: AtomicI64::new(log_start),
+            poison: Mutex::new(None),
+            high_watermark_tx,
+            config,
+        })
+    }
+
+    /// The partition's directory name (`topic-partition`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration the log runs with.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Validates and appends one or more consecutive batches (a produce
+    /// request's record set), assigning offsets. Under `FlushPolicy::Always`
+    /// the batches become readable, and may be acknowledged, only after
+    /// [`PartitionLog::make_durable`] for `next_offset` returns.
+    ///
+    /// Nothing is appended if any batch is invalid.
+    pub fn append(&self, records: &[u8]) -> Result<AppendOutcome, StorageError> {
+        let batches = validate_record_set(records)?;
+        self.check_poison()?;
+        let total: u64 = batches.iter().map(|b| b.total_len() as u64).sum();
+        let records_in_set: i64 = batches
+            .iter()
+            .map(|b| i64::from(b.last_offset_delta()) + 1)
+            .sum();
+
+        let mut writer = lock(&self.writer);
+        self.check_poison()?;
+        if self.should_roll(&writer, total, records_in_set) {
+            self.roll(&mut writer).map_err(|e| self.poison_with(e))?;
+        }
+        let end = writer.position + total;
+        if end > writer.reserved {
+            let step = self.config.preallocate_bytes.max(end - writer.reserved);
+            writer
+                .active
+                .reserve(writer.reserved, step)
+                .map_err(|e| self.poison_with(e))?;
+            writer.reserved += step;
+        }
+        let base_offset = writer.next_offset;
+        let Writer {
+            active,
+            position,
+            cadence,
+            ..
+        } = &mut *writer;
+        let (next_offset, new_position) = active
+            .write_batches(
+                *position,
+                &batches,
+                base_offset,
+                self.config.leader_epoch,
+                cadence,
+            )
+            .map_err(|e| self.poison_with(e))?;
+        writer.position = new_position;
+        writer.next_offset = next_offset;
+        self.log_end.store(next_offset, Ordering::Release);
+        if let FlushPolicy::Interval(_) = self.config.flush {
+            writer.active.publish(new_position);
+            self.advance_high_watermark(next_offset);
+        }
+        Ok(AppendOutcome {
+            base_offset,
+            last_offset: next_offset - 1,
+            next_offset,
+        })
+    }
+
+    /// Blocks until everything before `offset` (capped at the log end) is
+    /// covered by a completed fdatasync. Concurrent callers share syncs (group
+    /// commit). Under `Always` this also advances the high watermark.
+    pub fn make_durable(&self, offset: i64) -> Result<(), StorageError> {
+        let target = offset.min(self.log_end.load(Ordering::Acquire));
+        let mut state = lock(&self.sync);
+        loop {
+            self.check_poison()?;
+            if state.durable_offset >= target {
+                return Ok(());
+            }
+            if state.syncing {
+                state = self
+                    .sync_done
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            state.syncing = true;
+            drop(state);
+
+            let (segment, position, next_offset) = {
+                let writer = lock(&self.writer);
+                (
+                    Arc::clone(&writer.active),
+                    writer.position,
+                    writer.next_offset,
+                )
+            };
+            let result = segment.log_file().sync_data();
+
+            state = lock(&self.sync);
+            state.syncing = false;
+            match result {
+                Ok(()) => {
+                    if next_offset > state.durable_offset {
+                        state.durable_offset = next_offset;
+                        state.durable_len = position;
+                        state.durable_segment = segment.base_offset();
+                    }
+                    segment.publish(position);
+                    self.advance_high_watermark(next_offset);
+                }
+                Err(e) => {
+                    let error = StorageError::io("fdatasync", &segment.files().log, e);
+                    self.sync_done.notify_all();
+                    drop(state);
+                    return Err(self.poison_with(error));
+                }
+            }
+            self.sync_done.notify_all();
+        }
+    }
+
+    /// Makes everything appended so far durable (the interval flusher and
+    /// shutdown call this).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.make_durable(self.log_end.load(Ordering::Acquire))
+    }
+
+    /// Reads whole batches from the one containing `offset`, up to `max_bytes`
+    /// (but always at least one whole batch), never past the high watermark
+    /// and never across a segment boundary.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, StorageError> {
+        let high_watermark = self.high_watermark();
+        let log_start = self.log_start_offset();
+        if offset < log_start || offset > high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start,
+                high_watermark,
+            });
+        }
+        let empty = ReadOutcome {
+            bytes: Bytes::new(),
+            next_offset: offset,
+            high_watermark,
+            log_start,
+        };
+        if offset == high_watermark {
+            return Ok(empty);
+        }
+        let candidates: Vec<Arc<Segment>> = {
+            let segments = read_lock(&self.segments);
+            let first = segments
+                .partition_point(|s| s.base_offset() <= offset)
+                .saturating_sub(1);
+            segments[first..].iter().take(2).cloned().collect()
+        };
+        for segment in candidates {
+            if let Some(slice) = segment.read(offset, max_bytes) {
+                return Ok(ReadOutcome {
+                    bytes: slice.bytes,
+                    next_offset: slice.next_offset,
+                    high_watermark,
+                    log_start,
+                });
+            }
+        }
+        Ok(empty)
+    }
+
+    /// The offset of the first record whose timestamp is at or after
+    /// `timestamp`, below the high watermark; `None` if there is none.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<i64> {
+        let segments: Vec<Arc<Segment>> = read_lock(&self.segments).clone();
+        let high_watermark = self.high_watermark();
+        segments
+            .iter()
+            .filter(|s| s.max_timestamp() >= timestamp)
+            .find_map(|s| s.offset_for_timestamp(timestamp))
+            .filter(|&offset| offset < high_watermark)
+    }
+
+    /// Deletes the sealed segments retention allows, oldest first, and moves
+    /// the log start offset. `now_ms` is wall-clock milliseconds.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionOutcome, StorageError> {
+        let removed: Vec<Arc<Segment>> = {
+            let mut segments = write_lock(&self.segments);
+            let stats: Vec<SegmentStats> = segments
+                .iter()
+                .map(|s| SegmentStats {
+                    size: s.size(),
+                    max_timestamp: s.max_timestamp(),
+                })
+                .collect();
+            let count = segments_to_delete(
+                &stats,
+                self.config.retention_ms,
+                self.config.retention_bytes,
+                now_ms,
+            );
+            let removed = segments.drain(..count).collect();
+            self.log_start
+                .store(segments[0].base_offset(), Ordering::Release);
+            removed
+        };
+        let mut outcome = RetentionOutcome {
+            log_start: self.log_start_offset(),
+            ..RetentionOutcome::default()
+        };
+        for segment in &removed {
+            segment.delete_files()?;
+            outcome.segments_deleted += 1;
+            outcome.bytes_deleted += segment.size();
+        }
+        if outcome.segments_deleted > 0 {
+            sync_dir(&self.dir).map_err(|e| StorageError::io("fsync dir", &self.dir, e))?;
+            tracing::info!(
+                partition = %self.name,
+                segments = outcome.segments_deleted,
+                bytes = outcome.bytes_deleted,
+                log_start = outcome.log_start,
+                "retention deleted segments"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// [`PartitionLog::enforce_retention`] at the current wall-clock time.
+    pub fn enforce_retention_now(&self) -> Result<RetentionOutcome, StorageError> {
+        self.enforce_retention(now_ms())
+    }
+
+    /// Rolls to a new segment now (tests, and operators who want a segment boundary).
+    pub fn roll_now(&self) -> Result<(), StorageError> {
+        self.check_poison()?;
+        let mut writer = lock(&self.writer);
+        if writer.position == 0 {
+            return Ok(());
+        }
+        self.roll(&mut writer).map_err(|e| self.poison_with(e))
+    }
+
+    /// Syncs everything and trims the active segment's files, so the next open
+    /// can skip recovery. Returns the log end offset (the recovery point).
+    /// Appends are refused afterwards.
+    pub fn close(&self) -> Result<i64, StorageError> {
+        self.flush()?;
+        let writer = lock(&self.writer);
+        writer.active.seal()?;
+        // The active segment's index is read-only now: refuse later appends.
+        lock(&self.poison).get_or_insert_with(|| "the partition was closed".to_string());
+        Ok(writer.next_offset)
+    }
+
+    /// Offset after the last readable record.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Offset after the last appended record (readable or not).
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    /// First offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    /// Offset after the last record covered by a completed fdatasync.
+    pub fn durable_offset(&self) -> i64 {
+        lock(&self.sync).durable_offset
+    }
+
+    /// Where the durable bytes end in the active segment.
+    pub fn durable_position(&self) -> DurablePosition {
+        let state = lock(&self.sync);
+        DurablePosition {
+            file: SegmentFiles::new(&self.dir, state.durable_segment).log,
+            len: state.durable_len,
+            offset: state.durable_offset,
+        }
+    }
+
+    /// Bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        read_lock(&self.segments).iter().map(|s| s.size()).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        read_lock(&self.segments).len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        read_lock(&self.segments)
+            .iter()
+            .map(|s| s.base_offset())
+            .collect()
+    }
+
+    /// True after an I/O error refused further writes.
+    pub fn is_poisoned(&self) -> bool {
+        lock(&self.poison).is_some()
+    }
+
+    /// A receiver that sees every new high watermark: fetches wait on it
+    /// instead of polling.
+    pub fn subscribe_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark_tx.subscribe()
+    }
+
+    fn should_roll(&self, writer: &Writer, incoming: u64, incoming_records: i64) -> bool {
+        if writer.position == 0 {
+            return false;
+        }
+        let too_big = writer.position + incoming > self.config.segment_bytes;
+        let too_old = self
+            .config
+            .segment_ms
+            .is_some_and(|max_age| writer.created.elapsed() >= max_age);
+        let offsets_overflow = writer.next_offset + incoming_records - writer.active.base_offset()
+            > i64::from(u32::MAX);
+        too_big || too_old || offsets_overflow || writer.active.index_full()
+    }
+
+    /// Seals the active segment (fdatasync, trim, index sync) and starts a new
+    /// one at the log end. The new file's directory entry is synced before any
+    /// append lands in it, so a crash cannot lose a segment that holds
+    /// acknowledged data.
+    fn roll(&self, writer: &mut Writer) -> Result<(), StorageError> {
+        writer.active.seal()?;
+        {
+            let mut state = lock(&self.sync);
+            if writer.next_offset > state.durable_offset {
+                state.durable_offset = writer.next_offset;
+            }
+            state.durable_len = 0;
+            state.durable_segment = writer.next_offset;
+        }
+        self.advance_high_watermark(writer.next_offset);
+        let files = SegmentFiles::new(&self.dir, writer.next_offset);
+        let segment = Arc::new(Segment::create(
+            files,
+            self.config.segment_bytes,
+            self.config.index_max_bytes,
+        )?);
+        sync_dir(&self.dir).map_err(|e| StorageError::io("fsync dir", &self.dir, e))?;
+        write_lock(&self.segments).push(Arc::clone(&segment));
+        *writer = Writer {
+            active: segment,
+            position: 0,
+            reserved: 0,
+            next_offset: writer.next_offset,
+            cadence: IndexCadence::new(self.config.index_interval_bytes),
+            created: Instant::now(),
+        };
+        Ok(())
+    }
+
+    fn advance_high_watermark(&self, offset: i64) {
+        let previous = self.high_watermark.fetch_max(offset, Ordering::AcqRel);
+        if offset > previous {
+            self.high_watermark_tx.send_replace(offset);
+        }
+    }
+
+    fn check_poison(&self) -> Result<(), StorageError> {
+        match &*lock(&self.poison) {
+            None => Ok(()),
+            Some(cause) => Err(StorageError::Poisoned {
+                partition: self.name.clone(),
+                cause: cause.clone(),
+            }),
+        }
+    }
+
+    /// Records the first I/O error as the poison cause and returns it.
+    fn poison_with(&self, error: StorageError) -> StorageError {
+        let mut poison = lock(&self.poison);
+        if poison.is_none() {
+            tracing::error!(partition = %self.name, error = %error, "partition poisoned: refusing writes until it is reopened");
+            *poison = Some(error.to_string());
+        }
+        drop(poison);
+        self.sync_done.notify_all();
+        error
+    }
+}
+
+/// Validates a whole record set before anything is written.
+fn validate_record_set(records: &[u8]) -> Result<Vec<BatchHeader<'_>>, StorageError> {
+    if records.is_empty() {
+        return Err(StorageError::EmptyAppend);
+    }
+    BatchIter::verified(records)
+        .map(|item| {
+            item.map(|(_, header)| header)
+                .map_err(|(position, defect)| StorageError::InvalidBatch { position, defect })
+        })
+        .collect()
+}
+
+/// Carries out one recovery decision and logs it once.
+fn apply_finding(partition: &str, finding: &Finding) -> Result<(), StorageError> {
+    match finding {
+        Finding::Truncate {
+            file,
+            position,
+            bytes_cut,
+            last_valid_offset,
+            reason,
+        } => {
+            let handle = std::fs::OpenOptions::new()
+                .write(true)
+                .open(file)
+                .map_err(|e| StorageError::io("open", file, e))?;
+            handle
+                .set_len(*position)
+                .map_err(|e| StorageError::io("truncate", file, e))?;
+            handle
+                .sync_all()
+                .map_err(|e| StorageError::io("fsync", file, e))?;
+            tracing::warn!(
+                partition,
+                segment = %file.display(),
+                bytes_cut,
+                last_valid_offset,
+                reason = %reason,
+                "recovery truncated the torn tail of the last segment"
+            );
+        }
+        Finding::RebuildIndex { file, reason } => {
+            tracing::warn!(partition, index = %file.display(), reason = %reason, "recovery rebuilds an index");
+        }
+        Finding::RemoveStray { file } => {
+            match std::fs::remove_file(file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("remove", file, e)),
+            }
+            tracing::info!(partition, file = %file.display(), "recovery removed a stray file");
+        }
+        Finding::Fence { .. } => {}
+    }
+    Ok(())
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,335 @@
+//! Behaviour of one partition log through its public API: appends, reads,
+//! rolls, reopen, retention, group commit and time lookups.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sediment_broker::storage::batch::BatchHeader;
+use sediment_broker::storage::test_batches::{batch_of_size, batch_with_records, batch_with_seed};
+use sediment_broker::storage::{PartitionLog, RecoveryHint};
+use sediment_broker::{FlushPolicy, LogConfig, StorageError};
+
+fn small_segments() -> LogConfig {
+    LogConfig {
+        segment_bytes: 64 * 1024,
+        index_interval_bytes: 1024,
+        preallocate_bytes: 32 * 1024,
+        ..LogConfig::default()
+    }
+}
+
+/// Appends and acknowledges (under flush always) one batch.
+fn append_acked(log: &PartitionLog, batch: &[u8]) -> i64 {
+    let outcome = log.append(batch).expect("append");
+    log.make_durable(outcome.next_offset).expect("durable");
+    outcome.base_offset
+}
+
+/// Reads every batch from `from` to the high watermark, returning (base offset, bytes).
+fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    while offset < log.high_watermark() {
+        let read = log.read(offset, 10_000).expect("read");
+        assert!(
+            !read.bytes.is_empty(),
+            "empty read at {offset} below hw {}",
+            log.high_watermark()
+        );
+        let mut rest = &read.bytes[..];
+        while !rest.is_empty() {
+            let header = BatchHeader::parse_verified(rest).expect("stored batch is valid");
+            out.push((header.base_offset(), rest[..header.total_len()].to_vec()));
+            rest = &rest[header.total_len()..];
+        }
+        offset = read.next_offset;
+    }
+    out
+}
+
+/// The batch as stored: the producer's bytes with the broker's base offset and leader epoch.
+fn as_stored(batch: &[u8], base_offset: i64) -> Vec<u8> {
+    let mut stored = batch.to_vec();
+    stored[..8].copy_from_slice(&base_offset.to_be_bytes());
+    stored[12..16].copy_from_slice(&0i32.to_be_bytes());
+    stored
+}
+
+#[test]
+fn given_appends_when_read_then_offsets_are_contiguous_and_bytes_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(
+        &dir.path().join("t-0"),
+        small_segments(),
+        RecoveryHint::full_scan(),
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    let mut next = 0;
+    for i in 0..50 {
+        let batch = batch_with_seed(1 + i % 7, 100 + i * 13, 1_000 + i as i64, i as u64);
+        let base = append_acked(&log, &batch);
+        assert_eq!(base, next, "offsets are contiguous");
+        next += 1 + (i % 7) as i64;
+        expected.push((base, as_stored(&batch, base)));
+    }
+    assert_eq!(log.high_watermark(), next);
+    assert!(log.segment_count() > 1, "small segments rolled");
+    assert_eq!(read_all(&log, 0), expected);
+    // A read from the middle of a batch starts with the batch containing it.
+    let (base, bytes) = &expected[10];
+    let read = log.read(base + 1, 1).unwrap();
+    if bytes.len() > 1 && expected[10 + 1].0 > base + 1 {
+        assert_eq!(
+            &read.bytes[..],
+            &bytes[..],
+            "first whole batch returned even beyond max_bytes"
+        );
+    }
+}
+
+#[test]
+fn given_flush_always_when_appended_but_not_durable_then_not_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(
+        &dir.path().join("t-0"),
+        LogConfig::default(),
+        RecoveryHint::full_scan(),
+    )
+    .unwrap();
+    let outcome = log.append(&batch_with_records(3, 10, 0)).unwrap();
+    assert_eq!(log.high_watermark(), 0);
+    assert!(log.read(0, 1000).unwrap().bytes.is_empty());
+    log.make_durable(outcome.next_offset).unwrap();
+    assert_eq!(log.high_watermark(), 3);
+    assert!(!log.read(0, 1000).unwrap().bytes.is_empty());
+}
+
+#[test]
+fn given_flush_interval_when_appended_then_readable_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush: FlushPolicy::Interval(Duration::from_secs(60)),
+        ..LogConfig::default()
+    };
+    let log =
+        PartitionLog::open(&dir.path().join("t-0"), config, RecoveryHint::full_scan()).unwrap();
+    log.append(&batch_with_records(3, 10, 0)).unwrap();
+    assert_eq!(log.high_watermark(), 3);
+    assert_eq!(log.durable_offset(), 0);
+    log.flush().unwrap();
+    assert_eq!(log.durable_offset(), 3);
+}
+
+#[test]
+fn given_clean_close_when_reopened_then_same_data_and_next_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t-0");
+    let mut expected = Vec::new();
+    let end = {
+        let log = PartitionLog::open(&path, small_segments(), RecoveryHint::full_scan()).unwrap();
+        for i in 0..40 {
+            let batch = batch_of_size(5, 3000, i, i as u64);
+            let base = append_acked(&log, &batch);
+            expected.push((base, as_stored(&batch, base)));
+        }
+        log.close().unwrap()
+    };
+    let log = PartitionLog::open(&path, small_segments(), RecoveryHint::clean(end)).unwrap();
+    assert_eq!(log.high_watermark(), end);
+    assert_eq!(read_all(&log, 0), expected);
+    let base = append_acked(&log, &batch_with_records(1, 10, 0));
+    assert_eq!(base, end, "no offset reused after reopen");
+}
+
+#[test]
+fn given_unclean_drop_when_reopened_then_everything_acked_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t-0");
+    let mut expected = Vec::new();
+    {
+        let log = PartitionLog::open(&path, small_segments(), RecoveryHint::full_scan()).unwrap();
+        for i in 0..40 {
+            let batch = batch_of_size(3, 2500, i, i as u64);
+            let base = append_acked(&log, &batch);
+            expected.push((base, as_stored(&batch, base)));
+        }
+    }
+    let log = PartitionLog::open(&path, small_segments(), RecoveryHint::full_scan()).unwrap();
+    assert_eq!(read_all(&log, 0), expected);
+}
+
+#[test]
+fn given_concurrent_appenders_when_made_durable_then_all_acked_and_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(
+        PartitionLog::open(
+            &dir.path().join("t-0"),
+            small_segments(),
+            RecoveryHint::full_scan(),
+        )
+        .unwrap(),
+    );
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    append_acked(&log, &batch_with_seed(2, 200, i, t * 1000 + i as u64));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(log.high_watermark(), 8 * 50 * 2);
+    assert_eq!(read_all(&log, 0).len(), 400);
+}
+
+#[test]
+fn given_invalid_batch_in_record_set_when_appended_then_nothing_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(
+        &dir.path().join("t-0"),
+        LogConfig::default(),
+        RecoveryHint::full_scan(),
+    )
+    .unwrap();
+    let mut set = batch_with_records(2, 10, 0);
+    let mut bad = batch_with_records(2, 10, 0);
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    set.extend(bad);
+    let err = log.append(&set).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidBatch { .. }), "{err}");
+    assert_eq!(err.kafka_error_code(), 2);
+    assert_eq!(log.log_end_offset(), 0);
+    assert!(matches!(log.append(&[]), Err(StorageError::EmptyAppend)));
+}
+
+#[test]
+fn given_offsets_outside_log_when_read_then_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(
+        &dir.path().join("t-0"),
+        LogConfig::default(),
+        RecoveryHint::full_scan(),
+    )
+    .unwrap();
+    append_acked(&log, &batch_with_records(2, 10, 0));
+    assert!(log.read(2, 100).unwrap().bytes.is_empty());
+    assert!(matches!(
+        log.read(3, 100),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert!(matches!(
+        log.read(-1, 100),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn given_timestamps_when_offset_for_timestamp_then_first_record_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(
+        &dir.path().join("t-0"),
+        small_segments(),
+        RecoveryHint::full_scan(),
+    )
+    .unwrap();
+    // 100 batches of 10 records; batch i has timestamps 1000*i .. 1000*i+9.
+    for i in 0..100 {
+        append_acked(&log, &batch_with_seed(10, 150, 1000 * i, i as u64));
+    }
+    assert_eq!(log.offset_for_timestamp(0), Some(0));
+    assert_eq!(log.offset_for_timestamp(5), Some(5));
+    assert_eq!(log.offset_for_timestamp(1000 * 57 + 3), Some(573));
+    assert_eq!(
+        log.offset_for_timestamp(1000 * 57 + 10),
+        Some(580),
+        "between batches: next batch"
+    );
+    assert_eq!(log.offset_for_timestamp(1000 * 99 + 9), Some(999));
+    assert_eq!(log.offset_for_timestamp(1000 * 99 + 10), None);
+}
+
+#[test]
+fn given_retention_bytes_when_enforced_then_oldest_sealed_segments_deleted_and_start_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_bytes: Some(100 * 1024),
+        retention_ms: None,
+        ..small_segments()
+    };
+    let log =
+        PartitionLog::open(&dir.path().join("t-0"), config, RecoveryHint::full_scan()).unwrap();
+    for i in 0..100 {
+        append_acked(&log, &batch_of_size(4, 4000, i, i as u64));
+    }
+    let before = log.segment_count();
+    let outcome = log.enforce_retention_now().unwrap();
+    assert!(outcome.segments_deleted > 0);
+    assert_eq!(log.segment_count(), before - outcome.segments_deleted);
+    assert!(log.size_bytes() >= 100 * 1024);
+    assert_eq!(log.log_start_offset(), log.segment_base_offsets()[0]);
+    assert!(matches!(
+        log.read(0, 100),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert!(!log
+        .read(log.log_start_offset(), 100)
+        .unwrap()
+        .bytes
+        .is_empty());
+}
+
+#[test]
+fn given_retention_ms_when_segments_old_then_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_ms: Some(Duration::from_millis(1000)),
+        ..small_segments()
+    };
+    let log =
+        PartitionLog::open(&dir.path().join("t-0"), config, RecoveryHint::full_scan()).unwrap();
+    // Old records (timestamp 0..) then a recent one.
+    for i in 0..60 {
+        append_acked(&log, &batch_of_size(4, 4000, i, i as u64));
+    }
+    log.roll_now().unwrap();
+    append_acked(&log, &batch_of_size(4, 4000, 10_000_000, 1));
+    let outcome = log.enforce_retention(10_000_500).unwrap();
+    assert_eq!(log.segment_count(), 1, "{outcome:?}");
+    assert_eq!(log.log_start_offset(), 240);
+}
+
+#[test]
+fn given_segment_ms_when_old_then_rolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_ms: Some(Duration::from_millis(20)),
+        ..LogConfig::default()
+    };
+    let log =
+        PartitionLog::open(&dir.path().join("t-0"), config, RecoveryHint::full_scan()).unwrap();
+    append_acked(&log, &batch_with_records(1, 10, 0));
+    std::thread::sleep(Duration::from_millis(30));
+    append_acked(&log, &batch_with_records(1, 10, 0));
+    assert_eq!(log.segment_base_offsets(), vec![0, 1]);
+}
+
+#[test]
+fn given_batch_larger_than_segment_when_appended_then_lands_whole_in_its_own_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(
+        &dir.path().join("t-0"),
+        small_segments(),
+        RecoveryHint::full_scan(),
+    )
+    .unwrap();
+    append_acked(&log, &batch_with_records(1, 10, 0));
+    let big = batch_of_size(10, 200 * 1024, 0, 3);
+    let base = append_acked(&log, &big);
+    assert_eq!(log.read(base, 10).unwrap().bytes.len(), big.len());
+}

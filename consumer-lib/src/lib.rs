@@ -1,0 +1,4 @@
+//! sediment-stream: keyed, event-time windowed aggregation jobs.
+//!
+//! Not built yet: this crate is reserved in the workspace so that the layout of
+//! DESIGN.md §2 holds from the first commit. Its work is issue 6.

@@ -1,0 +1,2 @@
+//! The `sediment` binary.
+fn main() {}
