@@ -1,1 +1,338 @@
-//! The data directory.
+//! The data directory: which partitions exist, how each is recovered, and the
+//! files that make a restart after a clean shutdown skip the recovery scan.
+//!
+//! Layout (an operator who knows Kafka recognises it):
+//! ```text
+//! DATA/<topic>-<partition>/{base:020}.log|.index|.timeindex
+//! DATA/meta/clean-shutdown                     present only between a clean stop and the next start
+//! DATA/meta/recovery-point-offset-checkpoint   "<topic> <partition> <offset>" lines, checksummed
+//! ```
+//! The marker is deleted (and the deletion synced) as soon as the data
+//! directory is opened, so a crash at any later moment is seen as unclean.
+//! The recovery points are written at clean shutdown and periodically; a
+//! damaged checkpoint is logged and ignored, which only costs a longer scan.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use crate::config::LogConfig;
+use crate::error::StorageError;
+use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
+use crate::storage::partition_log::PartitionLog;
+use crate::storage::recovery::RecoveryHint;
+use crate::storage::segment::{read_lock, write_lock};
+
+/// Directory under the data directory for broker metadata.
+pub const META_DIR: &str = "meta";
+/// Present only after a clean shutdown.
+pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+/// Per-partition offsets below which segments are trusted without a scan.
+pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+
+/// A topic name and partition number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A topic partition.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// Parses a partition directory name `<topic>-<partition>`.
+    pub fn from_dir_name(name: &str) -> Option<Self> {
+        let (topic, partition) = name.rsplit_once('-')?;
+        let partition = partition.parse::<i32>().ok().filter(|p| *p >= 0)?;
+        (!topic.is_empty()).then(|| Self::new(topic, partition))
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A partition that could not be opened: fenced by recovery or failed with an
+/// I/O error. The broker keeps running and answers KAFKA_STORAGE_ERROR for it.
+#[derive(Debug, Clone)]
+pub struct OfflinePartition {
+    /// Why it is offline.
+    pub reason: String,
+}
+
+/// Owns every partition log under one data directory.
+pub struct LogManager {
+    data_dir: PathBuf,
+    default_config: LogConfig,
+    partitions: RwLock<BTreeMap<TopicPartition, Arc<PartitionLog>>>,
+    offline: RwLock<BTreeMap<TopicPartition, OfflinePartition>>,
+}
+
+impl LogManager {
+    /// Opens the data directory, recovering every partition in it. Partitions
+    /// that cannot be opened are kept offline with their reason; the others
+    /// work.
+    pub fn open(data_dir: &Path, default_config: LogConfig) -> Result<Self, StorageError> {
+        default_config.validate().map_err(StorageError::Config)?;
+        let meta = data_dir.join(META_DIR);
+        std::fs::create_dir_all(&meta).map_err(|e| StorageError::io("create", &meta, e))?;
+        let marker = meta.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        let recovery_points = read_recovery_points(&meta.join(RECOVERY_POINT_FILE));
+        if clean {
+            std::fs::remove_file(&marker).map_err(|e| StorageError::io("remove", &marker, e))?;
+            sync_dir(&meta).map_err(|e| StorageError::io("fsync dir", &meta, e))?;
+        } else {
+            tracing::info!(data_dir = %data_dir.display(), "no clean-shutdown marker: recovering partitions above their recovery points");
+        }
+
+        let manager = Self {
+            data_dir: data_dir.to_path_buf(),
+            default_config,
+            partitions: RwLock::new(BTreeMap::new()),
+            offline: RwLock::new(BTreeMap::new()),
+        };
+        for (tp, dir) in partition_dirs(data_dir)? {
+            let recovery_point = recovery_points.get(&tp).copied();
+            let hint = match recovery_point {
+                Some(point) if clean => RecoveryHint::clean(point),
+                point => RecoveryHint {
+                    clean_shutdown: false,
+                    recovery_point: point.unwrap_or(0),
+                },
+            };
+            manager.open_partition(tp, &dir, manager.default_config.clone(), hint);
+        }
+        Ok(manager)
+    }
+
+    fn open_partition(&self, tp: TopicPartition, dir: &Path, config: LogConfig, hint: RecoveryHint) {
+        match PartitionLog::open(dir, config, hint) {
+            Ok(log) => {
+                write_lock(&self.partitions).insert(tp, Arc::new(log));
+            }
+            Err(error) => {
+                tracing::error!(partition = %tp, error = %error, "partition offline");
+                write_lock(&self.offline).insert(
+                    tp,
+                    OfflinePartition {
+                        reason: error.to_string(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The configuration new partitions get unless a topic overrides it.
+    pub fn default_config(&self) -> &LogConfig {
+        &self.default_config
+    }
+
+    /// Creates a partition (or returns the existing one).
+    pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<PartitionLog>, StorageError> {
+        if let Some(log) = self.get(tp)? {
+            return Ok(log);
+        }
+        let mut partitions = write_lock(&self.partitions);
+        if let Some(log) = partitions.get(tp) {
+            return Ok(Arc::clone(log));
+        }
+        let dir = self.data_dir.join(tp.to_string());
+        let log = Arc::new(PartitionLog::open(&dir, config, RecoveryHint::full_scan())?);
+        sync_dir(&self.data_dir).map_err(|e| StorageError::io("fsync dir", &self.data_dir, e))?;
+        partitions.insert(tp.clone(), Arc::clone(&log));
+        Ok(log)
+    }
+
+    /// The partition's log, `Ok(None)` if it does not exist, or the reason it is offline.
+    pub fn get(&self, tp: &TopicPartition) -> Result<Option<Arc<PartitionLog>>, StorageError> {
+        if let Some(offline) = read_lock(&self.offline).get(tp) {
+            return Err(StorageError::Fenced {
+                partition: tp.to_string(),
+                file: self.data_dir.join(tp.to_string()),
+                position: 0,
+                reason: offline.reason.clone(),
+            });
+        }
+        Ok(read_lock(&self.partitions).get(tp).cloned())
+    }
+
+    /// Every open partition.
+    pub fn partitions(&self) -> Vec<(TopicPartition, Arc<PartitionLog>)> {
+        read_lock(&self.partitions)
+            .iter()
+            .map(|(tp, log)| (tp.clone(), Arc::clone(log)))
+            .collect()
+    }
+
+    /// Every offline partition with its reason.
+    pub fn offline_partitions(&self) -> Vec<(TopicPartition, OfflinePartition)> {
+        read_lock(&self.offline)
+            .iter()
+            .map(|(tp, why)| (tp.clone(), why.clone()))
+            .collect()
+    }
+
+    /// Syncs every partition (the `interval:MS` flusher's tick). A partition
+    /// that fails is poisoned and logged; the others are still flushed.
+    pub fn flush_all(&self) {
+        for (_, log) in self.partitions() {
+            // The partition logs and poisons itself on failure.
+            let _ = log.flush();
+        }
+    }
+
+    /// Runs retention on every partition.
+    pub fn enforce_retention(&self) {
+        for (tp, log) in self.partitions() {
+            if let Err(error) = log.enforce_retention_now() {
+                tracing::error!(partition = %tp, error = %error, "retention failed");
+            }
+        }
+    }
+
+    /// Writes every partition's durable offset as its recovery point.
+    pub fn checkpoint_recovery_points(&self) -> Result<(), StorageError> {
+        let points: Vec<(TopicPartition, i64)> = self
+            .partitions()
+            .into_iter()
+            .map(|(tp, log)| (tp, log.durable_offset()))
+            .collect();
+        self.write_recovery_points(&points)
+    }
+
+    fn write_recovery_points(&self, points: &[(TopicPartition, i64)]) -> Result<(), StorageError> {
+        let mut text = String::new();
+        for (tp, offset) in points {
+            text.push_str(&format!("{} {} {offset}\n", tp.topic, tp.partition));
+        }
+        let path = self.data_dir.join(META_DIR).join(RECOVERY_POINT_FILE);
+        write_checksummed(&path, text.as_bytes()).map_err(|e| StorageError::io("write", &path, e))
+    }
+
+    /// Clean shutdown: flush and close every partition, write the recovery
+    /// points, then the clean-shutdown marker, so the next start skips the scan.
+    /// If any partition fails to close, no marker is written and the next
+    /// start recovers.
+    pub fn shutdown(&self) -> Result<(), StorageError> {
+        let mut points = Vec::new();
+        let mut first_error = None;
+        for (tp, log) in self.partitions() {
+            match log.close() {
+                Ok(end) => points.push((tp, end)),
+                Err(error) => {
+                    tracing::error!(partition = %tp, error = %error, "partition did not close cleanly");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        self.write_recovery_points(&points)?;
+        let marker = self.data_dir.join(META_DIR).join(CLEAN_SHUTDOWN_FILE);
+        write_checksummed(&marker, b"clean\n").map_err(|e| StorageError::io("write", &marker, e))?;
+        Ok(())
+    }
+}
+
+/// Lists `<topic>-<partition>` directories under the data directory.
+fn partition_dirs(data_dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>, StorageError> {
+    let entries = std::fs::read_dir(data_dir).map_err(|e| StorageError::io("list", data_dir, e))?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io("list", data_dir, e))?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name == META_DIR {
+            continue;
+        }
+        if let Some(tp) = TopicPartition::from_dir_name(name) {
+            dirs.push((tp, path));
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Reads the recovery-point checkpoint; a missing or damaged file yields no
+/// points (every partition is then scanned from its start).
+fn read_recovery_points(path: &Path) -> BTreeMap<TopicPartition, i64> {
+    let payload = match read_checksummed(path) {
+        Ok(Some(payload)) => payload,
+        Ok(None) => return BTreeMap::new(),
+        Err(error) => {
+            tracing::warn!(error = %error, "ignoring the recovery-point checkpoint: every partition is scanned in full");
+            return BTreeMap::new();
+        }
+    };
+    String::from_utf8_lossy(&payload)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.rsplitn(3, ' ');
+            let offset = words.next()?.parse::<i64>().ok()?;
+            let partition = words.next()?.parse::<i32>().ok()?;
+            let topic = words.next()?;
+            Some((TopicPartition::new(topic, partition), offset))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::test_batches::batch_with_records;
+
+    #[test]
+    fn topic_partition_dir_names_round_trip() {
+        let tp = TopicPartition::new("my-topic", 3);
+        assert_eq!(tp.to_string(), "my-topic-3");
+        assert_eq!(TopicPartition::from_dir_name("my-topic-3"), Some(tp));
+        assert_eq!(TopicPartition::from_dir_name("meta"), None);
+        assert_eq!(TopicPartition::from_dir_name("-3"), None);
+        assert_eq!(TopicPartition::from_dir_name("t--1"), None);
+    }
+
+    #[test]
+    fn given_clean_shutdown_when_reopened_then_marker_consumed_and_data_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let tp = TopicPartition::new("orders", 0);
+        {
+            let manager = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+            let log = manager.get_or_create(&tp, LogConfig::default()).unwrap();
+            let outcome = log.append(&batch_with_records(3, 10, 0)).unwrap();
+            log.make_durable(outcome.next_offset).unwrap();
+            manager.shutdown().unwrap();
+        }
+        let marker = dir.path().join(META_DIR).join(CLEAN_SHUTDOWN_FILE);
+        assert!(marker.exists());
+        let points = read_recovery_points(&dir.path().join(META_DIR).join(RECOVERY_POINT_FILE));
+        assert_eq!(points.get(&tp), Some(&3));
+
+        let manager = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        assert!(!marker.exists(), "the marker is consumed on open");
+        let log = manager.get(&tp).unwrap().unwrap();
+        assert_eq!(log.high_watermark(), 3);
+    }
+}
