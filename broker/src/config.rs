@@ -10,22 +10,17 @@ use std::time::Duration;
 
 /// When appended bytes are made durable with `fdatasync`, and therefore when a
 /// produce is acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FlushPolicy {
     /// Acknowledge only after an `fdatasync` covering the batch completed; one
     /// sync covers every batch appended while the previous one ran (group
     /// commit). The high watermark is the durable end of the log. Default.
+    #[default]
     Always,
     /// Acknowledge on append and sync every interval. A machine crash can take
     /// back up to one interval of acknowledged data (a process crash cannot:
     /// the bytes are in the page cache).
     Interval(Duration),
-}
-
-impl Default for FlushPolicy {
-    fn default() -> Self {
-        Self::Always
-    }
 }
 
 impl fmt::Display for FlushPolicy {

@@ -1,5 +1,6 @@
 //! Behaviour of one partition log through its public API: appends, reads,
 //! rolls, reopen, retention, group commit and time lookups.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::sync::Arc;
 use std::time::Duration;
