@@ -27,7 +27,11 @@ fn batch() -> Vec<u8> {
     batch_of_size(RECORDS_PER_BATCH, BATCH_BYTES, 0, 7)
 }
 
-fn open_logs(dir: &std::path::Path, partitions: usize, flush: FlushPolicy) -> Vec<Arc<PartitionLog>> {
+fn open_logs(
+    dir: &std::path::Path,
+    partitions: usize,
+    flush: FlushPolicy,
+) -> Vec<Arc<PartitionLog>> {
     let config = LogConfig {
         flush,
         segment_bytes: 256 << 20,
@@ -36,8 +40,12 @@ fn open_logs(dir: &std::path::Path, partitions: usize, flush: FlushPolicy) -> Ve
     };
     (0..partitions)
         .map(|p| {
-            let log = PartitionLog::open(&dir.join(format!("bench-{p}")), config.clone(), RecoveryHint::full_scan())
-                .expect("open log");
+            let log = PartitionLog::open(
+                &dir.join(format!("bench-{p}")),
+                config.clone(),
+                RecoveryHint::full_scan(),
+            )
+            .expect("open log");
             Arc::new(log)
         })
         .collect()
@@ -48,10 +56,16 @@ fn append_no_fsync(c: &mut Criterion) {
     let batch = batch();
     let mut group = c.benchmark_group("append_flush_interval");
     group.throughput(Throughput::Bytes(batch.len() as u64));
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     for partitions in [1usize, 8] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let logs = open_logs(dir.path(), partitions, FlushPolicy::Interval(Duration::from_secs(3600)));
+        let logs = open_logs(
+            dir.path(),
+            partitions,
+            FlushPolicy::Interval(Duration::from_secs(3600)),
+        );
         let mut next = 0usize;
         group.bench_function(BenchmarkId::new("partitions", partitions), |b| {
             b.iter(|| {
@@ -70,7 +84,9 @@ fn append_fsync(c: &mut Criterion) {
     let batch = Arc::new(batch());
     let mut group = c.benchmark_group("append_flush_always");
     group.throughput(Throughput::Bytes(batch.len() as u64));
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     for (appenders, partitions) in [(1usize, 1usize), (8, 1), (8, 8)] {
         let dir = tempfile::tempdir().expect("tempdir");
         let logs = open_logs(dir.path(), partitions, FlushPolicy::Always);
@@ -99,7 +115,9 @@ fn append_fsync(c: &mut Criterion) {
                     thread.join().expect("appender");
                 }
                 // Work done may exceed `iters` by rounding; scale to the count asked for.
-                start.elapsed().mul_f64(iters as f64 / (per_thread * appenders) as f64)
+                start
+                    .elapsed()
+                    .mul_f64(iters as f64 / (per_thread * appenders) as f64)
             })
         });
     }
@@ -111,7 +129,11 @@ fn append_fsync(c: &mut Criterion) {
 fn sequential_read(c: &mut Criterion) {
     const TOTAL: usize = 1 << 30;
     let dir = tempfile::tempdir().expect("tempdir");
-    let logs = open_logs(dir.path(), 1, FlushPolicy::Interval(Duration::from_secs(3600)));
+    let logs = open_logs(
+        dir.path(),
+        1,
+        FlushPolicy::Interval(Duration::from_secs(3600)),
+    );
     let log = &logs[0];
     let batch = batch();
     while (log.size_bytes() as usize) < TOTAL {
@@ -123,7 +145,9 @@ fn sequential_read(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("sequential_read_1GiB");
     group.throughput(Throughput::Bytes(bytes));
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.bench_function("slices", |b| {
         b.iter(|| {
             let mut offset = 0;
@@ -164,7 +188,9 @@ fn pwrite_vs_mmap(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut group = c.benchmark_group("write_64MiB_fresh_file");
     group.throughput(Throughput::Bytes(FILE_BYTES as u64));
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     let fresh = |n: &mut u64| {
         *n += 1;
         let path = dir.path().join(format!("f{n}"));
@@ -183,11 +209,17 @@ fn pwrite_vs_mmap(c: &mut Criterion) {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
                 let (path, file) = fresh(&mut n);
-                rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, FILE_BYTES as u64)
-                    .expect("fallocate");
+                rustix::fs::fallocate(
+                    &file,
+                    rustix::fs::FallocateFlags::KEEP_SIZE,
+                    0,
+                    FILE_BYTES as u64,
+                )
+                .expect("fallocate");
                 let start = Instant::now();
                 for i in 0..FILE_BYTES / BATCH_BYTES {
-                    file.write_all_at(&chunk, (i * BATCH_BYTES) as u64).expect("pwrite");
+                    file.write_all_at(&chunk, (i * BATCH_BYTES) as u64)
+                        .expect("pwrite");
                 }
                 spent += start.elapsed();
                 drop(file);
@@ -201,8 +233,13 @@ fn pwrite_vs_mmap(c: &mut Criterion) {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
                 let (path, file) = fresh(&mut n);
-                rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, FILE_BYTES as u64)
-                    .expect("fallocate");
+                rustix::fs::fallocate(
+                    &file,
+                    rustix::fs::FallocateFlags::empty(),
+                    0,
+                    FILE_BYTES as u64,
+                )
+                .expect("fallocate");
                 // SAFETY: the file is private to this benchmark and fully allocated.
                 let mut map = unsafe { memmap2::MmapMut::map_mut(&file).expect("map") };
                 let start = Instant::now();
@@ -222,5 +259,11 @@ fn pwrite_vs_mmap(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pwrite_vs_mmap, append_no_fsync, append_fsync, sequential_read);
+criterion_group!(
+    benches,
+    pwrite_vs_mmap,
+    append_no_fsync,
+    append_fsync,
+    sequential_read
+);
 criterion_main!(benches);

@@ -12,8 +12,8 @@ use sediment_broker::storage::batch::{BatchHeader, BatchIter};
 use sediment_broker::storage::index::{IndexFile, OffsetEntry, TimeEntry};
 use sediment_broker::storage::log_manager::TopicPartition;
 use sediment_broker::storage::recovery::{
-    check_segment_indexes, list_partition_dir, map_read_only, plan_recovery, Finding, RecoveryHint, INDEX_EXT, LOG_EXT,
-    TIME_INDEX_EXT,
+    check_segment_indexes, list_partition_dir, map_read_only, plan_recovery, Finding, RecoveryHint,
+    INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,
 };
 use sediment_broker::LogConfig;
 
@@ -45,19 +45,26 @@ pub fn run(command: LogCommand, output: OutputFormat) -> anyhow::Result<ExitCode
 
 fn verify(dir: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
     if !dir.is_dir() {
-        bail!("{} is not a directory; pass a data directory or a partition directory", dir.display());
+        bail!(
+            "{} is not a directory; pass a data directory or a partition directory",
+            dir.display()
+        );
     }
     let partitions = partition_dirs(dir)?;
     if partitions.is_empty() {
-        bail!("{} holds no partition directories and no segments", dir.display());
+        bail!(
+            "{} holds no partition directories and no segments",
+            dir.display()
+        );
     }
     let index_interval = LogConfig::default().index_interval_bytes;
     let mut damaged = 0;
     let mut reports = Vec::new();
     for partition in &partitions {
-        let name = partition
-            .file_name()
-            .map_or_else(|| partition.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = partition.file_name().map_or_else(
+            || partition.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let plan = plan_recovery(partition, RecoveryHint::full_scan(), index_interval)
             .with_context(|| format!("cannot verify {}", partition.display()))?;
         let mut findings = plan.findings.clone();
@@ -70,7 +77,10 @@ fn verify(dir: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
         }
         let status = if plan.fence.is_some() {
             "fenced"
-        } else if findings.iter().any(|f| matches!(f, Finding::Truncate { .. })) {
+        } else if findings
+            .iter()
+            .any(|f| matches!(f, Finding::Truncate { .. }))
+        {
             "cut"
         } else {
             "ok"
@@ -107,7 +117,10 @@ fn verify(dir: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
         println!("{}", json!({ "ok": damaged == 0, "partitions": reports }));
     }
     if damaged > 0 {
-        eprintln!("verify: {damaged} of {} partitions have damage recovery would cut or fence", partitions.len());
+        eprintln!(
+            "verify: {damaged} of {} partitions have damage recovery would cut or fence",
+            partitions.len()
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -115,7 +128,8 @@ fn verify(dir: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
 
 /// A partition directory itself, or the `<topic>-<partition>` directories under a data directory.
 fn partition_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let listing = list_partition_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let listing =
+        list_partition_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     if !listing.segments.is_empty() {
         return Ok(vec![dir.to_path_buf()]);
     }
@@ -169,24 +183,36 @@ fn finding_json(finding: &Finding) -> serde_json::Value {
             "kind": "truncate", "file": file.display().to_string(), "position": position,
             "bytes_cut": bytes_cut, "last_valid_offset": last_valid_offset, "reason": reason,
         }),
-        Finding::Fence { file, position, reason } => json!({
+        Finding::Fence {
+            file,
+            position,
+            reason,
+        } => json!({
             "kind": "fence", "file": file.display().to_string(), "position": position, "reason": reason,
         }),
         Finding::RebuildIndex { file, reason } => json!({
             "kind": "rebuild_index", "file": file.display().to_string(), "reason": reason,
         }),
-        Finding::RemoveStray { file } => json!({ "kind": "remove_stray", "file": file.display().to_string() }),
+        Finding::RemoveStray { file } => {
+            json!({ "kind": "remove_stray", "file": file.display().to_string() })
+        }
     }
 }
 
 fn dump(file: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let (stem, ext) = name
-        .split_once('.')
-        .with_context(|| format!("{} is not a .log, .index or .timeindex file", file.display()))?;
-    let base_offset: i64 = stem
-        .parse()
-        .with_context(|| format!("{name} is not named after its base offset (like 00000000000000000000.{ext})"))?;
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let (stem, ext) = name.split_once('.').with_context(|| {
+        format!(
+            "{} is not a .log, .index or .timeindex file",
+            file.display()
+        )
+    })?;
+    let base_offset: i64 = stem.parse().with_context(|| {
+        format!("{name} is not named after its base offset (like 00000000000000000000.{ext})")
+    })?;
     match ext {
         LOG_EXT => dump_log(file, base_offset, output),
         INDEX_EXT => {
@@ -217,7 +243,10 @@ fn dump(file: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        _ => bail!("{} is not a .log, .index or .timeindex file", file.display()),
+        _ => bail!(
+            "{} is not a .log, .index or .timeindex file",
+            file.display()
+        ),
     }
 }
 
@@ -252,13 +281,20 @@ fn dump_log(file: &Path, base_offset: i64, output: OutputFormat) -> anyhow::Resu
                 clean = false;
                 print_line(
                     output,
-                    format!("invalid at position={position}: {defect}; {} bytes follow", bytes.len() - position),
+                    format!(
+                        "invalid at position={position}: {defect}; {} bytes follow",
+                        bytes.len() - position
+                    ),
                     json!({ "invalid_at": position, "reason": defect.to_string(), "bytes_after": bytes.len() - position }),
                 );
             }
         }
     }
-    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn batch_line(header: &BatchHeader<'_>, position: usize, crc_ok: bool, continuous: bool) -> String {

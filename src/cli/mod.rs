@@ -15,7 +15,12 @@ pub use output::OutputFormat;
 #[command(name = "sediment", version, about)]
 pub struct Cli {
     /// Broker address for client commands.
-    #[arg(long, global = true, env = "SEDIMENT_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEDIMENT_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
     pub bootstrap: String,
     /// How commands print their results.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]

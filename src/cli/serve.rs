@@ -54,14 +54,17 @@ impl ServeArgs {
 
 /// Runs the broker until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let config = args.log_config();
     config.validate().map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let manager = Arc::new(
-            LogManager::open(&args.data_dir, config.clone())
-                .with_context(|| format!("cannot open data directory {}", args.data_dir.display()))?,
+            LogManager::open(&args.data_dir, config.clone()).with_context(|| {
+                format!("cannot open data directory {}", args.data_dir.display())
+            })?,
         );
         tracing::info!(
             data_dir = %args.data_dir.display(),
@@ -118,14 +121,15 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(error) => {
-                tracing::error!(error = %error, "cannot listen for SIGTERM; stop with Ctrl-C");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(error) => {
+                    tracing::error!(error = %error, "cannot listen for SIGTERM; stop with Ctrl-C");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -117,7 +117,13 @@ impl LogManager {
         Ok(manager)
     }
 
-    fn open_partition(&self, tp: TopicPartition, dir: &Path, config: LogConfig, hint: RecoveryHint) {
+    fn open_partition(
+        &self,
+        tp: TopicPartition,
+        dir: &Path,
+        config: LogConfig,
+        hint: RecoveryHint,
+    ) {
         match PartitionLog::open(dir, config, hint) {
             Ok(log) => {
                 write_lock(&self.partitions).insert(tp, Arc::new(log));
@@ -145,7 +151,11 @@ impl LogManager {
     }
 
     /// Creates a partition (or returns the existing one).
-    pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<PartitionLog>, StorageError> {
+    pub fn get_or_create(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+    ) -> Result<Arc<PartitionLog>, StorageError> {
         if let Some(log) = self.get(tp)? {
             return Ok(log);
         }
@@ -247,7 +257,8 @@ impl LogManager {
         }
         self.write_recovery_points(&points)?;
         let marker = self.data_dir.join(META_DIR).join(CLEAN_SHUTDOWN_FILE);
-        write_checksummed(&marker, b"clean\n").map_err(|e| StorageError::io("write", &marker, e))?;
+        write_checksummed(&marker, b"clean\n")
+            .map_err(|e| StorageError::io("write", &marker, e))?;
         Ok(())
     }
 }

@@ -476,7 +476,10 @@ fn trusted_tail(
 
 /// Checks a segment's indexes the way recovery checks a trusted segment's
 /// (used by `log verify`): `Err` names the index recovery would rebuild and why.
-pub fn check_segment_indexes(files: &SegmentFiles, index_interval: u64) -> Result<(), (PathBuf, String)> {
+pub fn check_segment_indexes(
+    files: &SegmentFiles,
+    index_interval: u64,
+) -> Result<(), (PathBuf, String)> {
     let log_map = map_read_only(&files.log).map_err(|e| (files.log.clone(), e.to_string()))?;
     let bytes: &[u8] = log_map.as_deref().unwrap_or(&[]);
     trusted_tail(files, bytes, index_interval).map(|_| ())
