@@ -1,4 +1,5 @@
-//! Configuration of the log: every field with its unit, default and reason.
+//! Configuration of the broker and of the log: every field with its unit,
+//! default and reason.
 //!
 //! `LogConfig` is what one partition log needs; topic-level overrides
 //! (`retention.ms`, `segment.bytes`, …) are applied on top of the broker's
@@ -124,6 +125,105 @@ impl LogConfig {
         }
         if self.preallocate_bytes == 0 {
             return Err("preallocate bytes must be positive".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Settings of the broker process: network limits, topic defaults and the
+/// log defaults every partition starts from. Each field says its unit,
+/// default and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// Where partitions and metadata live. Default `./sediment-data`.
+    pub data_dir: std::path::PathBuf,
+    /// Address to listen on; port 0 picks a free port. Default `127.0.0.1:9092`.
+    pub listen: std::net::SocketAddr,
+    /// Host clients are told to connect to (Metadata); defaults to the listen address.
+    pub advertised_host: Option<String>,
+    /// This broker's id in Metadata (also the controller id). Default 0.
+    pub broker_id: i32,
+    /// Cluster id reported in Metadata. Default `sediment`.
+    pub cluster_id: String,
+    /// Defaults of every partition log; topics override some of them.
+    pub log: LogConfig,
+    /// Create topics on first Metadata or Produce. Default on (as Kafka).
+    pub auto_create_topics: bool,
+    /// Partitions of auto-created topics and of CreateTopics asking for -1. Default 1.
+    pub default_partitions: i32,
+    /// Largest request frame accepted, in bytes; larger frames close the
+    /// connection before anything is allocated. Default 100 MiB (Kafka's
+    /// `socket.request.max.bytes`).
+    pub max_request_bytes: usize,
+    /// Largest record batch accepted, in bytes (`message.max.bytes`); larger
+    /// batches get MESSAGE_TOO_LARGE. Default 1 MiB.
+    pub message_max_bytes: usize,
+    /// Concurrent connections; further ones wait in the accept queue. Default 1024.
+    pub max_connections: usize,
+    /// Time allowed to finish a frame once its first byte arrived (against
+    /// slow-loris clients). Default 30 s.
+    pub request_read_timeout: Duration,
+    /// A connection with no request for this long is closed. Default 10 min
+    /// (Kafka's `connections.max.idle.ms`).
+    pub idle_timeout: Duration,
+    /// Response bytes a connection may have waiting to be written; once reached
+    /// the connection reads no further request (a client that never reads
+    /// cannot grow the broker's memory). Default 64 MiB.
+    pub max_unsent_response_bytes: usize,
+    /// Requests a connection may have in flight (pipelining). Default 64.
+    pub max_in_flight_requests: usize,
+    /// Upper bound on one Fetch response's record bytes, whatever the client
+    /// asks. Default 50 MiB (Kafka's `fetch.max.bytes`).
+    pub fetch_max_bytes: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: std::path::PathBuf::from("./sediment-data"),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised_host: None,
+            broker_id: 0,
+            cluster_id: "sediment".to_string(),
+            log: LogConfig::default(),
+            auto_create_topics: true,
+            default_partitions: 1,
+            max_request_bytes: 100 << 20,
+            message_max_bytes: 1 << 20,
+            max_connections: 1024,
+            request_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(600),
+            max_unsent_response_bytes: 64 << 20,
+            max_in_flight_requests: 64,
+            fetch_max_bytes: 50 << 20,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Rejects settings the broker cannot run with.
+    pub fn validate(&self) -> Result<(), String> {
+        self.log.validate()?;
+        if self.default_partitions < 1 {
+            return Err(format!(
+                "default partitions must be at least 1, got {}",
+                self.default_partitions
+            ));
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(format!(
+                "max request bytes must be at least 1024, got {}",
+                self.max_request_bytes
+            ));
+        }
+        if self.message_max_bytes == 0 || self.message_max_bytes > self.max_request_bytes {
+            return Err(format!(
+                "message max bytes must be positive and at most max request bytes ({}), got {}",
+                self.max_request_bytes, self.message_max_bytes
+            ));
+        }
+        if self.max_connections == 0 || self.max_in_flight_requests == 0 {
+            return Err("max connections and max in-flight requests must be positive".to_string());
         }
         Ok(())
     }

@@ -243,15 +243,15 @@ fn given_timestamps_when_offset_for_timestamp_then_first_record_at_or_after() {
     for i in 0..100 {
         append_acked(&log, &batch_with_seed(10, 150, 1000 * i, i as u64));
     }
-    assert_eq!(log.offset_for_timestamp(0), Some(0));
-    assert_eq!(log.offset_for_timestamp(5), Some(5));
-    assert_eq!(log.offset_for_timestamp(1000 * 57 + 3), Some(573));
+    assert_eq!(log.offset_for_timestamp(0), Some((0, 0)));
+    assert_eq!(log.offset_for_timestamp(5), Some((5, 5)));
+    assert_eq!(log.offset_for_timestamp(1000 * 57 + 3), Some((573, 57_003)));
     assert_eq!(
         log.offset_for_timestamp(1000 * 57 + 10),
-        Some(580),
+        Some((580, 58_000)),
         "between batches: next batch"
     );
-    assert_eq!(log.offset_for_timestamp(1000 * 99 + 9), Some(999));
+    assert_eq!(log.offset_for_timestamp(1000 * 99 + 9), Some((999, 99_009)));
     assert_eq!(log.offset_for_timestamp(1000 * 99 + 10), None);
 }
 
@@ -333,4 +333,63 @@ fn given_batch_larger_than_segment_when_appended_then_lands_whole_in_its_own_seg
     let big = batch_of_size(10, 200 * 1024, 0, 3);
     let base = append_acked(&log, &big);
     assert_eq!(log.read(base, 10).unwrap().bytes.len(), big.len());
+}
+
+#[test]
+fn given_fresh_log_when_many_small_appends_then_one_segment_and_exact_index_after_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t-0");
+    let config = LogConfig {
+        index_interval_bytes: 256,
+        ..LogConfig::default()
+    };
+    let log = PartitionLog::open(&path, config.clone(), RecoveryHint::full_scan()).unwrap();
+    for i in 0..200 {
+        append_acked(&log, &batch_with_seed(2, 100, i, i as u64));
+    }
+    assert_eq!(
+        log.segment_count(),
+        1,
+        "a fresh segment's index is empty, not full"
+    );
+    let end = log.close().unwrap();
+    let index_len = std::fs::metadata(path.join("00000000000000000000.index"))
+        .unwrap()
+        .len();
+    let time_index_len = std::fs::metadata(path.join("00000000000000000000.timeindex"))
+        .unwrap()
+        .len();
+    assert!(
+        index_len > 0 && index_len % 8 == 0,
+        "index trimmed to its entries: {index_len}"
+    );
+    assert!(index_len < 200 * 8, "sparse: fewer entries than batches");
+    assert_eq!(
+        time_index_len / 12,
+        index_len / 8,
+        "one time entry per offset entry here"
+    );
+    let log = PartitionLog::open(&path, config, RecoveryHint::clean(end)).unwrap();
+    assert_eq!(log.high_watermark(), 400);
+    assert_eq!(read_all(&log, 0).len(), 200);
+}
+
+#[test]
+fn given_clean_close_when_last_segment_missing_then_fenced_instead_of_reusing_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t-0");
+    let log = PartitionLog::open(&path, small_segments(), RecoveryHint::full_scan()).unwrap();
+    for i in 0..40 {
+        append_acked(&log, &batch_of_size(3, 3000, i, i as u64));
+    }
+    let end = log.close().unwrap();
+    let last = *log.segment_base_offsets().last().unwrap();
+    drop(log);
+    for ext in ["log", "index", "timeindex"] {
+        std::fs::remove_file(path.join(format!("{last:020}.{ext}"))).unwrap();
+    }
+    let err = PartitionLog::open(&path, small_segments(), RecoveryHint::clean(end))
+        .err()
+        .expect("a log that ends before its recovery point is fenced");
+    assert!(matches!(err, StorageError::Fenced { .. }), "{err}");
 }

@@ -30,6 +30,10 @@ pub const META_DIR: &str = "meta";
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// Per-partition offsets below which segments are trusted without a scan.
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+/// Held (flock) by the broker that owns the data directory.
+pub const LOCK_FILE: &str = ".lock";
+/// Suffix of a partition directory being deleted.
+pub const DELETE_SUFFIX: &str = "-delete";
 
 /// A topic name and partition number.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,19 +78,27 @@ pub struct OfflinePartition {
 /// Owns every partition log under one data directory.
 pub struct LogManager {
     data_dir: PathBuf,
+    /// Keeps the exclusive lock on `DATA/.lock` for the manager's lifetime.
+    _lock: std::fs::File,
     default_config: LogConfig,
     partitions: RwLock<BTreeMap<TopicPartition, Arc<PartitionLog>>>,
     offline: RwLock<BTreeMap<TopicPartition, OfflinePartition>>,
 }
 
 impl LogManager {
-    /// Opens the data directory, recovering every partition in it. Partitions
-    /// that cannot be opened are kept offline with their reason; the others
-    /// work.
-    pub fn open(data_dir: &Path, default_config: LogConfig) -> Result<Self, StorageError> {
+    /// Opens the data directory, recovering every partition in it with the
+    /// configuration `config_for` gives it. Partitions that cannot be opened
+    /// are kept offline with their reason; the others work. Directories of
+    /// topics whose deletion was interrupted are removed.
+    pub fn open(
+        data_dir: &Path,
+        default_config: LogConfig,
+        config_for: impl Fn(&TopicPartition) -> LogConfig,
+    ) -> Result<Self, StorageError> {
         default_config.validate().map_err(StorageError::Config)?;
         let meta = data_dir.join(META_DIR);
         std::fs::create_dir_all(&meta).map_err(|e| StorageError::io("create", &meta, e))?;
+        let lock = lock_data_dir(data_dir)?;
         let marker = meta.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
         let recovery_points = read_recovery_points(&meta.join(RECOVERY_POINT_FILE));
@@ -98,6 +110,7 @@ impl LogManager {
         }
 
         let manager = Self {
+            _lock: lock,
             data_dir: data_dir.to_path_buf(),
             default_config,
             partitions: RwLock::new(BTreeMap::new()),
@@ -112,7 +125,8 @@ impl LogManager {
                     recovery_point: point.unwrap_or(0),
                 },
             };
-            manager.open_partition(tp, &dir, manager.default_config.clone(), hint);
+            let config = config_for(&tp);
+            manager.open_partition(tp, &dir, config, hint);
         }
         Ok(manager)
     }
@@ -199,6 +213,32 @@ impl LogManager {
             .collect()
     }
 
+    /// Removes a partition and deletes its files: the directory is first renamed
+    /// to `<topic>-<partition>.<n>-delete` (atomic, so a crash leaves either the
+    /// whole partition or a directory the next start deletes), then removed.
+    pub fn delete_partition(&self, tp: &TopicPartition) -> Result<(), StorageError> {
+        let removed = write_lock(&self.partitions).remove(tp);
+        write_lock(&self.offline).remove(tp);
+        let dir = self.data_dir.join(tp.to_string());
+        if let Some(log) = removed {
+            // Readers holding slices keep their mappings; new readers cannot find it.
+            let _ = log.close();
+        }
+        if !dir.exists() {
+            return Ok(());
+        }
+        let doomed = self.data_dir.join(format!(
+            "{tp}.{}{DELETE_SUFFIX}",
+            crate::storage::partition_log::now_ms()
+        ));
+        std::fs::rename(&dir, &doomed).map_err(|e| StorageError::io("rename", &dir, e))?;
+        sync_dir(&self.data_dir).map_err(|e| StorageError::io("fsync dir", &self.data_dir, e))?;
+        std::fs::remove_dir_all(&doomed).map_err(|e| StorageError::io("delete", &doomed, e))?;
+        // Forget its recovery point now: a partition created later under the
+        // same name must not be held to the old one's offsets.
+        self.checkpoint_recovery_points()
+    }
+
     /// Syncs every partition (the `interval:MS` flusher's tick). A partition
     /// that fails is poisoned and logged; the others are still flushed.
     pub fn flush_all(&self) {
@@ -263,6 +303,28 @@ impl LogManager {
     }
 }
 
+/// Takes the exclusive lock on the data directory: two brokers on one
+/// directory would corrupt each other's segments.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StorageError> {
+    let path = data_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StorageError::io("open", &path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |e| {
+            StorageError::io(
+                "lock (is another broker using this data directory?)",
+                &path,
+                e.into(),
+            )
+        },
+    )?;
+    Ok(file)
+}
+
 /// Lists `<topic>-<partition>` directories under the data directory.
 fn partition_dirs(data_dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>, StorageError> {
     let entries = std::fs::read_dir(data_dir).map_err(|e| StorageError::io("list", data_dir, e))?;
@@ -277,6 +339,11 @@ fn partition_dirs(data_dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>, Sto
             continue;
         };
         if name == META_DIR {
+            continue;
+        }
+        if name.ends_with(DELETE_SUFFIX) {
+            tracing::info!(dir = %path.display(), "removing a partition directory whose deletion was interrupted");
+            std::fs::remove_dir_all(&path).map_err(|e| StorageError::io("delete", &path, e))?;
             continue;
         }
         if let Some(tp) = TopicPartition::from_dir_name(name) {
@@ -322,7 +389,20 @@ mod tests {
         assert_eq!(TopicPartition::from_dir_name("my-topic-3"), Some(tp));
         assert_eq!(TopicPartition::from_dir_name("meta"), None);
         assert_eq!(TopicPartition::from_dir_name("-3"), None);
-        assert_eq!(TopicPartition::from_dir_name("t--1"), None);
+        assert_eq!(TopicPartition::from_dir_name("t-x"), None);
+        assert_eq!(
+            TopicPartition::from_dir_name("t--1"),
+            Some(TopicPartition::new("t-", 1))
+        );
+    }
+
+    #[test]
+    fn given_open_data_dir_when_opened_again_then_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first =
+            LogManager::open(dir.path(), LogConfig::default(), |_| LogConfig::default()).unwrap();
+        let second = LogManager::open(dir.path(), LogConfig::default(), |_| LogConfig::default());
+        assert!(second.is_err());
     }
 
     #[test]
@@ -330,7 +410,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tp = TopicPartition::new("orders", 0);
         {
-            let manager = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+            let manager =
+                LogManager::open(dir.path(), LogConfig::default(), |_| LogConfig::default())
+                    .unwrap();
             let log = manager.get_or_create(&tp, LogConfig::default()).unwrap();
             let outcome = log.append(&batch_with_records(3, 10, 0)).unwrap();
             log.make_durable(outcome.next_offset).unwrap();
@@ -341,7 +423,8 @@ mod tests {
         let points = read_recovery_points(&dir.path().join(META_DIR).join(RECOVERY_POINT_FILE));
         assert_eq!(points.get(&tp), Some(&3));
 
-        let manager = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        let manager =
+            LogManager::open(dir.path(), LogConfig::default(), |_| LogConfig::default()).unwrap();
         assert!(!marker.exists(), "the marker is consumed on open");
         let log = manager.get(&tp).unwrap().unwrap();
         assert_eq!(log.high_watermark(), 3);

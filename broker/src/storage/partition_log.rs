@@ -151,21 +151,18 @@ impl PartitionLog {
             dir_changed |= matches!(finding, Finding::RemoveStray { .. });
         }
 
-        let mut planned = plan.segments;
+        let planned = plan.segments;
+        let mut segments = Vec::with_capacity(planned.len().max(1));
         if planned.is_empty() {
             let files = SegmentFiles::new(dir, 0);
-            Segment::create(files.clone(), config.segment_bytes, config.index_max_bytes)?;
-            sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))?;
-            planned.push(recovery::PlannedSegment {
+            segments.push(Arc::new(Segment::create(
                 files,
-                log_len: 0,
-                next_offset: 0,
-                max_timestamp: i64::MIN,
-                rebuilt_index: None,
-            });
+                config.segment_bytes,
+                config.index_max_bytes,
+            )?));
+            dir_changed = true;
         }
-        let last = planned.len() - 1;
-        let mut segments = Vec::with_capacity(planned.len());
+        let last = planned.len().saturating_sub(1);
         for (i, planned) in planned.into_iter().enumerate() {
             if let Some((offsets, times)) = &planned.rebuilt_index {
                 recovery::write_sealed_indexes(&planned.files, offsets, times)?;
@@ -180,6 +177,7 @@ impl PartitionLog {
                 active,
             )?);
         }
+        let last = segments.len() - 1;
         let active = Arc::clone(&segments[last]);
         if !hint.clean_shutdown {
             // What survived the crash may sit only in the page cache: make it
@@ -401,16 +399,16 @@ impl PartitionLog {
         Ok(empty)
     }
 
-    /// The offset of the first record whose timestamp is at or after
-    /// `timestamp`, below the high watermark; `None` if there is none.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<i64> {
+    /// The offset and timestamp of the first record whose timestamp is at or
+    /// after `timestamp`, below the high watermark; `None` if there is none.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
         let segments: Vec<Arc<Segment>> = read_lock(&self.segments).clone();
         let high_watermark = self.high_watermark();
         segments
             .iter()
             .filter(|s| s.max_timestamp() >= timestamp)
             .find_map(|s| s.offset_for_timestamp(timestamp))
-            .filter(|&offset| offset < high_watermark)
+            .filter(|&(offset, _)| offset < high_watermark)
     }
 
     /// Deletes the sealed segments retention allows, oldest first, and moves
@@ -523,6 +521,15 @@ impl PartitionLog {
     /// Number of segments, the active one included.
     pub fn segment_count(&self) -> usize {
         read_lock(&self.segments).len()
+    }
+
+    /// Largest batch timestamp in the log, `i64::MIN` when empty.
+    pub fn max_timestamp(&self) -> i64 {
+        read_lock(&self.segments)
+            .iter()
+            .map(|s| s.max_timestamp())
+            .max()
+            .unwrap_or(i64::MIN)
     }
 
     /// Base offsets of the segments, oldest first.

@@ -406,6 +406,27 @@ pub fn plan_recovery(
         expected_base = Some(planned.next_offset);
         plan.segments.push(planned);
     }
+    // Offsets below the recovery point were durable when it was written: a log
+    // that now ends before it lost a segment or its tail, and reusing those
+    // offsets would hand out acknowledged offsets twice.
+    let log_end = plan.segments.last().map_or(0, |s| s.next_offset);
+    if log_end < hint.recovery_point {
+        let file = plan
+            .segments
+            .last()
+            .map_or_else(|| dir.to_path_buf(), |s| s.files.log.clone());
+        let position = plan.segments.last().map_or(0, |s| s.log_len);
+        let fence = Finding::Fence {
+            file,
+            position,
+            reason: format!(
+                "the log ends at offset {log_end} but offsets up to {} were durable: a segment or its tail is missing",
+                hint.recovery_point
+            ),
+        };
+        plan.findings.push(fence.clone());
+        plan.fence = Some(fence);
+    }
     Ok(plan)
 }
 

@@ -72,8 +72,9 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Opens a segment whose files are valid (after recovery). `writable`
-    /// makes its indexes appendable with `index_max_bytes` of room.
+    /// Opens a segment whose files are valid (after recovery). `index_max_bytes`
+    /// makes its indexes appendable with that much room (the active segment);
+    /// their existing files must hold exactly their entries (sealed or rebuilt).
     pub(crate) fn open(
         files: SegmentFiles,
         log_len: u64,
@@ -82,16 +83,11 @@ impl Segment {
         map_len: u64,
         index_max_bytes: Option<u64>,
     ) -> Result<Self, StorageError> {
-        let log = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&files.log)
-            .map_err(|e| StorageError::io("open", &files.log, e))?;
         let (index, time_index) = match index_max_bytes {
             Some(max) => (
                 OffsetIndex::open_writable(&files.index, max)
                     .map_err(|e| StorageError::io("open index", &files.index, e))?,
-                TimeIndex::open_writable(&files.time_index, max / 8 * 12)
+                TimeIndex::open_writable(&files.time_index, time_index_bytes(max))
                     .map_err(|e| StorageError::io("open index", &files.time_index, e))?,
             ),
             None => (
@@ -101,19 +97,15 @@ impl Segment {
                     .map_err(|e| StorageError::io("open index", &files.time_index, e))?,
             ),
         };
-        let map = map_bytes(&log, map_len.max(log_len))
-            .map_err(|e| StorageError::io("map", &files.log, e))?;
-        Ok(Self {
+        Self::assemble(
             files,
-            log,
-            map: RwLock::new(map),
-            readable_len: AtomicU64::new(log_len),
-            written_len: AtomicU64::new(log_len),
-            next_offset: AtomicI64::new(next_offset),
-            max_timestamp: AtomicI64::new(max_timestamp),
-            index: RwLock::new(index),
-            time_index: RwLock::new(time_index),
-        })
+            log_len,
+            next_offset,
+            max_timestamp,
+            map_len,
+            index,
+            time_index,
+        )
     }
 
     /// Creates an empty segment with writable indexes.
@@ -127,12 +119,42 @@ impl Segment {
             .create_new(true)
             .open(&files.log)
             .map_err(|e| StorageError::io("create", &files.log, e))?;
-        OffsetIndex::create_writable(&files.index, index_max_bytes, &[])
+        let index = OffsetIndex::create_writable(&files.index, index_max_bytes, &[])
             .map_err(|e| StorageError::io("create index", &files.index, e))?;
-        TimeIndex::create_writable(&files.time_index, index_max_bytes / 8 * 12, &[])
-            .map_err(|e| StorageError::io("create index", &files.time_index, e))?;
+        let time_index =
+            TimeIndex::create_writable(&files.time_index, time_index_bytes(index_max_bytes), &[])
+                .map_err(|e| StorageError::io("create index", &files.time_index, e))?;
         let base = files.base_offset;
-        Self::open(files, 0, base, i64::MIN, map_len, Some(index_max_bytes))
+        Self::assemble(files, 0, base, i64::MIN, map_len, index, time_index)
+    }
+
+    fn assemble(
+        files: SegmentFiles,
+        log_len: u64,
+        next_offset: i64,
+        max_timestamp: i64,
+        map_len: u64,
+        index: OffsetIndex,
+        time_index: TimeIndex,
+    ) -> Result<Self, StorageError> {
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&files.log)
+            .map_err(|e| StorageError::io("open", &files.log, e))?;
+        let map = map_bytes(&log, map_len.max(log_len))
+            .map_err(|e| StorageError::io("map", &files.log, e))?;
+        Ok(Self {
+            files,
+            log,
+            map: RwLock::new(map),
+            readable_len: AtomicU64::new(log_len),
+            written_len: AtomicU64::new(log_len),
+            next_offset: AtomicI64::new(next_offset),
+            max_timestamp: AtomicI64::new(max_timestamp),
+            index: RwLock::new(index),
+            time_index: RwLock::new(time_index),
+        })
     }
 
     /// Offset of the segment's first batch.
@@ -231,13 +253,15 @@ impl Segment {
         None
     }
 
-    /// The offset of the first record with a timestamp at or after `timestamp`
-    /// among the readable batches, or `None` if every record is older.
+    /// The offset and timestamp of the first record with a timestamp at or
+    /// after `timestamp` among the readable batches, or `None` if every record
+    /// is older.
     ///
     /// Uses the time index to skip ahead. Within an uncompressed batch the
     /// records are walked to find the exact offset; a compressed batch answers
-    /// with its base offset (the first batch that can hold a match).
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<i64> {
+    /// with its base offset and largest timestamp (the first batch that can
+    /// hold a match).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
         let limit = self.readable_len() as usize;
         let map = read_lock(&self.map).clone();
         let readable = map.get(..limit)?;
@@ -387,6 +411,11 @@ impl Segment {
     }
 }
 
+/// The time index gets room for as many entries as the offset index.
+fn time_index_bytes(offset_index_bytes: u64) -> u64 {
+    offset_index_bytes / 8 * 12
+}
+
 /// Maps `len` bytes of `file` (at least one page) as shared `Bytes`.
 fn map_bytes(file: &File, len: u64) -> io::Result<Bytes> {
     let len = (len.max(1) as usize).next_multiple_of(page_size());
@@ -445,20 +474,22 @@ pub(crate) fn open_planned(
 
 /// Walks the records of an uncompressed batch to find the first whose
 /// timestamp is at or after `timestamp`; otherwise the batch's base offset.
-fn first_offset_at_or_after(header: &BatchHeader<'_>, timestamp: i64) -> i64 {
+fn first_offset_at_or_after(header: &BatchHeader<'_>, timestamp: i64) -> (i64, i64) {
+    let whole_batch = (header.base_offset(), header.max_timestamp());
     if header.compression() != 0 {
-        return header.base_offset();
+        return whole_batch;
     }
     let mut records = header.records();
     for _ in 0..header.record_count() {
         let Some(record) = RecordPrefix::parse(&mut records) else {
             break;
         };
-        if header.base_timestamp() + record.timestamp_delta >= timestamp {
-            return header.base_offset() + record.offset_delta;
+        let record_timestamp = header.base_timestamp() + record.timestamp_delta;
+        if record_timestamp >= timestamp {
+            return (header.base_offset() + record.offset_delta, record_timestamp);
         }
     }
-    header.base_offset()
+    whole_batch
 }
 
 /// The fields of a v2 record needed for time lookups.

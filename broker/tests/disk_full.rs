@@ -1,0 +1,326 @@
+//! Disk full: a write error poisons the partition instead of killing the
+//! process or losing what was acknowledged.
+//!
+//! The partition lives on a small tmpfs (mounted by the test, which runs as
+//! root in CI) that also holds a filler file. Appends with fdatasync run until
+//! one fails; then:
+//! - the error is a storage error (`KAFKA_STORAGE_ERROR`, 56), and the process
+//!   is alive: reserving space with `fallocate` surfaced ENOSPC as an error, no
+//!   store into a mapping hit unallocated space (SIGBUS);
+//! - later appends are refused with `Poisoned`;
+//! - every batch acknowledged before the failure reads back byte-identical;
+//! - once space is freed (the filler deleted), reopening the partition runs
+//!   recovery, every acknowledged batch is there, and appends continue at the
+//!   next offset.
+//!
+//! Where mounting is refused, the same scenario runs in a child process under
+//! `RLIMIT_FSIZE` (util-linux `prlimit`, with SIGXFSZ ignored so the limit
+//! surfaces as EFBIG): writes past the limit fail and "freeing space" raises
+//! the limit. Set `SEDIMENT_DISK_FULL_FORCE_RLIMIT=1` to run that variant.
+
+// Tests may unwrap (house style); the helpers below are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sediment_broker::storage::batch::BatchHeader;
+use sediment_broker::storage::test_batches::batch_of_size;
+use sediment_broker::storage::{PartitionLog, RecoveryHint};
+use sediment_broker::{LogConfig, StorageError};
+
+/// This file's one test: the RLIMIT_FSIZE child re-runs exactly it.
+const TEST_NAME: &str =
+    "given_full_disk_when_appending_then_partition_poisons_keeps_acked_data_and_recovers_after_space_is_freed";
+/// Set in the child process that runs the scenario under RLIMIT_FSIZE.
+const CHILD_ENV: &str = "SEDIMENT_DISK_FULL_CHILD";
+/// Skip the tmpfs mount and run the RLIMIT_FSIZE variant.
+const FORCE_RLIMIT_ENV: &str = "SEDIMENT_DISK_FULL_FORCE_RLIMIT";
+/// Size of the tmpfs the partition fills.
+const TMPFS_SIZE: &str = "4m";
+/// Bytes of the filler file deleted to free space.
+const FILLER_BYTES: usize = 1 << 20;
+/// RLIMIT_FSIZE of the fallback: below `segment_bytes`, so the active segment hits it.
+const FILE_SIZE_LIMIT: u64 = 500 * 1024;
+/// Bytes of each appended batch.
+const BATCH_BYTES: usize = 16 * 1024;
+/// More appends than can fit either way: the disk must fill before this.
+const MAX_APPENDS: usize = 1000;
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1 << 20,
+        preallocate_bytes: 64 * 1024,
+        index_max_bytes: 64 * 1024,
+        ..LogConfig::default()
+    }
+}
+
+/// Appends and acknowledges (under flush always) one batch.
+fn append_acked(log: &PartitionLog, batch: &[u8]) -> i64 {
+    let outcome = log.append(batch).expect("append");
+    log.make_durable(outcome.next_offset).expect("durable");
+    outcome.base_offset
+}
+
+/// Reads every batch from `from` to the high watermark, returning (base offset, bytes).
+fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    while offset < log.high_watermark() {
+        let read = log.read(offset, 10_000).expect("read");
+        assert!(
+            !read.bytes.is_empty(),
+            "empty read at {offset} below hw {}",
+            log.high_watermark()
+        );
+        let mut rest = &read.bytes[..];
+        while !rest.is_empty() {
+            let header = BatchHeader::parse_verified(rest).expect("stored batch is valid");
+            out.push((header.base_offset(), rest[..header.total_len()].to_vec()));
+            rest = &rest[header.total_len()..];
+        }
+        offset = read.next_offset;
+    }
+    out
+}
+
+/// The batch as stored: the producer's bytes with the broker's base offset and leader epoch.
+fn as_stored(batch: &[u8], base_offset: i64) -> Vec<u8> {
+    let mut stored = batch.to_vec();
+    stored[..8].copy_from_slice(&base_offset.to_be_bytes());
+    stored[12..16].copy_from_slice(&0i32.to_be_bytes());
+    stored
+}
+
+fn batch(seed: u64) -> Vec<u8> {
+    batch_of_size(16, BATCH_BYTES, 1000 * seed as i64, seed)
+}
+
+/// A tmpfs mounted over a directory, unmounted on drop (also when a test panics).
+struct TmpfsMount {
+    path: PathBuf,
+}
+
+impl TmpfsMount {
+    /// Mounts a tmpfs of `size` over `path`; `Err` says why the system refused.
+    fn mount(path: &Path, size: &str) -> Result<Self, String> {
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "mount exited with {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|status| status.success());
+        if !unmounted {
+            eprintln!("umount {} failed; detaching it lazily", self.path.display());
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+/// How the scenario runs out of space and gets it back.
+enum Space {
+    /// A full tmpfs; deleting the filler frees space.
+    Tmpfs { filler: PathBuf },
+    /// RLIMIT_FSIZE on this process; raising the soft limit to the hard
+    /// limit (unlimited) "frees space".
+    FileSizeLimit,
+}
+
+impl Space {
+    fn free(&self) {
+        match self {
+            Self::Tmpfs { filler } => fs::remove_file(filler).unwrap(),
+            Self::FileSizeLimit => {
+                let status = Command::new("prlimit")
+                    .arg(format!("--pid={}", std::process::id()))
+                    .arg("--fsize=unlimited")
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "prlimit could not raise RLIMIT_FSIZE");
+                assert_eq!(file_size_limit(), None);
+            }
+        }
+    }
+}
+
+/// This process's RLIMIT_FSIZE soft limit, `None` when unlimited.
+fn file_size_limit() -> Option<u64> {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max file size"))
+        .unwrap();
+    let soft = line["Max file size".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap();
+    soft.parse().ok()
+}
+
+/// True when this process ignores SIGXFSZ (bit 24 of `SigIgn`, signal 25).
+fn ignores_sigxfsz() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .unwrap();
+    u64::from_str_radix(mask.trim(), 16).unwrap() & (1 << 24) != 0
+}
+
+/// Fills the space, checks the failure and what survives it, frees space and reopens.
+fn run_scenario(data_dir: &Path, space: &Space) {
+    let dir = data_dir.join("orders-0");
+    let log = PartitionLog::open(&dir, config(), RecoveryHint::full_scan()).unwrap();
+
+    let mut acked: Vec<(i64, Vec<u8>)> = Vec::new();
+    let failure = loop {
+        assert!(
+            acked.len() < MAX_APPENDS,
+            "{MAX_APPENDS} appends of {BATCH_BYTES} bytes and the disk never filled"
+        );
+        let batch = batch(acked.len() as u64);
+        let outcome = match log.append(&batch) {
+            Ok(outcome) => outcome,
+            Err(e) => break e,
+        };
+        if let Err(e) = log.make_durable(outcome.next_offset) {
+            break e;
+        }
+        acked.push((outcome.base_offset, as_stored(&batch, outcome.base_offset)));
+    };
+    eprintln!(
+        "append failed after {} acknowledged batches: {failure}",
+        acked.len()
+    );
+    assert!(
+        acked.len() >= 8,
+        "the space ran out only after some appends"
+    );
+
+    // Reaching this line means the process survived the failed write.
+    match &failure {
+        StorageError::Io { source, .. } => assert!(
+            matches!(
+                source.kind(),
+                ErrorKind::StorageFull | ErrorKind::FileTooLarge
+            ),
+            "out of space, got {source:?}"
+        ),
+        StorageError::Poisoned { .. } => {}
+        other => panic!("expected an I/O or poisoned storage error, got {other:?}"),
+    }
+    assert_eq!(failure.kafka_error_code(), 56, "KAFKA_STORAGE_ERROR");
+    assert!(log.is_poisoned());
+
+    for seed in 0..3 {
+        let err = log.append(&batch(10_000 + seed)).unwrap_err();
+        assert!(
+            matches!(err, StorageError::Poisoned { .. }),
+            "later appends are refused: {err}"
+        );
+        assert_eq!(err.kafka_error_code(), 56);
+    }
+    assert!(matches!(
+        log.make_durable(log.log_end_offset() + 1),
+        Err(StorageError::Poisoned { .. })
+    ));
+
+    let acked_end = acked.last().map_or(0, |(base, stored)| {
+        base + i64::from(BatchHeader::parse(stored).unwrap().last_offset_delta()) + 1
+    });
+    assert_eq!(log.high_watermark(), acked_end);
+    assert_eq!(
+        read_all(&log, 0),
+        acked,
+        "acknowledged data stays readable on a poisoned partition"
+    );
+    drop(log);
+
+    space.free();
+    let log = PartitionLog::open(&dir, config(), RecoveryHint::full_scan()).unwrap();
+    assert!(!log.is_poisoned(), "a reopen clears the poison");
+    assert_eq!(read_all(&log, 0), acked);
+    let next = batch(20_000);
+    let base = append_acked(&log, &next);
+    assert_eq!(base, acked_end, "appends continue at the next offset");
+    assert_eq!(
+        read_all(&log, acked_end),
+        vec![(base, as_stored(&next, base))]
+    );
+}
+
+/// Runs this test again in a child process whose files are limited to
+/// `FILE_SIZE_LIMIT` bytes (soft limit), with SIGXFSZ ignored (an ignored signal stays ignored
+/// across exec) so that the limit shows up as EFBIG.
+fn run_in_file_size_limited_child() {
+    let prlimit = Command::new("prlimit").arg("--version").output();
+    assert!(
+        prlimit.is_ok_and(|out| out.status.success()),
+        "the RLIMIT_FSIZE fallback needs prlimit: install util-linux"
+    );
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; exec prlimit --fsize="$0" -- "$@""#)
+        // Soft limit only: raising it back to the (unlimited) hard limit
+        // needs no privilege.
+        .arg(format!("{FILE_SIZE_LIMIT}:unlimited"))
+        .arg(exe)
+        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the RLIMIT_FSIZE run failed: {status}");
+}
+
+#[test]
+fn given_full_disk_when_appending_then_partition_poisons_keeps_acked_data_and_recovers_after_space_is_freed(
+) {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        // The child: the fault is RLIMIT_FSIZE, set by the parent.
+        assert_eq!(file_size_limit(), Some(FILE_SIZE_LIMIT));
+        assert!(ignores_sigxfsz(), "SIGXFSZ would kill the process instead");
+        let tmp = tempfile::tempdir().unwrap();
+        run_scenario(tmp.path(), &Space::FileSizeLimit);
+        return;
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mount = if std::env::var_os(FORCE_RLIMIT_ENV).is_some() {
+        Err(format!("{FORCE_RLIMIT_ENV} is set"))
+    } else {
+        TmpfsMount::mount(tmp.path(), TMPFS_SIZE)
+    };
+    match mount {
+        Ok(_mount) => {
+            let filler = tmp.path().join("filler");
+            fs::write(&filler, vec![0xa5; FILLER_BYTES]).unwrap();
+            run_scenario(tmp.path(), &Space::Tmpfs { filler });
+        }
+        Err(why) => {
+            eprintln!("tmpfs mount refused ({why}); using RLIMIT_FSIZE fault injection instead");
+            run_in_file_size_limited_child();
+        }
+    }
+}
