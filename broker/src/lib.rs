@@ -5,6 +5,16 @@
 //! - [`config`]: log settings (segment size, retention, flush policy) with units and defaults.
 //! - [`error`]: one error enum per layer, and the one place that maps errors to Kafka codes.
 //! - [`storage`]: segmented, memory-mapped partition logs with group commit and crash recovery.
+//! - [`topics`]: topic metadata and per-topic config overrides, persisted.
+//! - [`broker`]: the shared state handlers use (config, logs, topics).
+//! - [`protocol`]: sans-IO framing, the advertised versions, codec glue over `kafka-protocol`.
+//! - [`handlers`]: one module per API family.
+//! - [`server`]: the TCP listener and per-connection request pipeline.
+//!
+//! Request path: `server::listener` accepts → `server::connection` splits
+//! frames (`protocol::frame`, size capped before allocation) → decodes the
+//! header (`protocol::codec`) → `handlers::dispatch` runs the handler on its
+//! own task → responses are written back in request order.
 //!
 //! Durability contract: under the default flush policy (`always`) an append
 //! is acknowledged, and becomes readable, only once an `fdatasync` covering it
@@ -12,9 +22,15 @@
 //! ran. Recovery after a crash never drops an acknowledged batch and never
 //! reuses an offset.
 
+pub mod broker;
 pub mod config;
 pub mod error;
+pub mod handlers;
+pub mod protocol;
+pub mod server;
 pub mod storage;
+pub mod topics;
 
-pub use config::{FlushPolicy, LogConfig};
+pub use broker::Broker;
+pub use config::{BrokerConfig, FlushPolicy, LogConfig};
 pub use error::StorageError;

@@ -1,82 +1,257 @@
-//! `sediment serve`: opens (and recovers) the data directory, runs the log's
-//! maintenance (interval flushes, retention, recovery-point checkpoints) and,
-//! on SIGTERM or Ctrl-C, shuts down cleanly so the next start skips recovery.
+//! `sediment serve`: the broker. Opens (and recovers) the data directory,
+//! listens, prints `listening on HOST:PORT` once ready, runs the log's
+//! maintenance (interval flushes, retention, recovery-point checkpoints), and
+//! on SIGTERM or Ctrl-C stops accepting, finishes in-flight requests, flushes
+//! and writes the clean-shutdown marker so the next start skips recovery.
+//!
+//! Settings come from built-in defaults, then an optional TOML `--config`
+//! file, then flags: a flag always wins.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
 
-use sediment_broker::storage::log_manager::LogManager;
-use sediment_broker::{FlushPolicy, LogConfig};
+use sediment_broker::server::Server;
+use sediment_broker::{Broker, BrokerConfig, FlushPolicy};
 
-/// Flags of `sediment serve`.
+/// Flags of `sediment serve`. Each overrides the `--config` file.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where partitions and metadata live.
-    #[arg(long, default_value = "./sediment-data")]
-    pub data_dir: PathBuf,
-    /// When appends are made durable: `always` (ack after fdatasync) or `interval:MS`.
-    #[arg(long, default_value = "always")]
-    pub flush: FlushPolicy,
-    /// Roll segments at this size.
+    /// Where partitions and metadata live [default: ./sediment-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:9092].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// `always` (acknowledge after fdatasync, the default) or `interval:MS`.
+    #[arg(long)]
+    pub flush: Option<FlushPolicy>,
+    /// TOML file with any of the settings below (keys as the flags, with underscores).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Roll segments at this many bytes [default: 1073741824].
     #[arg(long)]
     pub segment_bytes: Option<u64>,
-    /// Delete sealed segments older than this (ms).
+    /// Delete sealed segments whose newest record is older than this; -1 keeps forever [default: 604800000].
+    #[arg(long, allow_hyphen_values = true)]
+    pub retention_ms: Option<i64>,
+    /// Keep each partition at about this many bytes; -1 is unlimited [default: -1].
+    #[arg(long, allow_hyphen_values = true)]
+    pub retention_bytes: Option<i64>,
+    /// Largest record batch accepted [default: 1048576].
     #[arg(long)]
-    pub retention_ms: Option<u64>,
-    /// Keep at most about this many bytes per partition.
+    pub message_max_bytes: Option<usize>,
+    /// Largest request frame accepted [default: 104857600].
     #[arg(long)]
-    pub retention_bytes: Option<u64>,
+    pub max_request_bytes: Option<usize>,
+    /// Concurrent connections [default: 1024].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Create unknown topics on Metadata and Produce [default: true].
+    #[arg(long)]
+    pub auto_create_topics: Option<bool>,
+    /// Partitions of auto-created topics [default: 1].
+    #[arg(long)]
+    pub default_partitions: Option<i32>,
+    /// Close connections idle this long, in ms [default: 600000].
+    #[arg(long)]
+    pub idle_timeout_ms: Option<u64>,
+    /// A started request must arrive whole within this many ms [default: 30000].
+    #[arg(long)]
+    pub request_read_timeout_ms: Option<u64>,
+    /// Host advertised to clients in Metadata [default: the listen address].
+    #[arg(long)]
+    pub advertised_host: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
-impl ServeArgs {
-    fn log_config(&self) -> LogConfig {
-        let mut config = LogConfig {
-            flush: self.flush,
-            ..LogConfig::default()
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The `--config` file: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    flush: Option<String>,
+    segment_bytes: Option<u64>,
+    segment_ms: Option<u64>,
+    retention_ms: Option<i64>,
+    retention_bytes: Option<i64>,
+    message_max_bytes: Option<usize>,
+    max_request_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    auto_create_topics: Option<bool>,
+    default_partitions: Option<i32>,
+    idle_timeout_ms: Option<u64>,
+    request_read_timeout_ms: Option<u64>,
+    max_unsent_response_bytes: Option<usize>,
+    max_in_flight_requests: Option<usize>,
+    fetch_max_bytes: Option<usize>,
+    advertised_host: Option<String>,
+    broker_id: Option<i32>,
+    cluster_id: Option<String>,
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}
+
+fn retention_ms(ms: i64) -> Option<Duration> {
+    u64::try_from(ms).ok().map(Duration::from_millis)
+}
+
+fn retention_bytes(bytes: i64) -> Option<u64> {
+    u64::try_from(bytes).ok()
+}
+
+/// Defaults, then the file, then the flags.
+fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let file = match &args.config {
+        Some(path) => load_file(path)?,
+        None => FileConfig::default(),
+    };
+    let mut config = BrokerConfig::default();
+    macro_rules! set {
+        ($target:expr, $value:expr) => {
+            if let Some(value) = $value {
+                $target = value;
+            }
         };
-        if let Some(bytes) = self.segment_bytes {
-            config.segment_bytes = bytes;
-        }
-        if let Some(ms) = self.retention_ms {
-            config.retention_ms = Some(Duration::from_millis(ms));
-        }
-        if self.retention_bytes.is_some() {
-            config.retention_bytes = self.retention_bytes;
-        }
-        config
+    }
+    set!(config.data_dir, file.data_dir);
+    set!(config.listen, file.listen);
+    if let Some(flush) = &file.flush {
+        config.log.flush = flush.parse().map_err(anyhow::Error::msg)?;
+    }
+    set!(config.log.segment_bytes, file.segment_bytes);
+    if let Some(ms) = file.segment_ms {
+        config.log.segment_ms = Some(Duration::from_millis(ms));
+    }
+    set!(config.log.retention_ms, file.retention_ms.map(retention_ms));
+    set!(
+        config.log.retention_bytes,
+        file.retention_bytes.map(retention_bytes)
+    );
+    set!(config.message_max_bytes, file.message_max_bytes);
+    set!(config.max_request_bytes, file.max_request_bytes);
+    set!(config.max_connections, file.max_connections);
+    set!(config.auto_create_topics, file.auto_create_topics);
+    set!(config.default_partitions, file.default_partitions);
+    set!(
+        config.idle_timeout,
+        file.idle_timeout_ms.map(Duration::from_millis)
+    );
+    set!(
+        config.request_read_timeout,
+        file.request_read_timeout_ms.map(Duration::from_millis)
+    );
+    set!(
+        config.max_unsent_response_bytes,
+        file.max_unsent_response_bytes
+    );
+    set!(config.max_in_flight_requests, file.max_in_flight_requests);
+    set!(config.fetch_max_bytes, file.fetch_max_bytes);
+    if file.advertised_host.is_some() {
+        config.advertised_host = file.advertised_host;
+    }
+    set!(config.broker_id, file.broker_id);
+    set!(config.cluster_id, file.cluster_id);
+
+    set!(config.data_dir, args.data_dir.clone());
+    set!(config.listen, args.listen);
+    set!(config.log.flush, args.flush);
+    set!(config.log.segment_bytes, args.segment_bytes);
+    set!(config.log.retention_ms, args.retention_ms.map(retention_ms));
+    set!(
+        config.log.retention_bytes,
+        args.retention_bytes.map(retention_bytes)
+    );
+    set!(config.message_max_bytes, args.message_max_bytes);
+    set!(config.max_request_bytes, args.max_request_bytes);
+    set!(config.max_connections, args.max_connections);
+    set!(config.auto_create_topics, args.auto_create_topics);
+    set!(config.default_partitions, args.default_partitions);
+    set!(
+        config.idle_timeout,
+        args.idle_timeout_ms.map(Duration::from_millis)
+    );
+    set!(
+        config.request_read_timeout,
+        args.request_read_timeout_ms.map(Duration::from_millis)
+    );
+    if args.advertised_host.is_some() {
+        config.advertised_host = args.advertised_host.clone();
+    }
+    config.validate().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEDIMENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
     }
 }
 
 /// Runs the broker until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
-    let config = args.log_config();
-    config.validate().map_err(anyhow::Error::msg)?;
+    let config = broker_config(&args)?;
+    init_logging(args.log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let manager = Arc::new(
-            LogManager::open(&args.data_dir, config.clone()).with_context(|| {
-                format!("cannot open data directory {}", args.data_dir.display())
-            })?,
+        let data_dir = config.data_dir.clone();
+        let flush = config.log.flush;
+        let broker = Arc::new(
+            tokio::task::spawn_blocking(move || Broker::open(config))
+                .await
+                .context("startup task failed")?
+                .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
         );
+        let server = Server::bind(Arc::clone(&broker))
+            .await
+            .with_context(|| format!("cannot listen on {}", broker.config().listen))?;
+        let local = server
+            .local_addr()
+            .context("cannot read the bound address")?;
         tracing::info!(
-            data_dir = %args.data_dir.display(),
-            partitions = manager.partitions().len(),
-            offline = manager.offline_partitions().len(),
-            "data directory open"
+            data_dir = %data_dir.display(),
+            partitions = broker.logs().partitions().len(),
+            offline = broker.logs().offline_partitions().len(),
+            flush = %flush,
+            "broker ready"
         );
-        let maintenance = tokio::spawn(maintain(Arc::clone(&manager), config.flush));
-        shutdown_signal().await;
+        println!("listening on {local}");
+        let _ = std::io::stdout().flush();
+
+        let maintenance = tokio::spawn(maintain(Arc::clone(&broker), flush));
+        server.run(shutdown_signal()).await;
         maintenance.abort();
-        let manager_for_close = Arc::clone(&manager);
-        tokio::task::spawn_blocking(move || manager_for_close.shutdown())
+        let closing = Arc::clone(&broker);
+        tokio::task::spawn_blocking(move || closing.shutdown())
             .await
             .context("shutdown task failed")?
             .context("clean shutdown failed; the next start will recover")?;
@@ -87,28 +262,34 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// Interval flushes, retention every 5 minutes (Kafka's default check
 /// interval) and recovery-point checkpoints every minute.
-async fn maintain(manager: Arc<LogManager>, flush: FlushPolicy) {
+async fn maintain(broker: Arc<Broker>, flush: FlushPolicy) {
     let tick = match flush {
         FlushPolicy::Interval(every) => every.min(Duration::from_secs(1)),
         FlushPolicy::Always => Duration::from_secs(1),
     };
     let mut ticker = tokio::time::interval(tick);
-    let mut elapsed = Duration::ZERO;
+    let mut last_retention = tokio::time::Instant::now();
+    let mut last_checkpoint = tokio::time::Instant::now();
     loop {
         ticker.tick().await;
-        elapsed += tick;
-        let manager = Arc::clone(&manager);
-        let run_retention = elapsed.as_millis() % 300_000 < tick.as_millis();
-        let run_checkpoint = elapsed.as_millis() % 60_000 < tick.as_millis();
+        let run_retention = last_retention.elapsed() >= Duration::from_secs(300);
+        let run_checkpoint = last_checkpoint.elapsed() >= Duration::from_secs(60);
+        if run_retention {
+            last_retention = tokio::time::Instant::now();
+        }
+        if run_checkpoint {
+            last_checkpoint = tokio::time::Instant::now();
+        }
+        let broker = Arc::clone(&broker);
         let work = tokio::task::spawn_blocking(move || {
             if matches!(flush, FlushPolicy::Interval(_)) {
-                manager.flush_all();
+                broker.logs().flush_all();
             }
             if run_retention {
-                manager.enforce_retention();
+                broker.logs().enforce_retention();
             }
             if run_checkpoint {
-                if let Err(error) = manager.checkpoint_recovery_points() {
+                if let Err(error) = broker.logs().checkpoint_recovery_points() {
                     tracing::error!(error = %error, "cannot write the recovery-point checkpoint");
                 }
             }
@@ -119,22 +300,16 @@ async fn maintain(manager: Arc<LogManager>, flush: FlushPolicy) {
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(error) => {
-                    tracing::error!(error = %error, "cannot listen for SIGTERM; stop with Ctrl-C");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::error!(error = %error, "cannot listen for SIGTERM; stop with Ctrl-C");
+            let _ = ctrl_c.await;
+            return;
         }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

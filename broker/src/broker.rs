@@ -1,0 +1,317 @@
+//! The broker's shared state: configuration, partition logs and topics, and
+//! the operations handlers share (find a partition, create or delete a topic,
+//! hand out producer ids).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use kafka_protocol::ResponseError;
+
+use crate::config::{BrokerConfig, LogConfig};
+use crate::error::StorageError;
+use crate::storage::log_manager::{LogManager, TopicPartition};
+use crate::storage::partition_log::now_ms;
+use crate::storage::PartitionLog;
+use crate::topics::{
+    topic_log_config, validate_topic_name, TopicError, TopicMeta, TopicRegistry, MAX_MESSAGE_BYTES,
+};
+
+/// Errors that stop the broker from starting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The data directory could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Topic metadata could not be loaded.
+    #[error(transparent)]
+    Topics(#[from] TopicError),
+}
+
+/// A refusal with the Kafka error code the client gets and a message for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Kafka error code.
+    pub code: i16,
+    /// Human-readable reason (sent where the API has an error message field).
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with `error`'s code.
+    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        Self {
+            code: error.code(),
+            message: message.into(),
+        }
+    }
+
+    /// The refusal a storage error maps to.
+    pub fn storage(error: &StorageError) -> Self {
+        Self {
+            code: error.kafka_error_code(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Shared broker state.
+pub struct Broker {
+    config: BrokerConfig,
+    logs: LogManager,
+    topics: TopicRegistry,
+    advertised: OnceLock<(String, i32)>,
+    next_producer_id: AtomicI64,
+}
+
+impl Broker {
+    /// Opens the data directory: loads topics, recovers partitions with their
+    /// topics' configs, and reconciles the two (partitions on disk without a
+    /// topic are registered; topics missing a partition get an empty one).
+    pub fn open(config: BrokerConfig) -> Result<Self, StartupError> {
+        config.validate().map_err(StartupError::Config)?;
+        let meta = config.data_dir.join(crate::storage::log_manager::META_DIR);
+        std::fs::create_dir_all(&meta).map_err(|e| StorageError::io("create", &meta, e))?;
+        let topics = TopicRegistry::load(&config.data_dir)?;
+        let known: BTreeMap<String, TopicMeta> = topics
+            .list()
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect();
+        let logs = LogManager::open(&config.data_dir, config.log.clone(), |tp| {
+            known
+                .get(&tp.topic)
+                .and_then(|t| topic_log_config(&config.log, &t.configs).ok())
+                .unwrap_or_else(|| config.log.clone())
+        })?;
+        let broker = Self {
+            // Producer ids only need to be unique: start from the clock so a
+            // restart never hands out an id an earlier run used.
+            next_producer_id: AtomicI64::new(now_ms().saturating_mul(1000)),
+            config,
+            logs,
+            topics,
+            advertised: OnceLock::new(),
+        };
+        broker.reconcile()?;
+        Ok(broker)
+    }
+
+    fn reconcile(&self) -> Result<(), StartupError> {
+        let mut on_disk: BTreeMap<String, i32> = BTreeMap::new();
+        for (tp, _) in self.logs.partitions() {
+            let count = on_disk.entry(tp.topic.clone()).or_default();
+            *count = (*count).max(tp.partition + 1);
+        }
+        for (tp, _) in self.logs.offline_partitions() {
+            let count = on_disk.entry(tp.topic.clone()).or_default();
+            *count = (*count).max(tp.partition + 1);
+        }
+        for (name, partitions) in on_disk {
+            if self.topics.get(&name).is_none() && validate_topic_name(&name).is_ok() {
+                tracing::warn!(topic = %name, partitions, "registering a topic found on disk without metadata");
+                self.topics.insert(TopicMeta {
+                    name,
+                    id: *uuid::Uuid::new_v4().as_bytes(),
+                    partitions,
+                    configs: BTreeMap::new(),
+                })?;
+            }
+        }
+        for topic in self.topics.list() {
+            let config = self.log_config(&topic);
+            for partition in 0..topic.partitions {
+                let tp = TopicPartition::new(topic.name.clone(), partition);
+                if matches!(self.logs.get(&tp), Ok(None)) {
+                    self.logs.get_or_create(&tp, config.clone())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The partition logs.
+    pub fn logs(&self) -> &LogManager {
+        &self.logs
+    }
+
+    /// The topics.
+    pub fn topics(&self) -> &TopicRegistry {
+        &self.topics
+    }
+
+    /// Records the host and port clients should connect to (after binding).
+    pub fn set_advertised(&self, host: String, port: u16) {
+        let _ = self.advertised.set((host, i32::from(port)));
+    }
+
+    /// The host and port in Metadata responses.
+    pub fn advertised(&self) -> (String, i32) {
+        self.advertised.get().cloned().unwrap_or_else(|| {
+            let listen = self.config.listen;
+            (
+                self.config
+                    .advertised_host
+                    .clone()
+                    .unwrap_or_else(|| listen.ip().to_string()),
+                i32::from(listen.port()),
+            )
+        })
+    }
+
+    /// The log configuration of a topic (broker defaults plus its overrides).
+    pub fn log_config(&self, topic: &TopicMeta) -> LogConfig {
+        topic_log_config(&self.config.log, &topic.configs)
+            .unwrap_or_else(|_| self.config.log.clone())
+    }
+
+    /// Largest batch the topic accepts (`max.message.bytes`, else the broker's `message_max_bytes`).
+    pub fn max_message_bytes(&self, topic: &TopicMeta) -> usize {
+        topic
+            .configs
+            .get(MAX_MESSAGE_BYTES)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(self.config.message_max_bytes)
+    }
+
+    /// The topic, creating it with the defaults if auto-creation is on.
+    pub fn topic_or_auto_create(&self, name: &str) -> Result<TopicMeta, Refusal> {
+        if let Some(topic) = self.topics.get(name) {
+            return Ok(topic);
+        }
+        if !self.config.auto_create_topics {
+            return Err(Refusal::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name} does not exist and auto-creation is off"),
+            ));
+        }
+        match self.create_topic(
+            name,
+            self.config.default_partitions,
+            &BTreeMap::new(),
+            false,
+        ) {
+            Ok(topic) => Ok(topic),
+            // Another request created it meanwhile.
+            Err(refusal) if refusal.code == ResponseError::TopicAlreadyExists.code() => {
+                self.topics.get(name).ok_or_else(|| {
+                    Refusal::new(ResponseError::UnknownTopicOrPartition, name.to_string())
+                })
+            }
+            Err(refusal) => Err(refusal),
+        }
+    }
+
+    /// The log of one partition of an existing topic.
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionLog>, Refusal> {
+        let unknown = || {
+            Refusal::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("this broker does not host {topic}-{partition}"),
+            )
+        };
+        let meta = self.topics.get(topic).ok_or_else(unknown)?;
+        if partition < 0 || partition >= meta.partitions {
+            return Err(unknown());
+        }
+        self.logs
+            .get(&TopicPartition::new(topic, partition))
+            .map_err(|e| Refusal::storage(&e))?
+            .ok_or_else(unknown)
+    }
+
+    /// Creates a topic with `partitions` partitions and config overrides.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, Refusal> {
+        validate_topic_name(name)
+            .map_err(|e| Refusal::new(ResponseError::InvalidTopicException, e.to_string()))?;
+        if partitions < 1 {
+            return Err(Refusal::new(
+                ResponseError::InvalidPartitions,
+                format!("number of partitions must be at least 1, got {partitions}"),
+            ));
+        }
+        let log_config = topic_log_config(&self.config.log, configs)
+            .map_err(|e| Refusal::new(ResponseError::InvalidConfig, e.to_string()))?;
+        if self.topics.get(name).is_some() {
+            return Err(Refusal::new(
+                ResponseError::TopicAlreadyExists,
+                format!("topic {name} already exists"),
+            ));
+        }
+        let topic = TopicMeta {
+            name: name.to_string(),
+            id: *uuid::Uuid::new_v4().as_bytes(),
+            partitions,
+            configs: configs.clone(),
+        };
+        if validate_only {
+            return Ok(topic);
+        }
+        for partition in 0..partitions {
+            self.logs
+                .get_or_create(&TopicPartition::new(name, partition), log_config.clone())
+                .map_err(|e| Refusal::storage(&e))?;
+        }
+        let inserted = self
+            .topics
+            .insert(topic.clone())
+            .map_err(|e| Refusal::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        if !inserted {
+            return Err(Refusal::new(
+                ResponseError::TopicAlreadyExists,
+                format!("topic {name} already exists"),
+            ));
+        }
+        tracing::info!(topic = %name, partitions, configs = ?configs, "topic created");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its files.
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, Refusal> {
+        let topic = self
+            .topics
+            .remove(name)
+            .map_err(|e| Refusal::new(ResponseError::KafkaStorageError, e.to_string()))?
+            .ok_or_else(|| {
+                Refusal::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {name} does not exist"),
+                )
+            })?;
+        for partition in 0..topic.partitions {
+            if let Err(error) = self
+                .logs
+                .delete_partition(&TopicPartition::new(name, partition))
+            {
+                tracing::error!(topic = %name, partition, error = %error, "cannot delete partition files");
+            }
+        }
+        tracing::info!(topic = %name, "topic deleted");
+        Ok(topic)
+    }
+
+    /// A fresh producer id for InitProducerId.
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Clean shutdown of the storage (see [`LogManager::shutdown`]).
+    pub fn shutdown(&self) -> Result<(), StorageError> {
+        self.logs.shutdown()
+    }
+}

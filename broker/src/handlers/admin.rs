@@ -1,0 +1,312 @@
+//! Topic administration and producer ids: CreateTopics, DeleteTopics,
+//! DescribeConfigs and InitProducerId.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ProducerId, TopicName,
+};
+use kafka_protocol::ResponseError;
+
+use crate::broker::{Broker, Refusal};
+use crate::config::{BrokerConfig, FlushPolicy};
+use crate::topics::{
+    TopicMeta, CLEANUP_POLICY, MAX_MESSAGE_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES,
+    SEGMENT_MS, TOPIC_CONFIG_KEYS,
+};
+
+use super::str_bytes;
+
+/// DescribeConfigs resource type of a topic.
+const RESOURCE_TOPIC: i8 = 2;
+/// DescribeConfigs resource type of a broker.
+const RESOURCE_BROKER: i8 = 4;
+/// Config source: set on the topic.
+const SOURCE_TOPIC: i8 = 1;
+/// Config source: from the broker's static configuration.
+const SOURCE_STATIC_BROKER: i8 = 4;
+/// Config source: Kafka's default.
+const SOURCE_DEFAULT: i8 = 5;
+/// Config types (DescribeConfigs v3+).
+const TYPE_BOOLEAN: i8 = 1;
+const TYPE_STRING: i8 = 2;
+const TYPE_INT: i8 = 3;
+const TYPE_LONG: i8 = 5;
+
+/// The CreateTopics response.
+pub fn create_topics(
+    broker: &Arc<Broker>,
+    request: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|wanted| {
+            let name = wanted.name.0.as_str().to_string();
+            let mut result = CreatableTopicResult::default()
+                .with_name(wanted.name.clone())
+                .with_num_partitions(-1)
+                .with_replication_factor(-1);
+            let configs: BTreeMap<String, String> = wanted
+                .configs
+                .iter()
+                .filter_map(|c| c.value.as_ref().map(|v| (c.name.as_str().to_string(), v.as_str().to_string())))
+                .collect();
+            let partitions = match wanted.num_partitions {
+                -1 => broker.config().default_partitions,
+                n => n,
+            };
+            let outcome = if !matches!(wanted.replication_factor, -1 | 1) {
+                Err(Refusal::new(
+                    ResponseError::InvalidReplicationFactor,
+                    format!(
+                        "replication factor {} is impossible on a single broker; use 1 or -1",
+                        wanted.replication_factor
+                    ),
+                ))
+            } else if !wanted.assignments.is_empty() {
+                Err(Refusal::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    "manual replica assignment is not supported on a single broker",
+                ))
+            } else {
+                broker.create_topic(&name, partitions, &configs, request.validate_only)
+            };
+            match outcome {
+                Ok(topic) => {
+                    result.topic_id = uuid::Uuid::from_bytes(topic.id);
+                    result.num_partitions = topic.partitions;
+                    result.replication_factor = 1;
+                    if version >= 5 {
+                        result.configs = Some(
+                            topic_configs(broker, &topic)
+                                .into_iter()
+                                .map(|(key, value, source, _)| {
+                                    CreatableTopicConfigs::default()
+                                        .with_name(str_bytes(key))
+                                        .with_value(Some(str_bytes(value)))
+                                        .with_config_source(source)
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                Err(refusal) => {
+                    tracing::info!(topic = %name, error = %refusal.message, "topic creation refused");
+                    result.error_code = refusal.code;
+                    result.error_message = Some(str_bytes(refusal.message));
+                }
+            }
+            result
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// The DeleteTopics response (by name; v6 may also name topics by id).
+pub fn delete_topics(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let mut names: Vec<(Option<String>, uuid::Uuid)> = request
+        .topic_names
+        .iter()
+        .map(|n| (Some(n.0.as_str().to_string()), uuid::Uuid::nil()))
+        .collect();
+    names.extend(request.topics.iter().map(|t| {
+        (
+            t.name.as_ref().map(|n| n.0.as_str().to_string()),
+            t.topic_id,
+        )
+    }));
+    let responses = names
+        .into_iter()
+        .map(|(name, id)| {
+            let name = name.or_else(|| {
+                broker
+                    .topics()
+                    .list()
+                    .into_iter()
+                    .find(|t| t.id == *id.as_bytes())
+                    .map(|t| t.name)
+            });
+            let mut result = DeletableTopicResult::default().with_topic_id(id);
+            match name {
+                None => result.error_code = ResponseError::UnknownTopicId.code(),
+                Some(name) => {
+                    result.name = Some(TopicName(str_bytes(name.clone())));
+                    match broker.delete_topic(&name) {
+                        Ok(topic) => result.topic_id = uuid::Uuid::from_bytes(topic.id),
+                        Err(refusal) => {
+                            result.error_code = refusal.code;
+                            result.error_message = Some(str_bytes(refusal.message));
+                        }
+                    }
+                }
+            }
+            result
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// The DescribeConfigs response: topic configs with their source, and the
+/// broker's own settings.
+pub fn describe_configs(
+    broker: &Arc<Broker>,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let mut result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries = match resource.resource_type {
+                RESOURCE_TOPIC => match broker.topics().get(resource.resource_name.as_str()) {
+                    Some(topic) => Ok(topic_configs(broker, &topic)),
+                    None => Err(Refusal::new(
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("topic {} does not exist", resource.resource_name.as_str()),
+                    )),
+                },
+                RESOURCE_BROKER => Ok(broker_configs(broker.config())),
+                other => Err(Refusal::new(
+                    ResponseError::InvalidRequest,
+                    format!("resource type {other} is not supported; use 2 (topic) or 4 (broker)"),
+                )),
+            };
+            match entries {
+                Ok(entries) => {
+                    let wanted = resource.configuration_keys.as_ref();
+                    result.configs = entries
+                        .into_iter()
+                        .filter(|(key, ..)| {
+                            wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == key))
+                        })
+                        .map(|(key, value, source, config_type)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(key))
+                                .with_value(Some(str_bytes(value)))
+                                .with_read_only(false)
+                                .with_config_source(source)
+                                .with_config_type(config_type)
+                        })
+                        .collect();
+                }
+                Err(refusal) => {
+                    result.error_code = refusal.code;
+                    result.error_message = Some(str_bytes(refusal.message));
+                }
+            }
+            result
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+/// The InitProducerId response: a fresh id, epoch 0. Transactions are not supported.
+pub fn init_producer_id(
+    broker: &Arc<Broker>,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let response = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    if request.transactional_id.is_some() {
+        return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    response
+        .with_producer_id(ProducerId(broker.next_producer_id()))
+        .with_producer_epoch(0)
+}
+
+/// (name, value, source, type) of every topic config, override or default.
+fn topic_configs(broker: &Arc<Broker>, topic: &TopicMeta) -> Vec<(String, String, i8, i8)> {
+    let log = broker.log_config(topic);
+    TOPIC_CONFIG_KEYS
+        .iter()
+        .map(|&key| {
+            let (default, config_type) = match key {
+                CLEANUP_POLICY => ("delete".to_string(), TYPE_STRING),
+                MAX_MESSAGE_BYTES => (broker.config().message_max_bytes.to_string(), TYPE_INT),
+                RETENTION_BYTES => (optional(log.retention_bytes), TYPE_LONG),
+                RETENTION_MS => (optional(log.retention_ms.map(|d| d.as_millis())), TYPE_LONG),
+                SEGMENT_BYTES => (log.segment_bytes.to_string(), TYPE_INT),
+                SEGMENT_MS => (
+                    log.segment_ms
+                        .map_or("604800000".to_string(), |d| d.as_millis().to_string()),
+                    TYPE_LONG,
+                ),
+                _ => (String::new(), TYPE_STRING),
+            };
+            match topic.configs.get(key) {
+                Some(value) => (key.to_string(), value.clone(), SOURCE_TOPIC, config_type),
+                None => (key.to_string(), default, SOURCE_DEFAULT, config_type),
+            }
+        })
+        .collect()
+}
+
+/// The broker's own settings, named as Kafka names them.
+fn broker_configs(config: &BrokerConfig) -> Vec<(String, String, i8, i8)> {
+    let flush_ms = match config.log.flush {
+        FlushPolicy::Always => "0".to_string(),
+        FlushPolicy::Interval(every) => every.as_millis().to_string(),
+    };
+    [
+        (
+            "auto.create.topics.enable",
+            config.auto_create_topics.to_string(),
+            TYPE_BOOLEAN,
+        ),
+        ("broker.id", config.broker_id.to_string(), TYPE_INT),
+        ("log.flush.interval.ms", flush_ms, TYPE_LONG),
+        (
+            "log.retention.bytes",
+            optional(config.log.retention_bytes),
+            TYPE_LONG,
+        ),
+        (
+            "log.retention.ms",
+            optional(config.log.retention_ms.map(|d| d.as_millis())),
+            TYPE_LONG,
+        ),
+        (
+            "log.segment.bytes",
+            config.log.segment_bytes.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "message.max.bytes",
+            config.message_max_bytes.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "num.partitions",
+            config.default_partitions.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "socket.request.max.bytes",
+            config.max_request_bytes.to_string(),
+            TYPE_INT,
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value, config_type)| (key.to_string(), value, SOURCE_STATIC_BROKER, config_type))
+    .collect()
+}
+
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-1".to_string(), |v| v.to_string())
+}

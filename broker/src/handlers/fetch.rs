@@ -1,0 +1,153 @@
+//! Fetch: whole batches from each requested partition, straight from the
+//! segment mappings, long-polling until `min_bytes` are there or `max_wait_ms`
+//! passes. Woken by the partitions' high-watermark channels, never by sleeps.
+//!
+//! Kafka's rules kept here: records are an empty array (never null) when
+//! there are none; the last stable offset is the high watermark (no
+//! transactions); the preferred read replica is -1; and the first batch of the
+//! response is returned whole even when it is larger than `max_bytes`, so a
+//! consumer can always make progress.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+use crate::error::StorageError;
+
+/// A pending wait for one partition's high watermark to move.
+type HighWatermarkChange<'a> =
+    Pin<Box<dyn Future<Output = Result<(), watch::error::RecvError>> + Send + 'a>>;
+
+/// Longest a fetch may wait, whatever the client asks.
+const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
+/// The Fetch response.
+pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
+    let wait =
+        Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
+    let deadline = Instant::now() + wait;
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let max_bytes = if version >= 3 {
+        usize::try_from(request.max_bytes).unwrap_or(0)
+    } else {
+        usize::MAX
+    }
+    .min(broker.config().fetch_max_bytes);
+    loop {
+        let (response, bytes, errors, mut waiters) = read_once(broker, &request, max_bytes);
+        if bytes >= min_bytes || errors || waiters.is_empty() || Instant::now() >= deadline {
+            return response;
+        }
+        // Wait for any partition's high watermark to move, or the deadline.
+        // The futures live across polls so their wakers stay registered.
+        let mut changes: Vec<HighWatermarkChange<'_>> = waiters
+            .iter_mut()
+            .map(|r| Box::pin(r.changed()) as Pin<Box<_>>)
+            .collect();
+        let changed = std::future::poll_fn(|cx| {
+            for change in changes.iter_mut() {
+                if change.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+            Poll::Pending
+        });
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            let (response, ..) = read_once(broker, &request, max_bytes);
+            return response;
+        }
+    }
+}
+
+/// One pass over the requested partitions: the response, its record bytes,
+/// whether any partition had an error, and the channels to wait on.
+fn read_once(
+    broker: &Arc<Broker>,
+    request: &FetchRequest,
+    max_bytes: usize,
+) -> (FetchResponse, usize, bool, Vec<watch::Receiver<i64>>) {
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut waiters = Vec::new();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = topic.topic.0.as_str();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in &topic.partitions {
+            let mut data = PartitionData::default()
+                .with_partition_index(wanted.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_preferred_read_replica(BrokerId(-1))
+                .with_records(Some(Bytes::new()));
+            match broker.partition(name, wanted.partition) {
+                Err(refusal) => {
+                    data.error_code = refusal.code;
+                    errors = true;
+                }
+                Ok(log) => {
+                    // Subscribe before reading, so an append right after the read still wakes us.
+                    let waiter = log.subscribe_high_watermark();
+                    let partition_max = usize::try_from(wanted.partition_max_bytes).unwrap_or(0);
+                    let budget = partition_max.min(max_bytes.saturating_sub(total));
+                    // Once something is in the response, a partition with no budget left is skipped;
+                    // the first batch of the response is always whole.
+                    let read = if budget == 0 && total > 0 {
+                        Ok(None)
+                    } else {
+                        log.read(wanted.fetch_offset, budget.max(1)).map(Some)
+                    };
+                    match read {
+                        Ok(read) => {
+                            let high_watermark = log.high_watermark();
+                            data.high_watermark = high_watermark;
+                            data.last_stable_offset = high_watermark;
+                            data.log_start_offset = log.log_start_offset();
+                            if let Some(read) = read {
+                                total += read.bytes.len();
+                                data.records = Some(read.bytes);
+                            }
+                            waiters.push(waiter);
+                        }
+                        Err(error) => {
+                            data.error_code = match error {
+                                StorageError::OffsetOutOfRange { .. } => {
+                                    ResponseError::OffsetOutOfRange.code()
+                                }
+                                other => other.kafka_error_code(),
+                            };
+                            data.high_watermark = log.high_watermark();
+                            data.last_stable_offset = data.high_watermark;
+                            data.log_start_offset = log.log_start_offset();
+                            errors = true;
+                        }
+                    }
+                }
+            }
+            partitions.push(data);
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        errors,
+        waiters,
+    )
+}

@@ -1,0 +1,113 @@
+//! Metadata: this broker, and the topics asked for (all of them for a null
+//! list, or an empty list at v0), auto-creating unknown ones when allowed.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::storage::log_manager::TopicPartition;
+use crate::topics::TopicMeta;
+
+use super::str_bytes;
+
+/// The Metadata response.
+pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let broker_id = broker.config().broker_id;
+    let (host, port) = broker.advertised();
+    // Before v4 there is no flag and Kafka auto-creates.
+    let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let all_topics = match &request.topics {
+        None => true,
+        Some(topics) => version == 0 && topics.is_empty(),
+    };
+    let topics = if all_topics {
+        broker
+            .topics()
+            .list()
+            .into_iter()
+            .map(|meta| describe(broker, &meta))
+            .collect()
+    } else {
+        request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|wanted| match wanted.name {
+                Some(name) => by_name(broker, name.0.as_str(), allow_auto_create),
+                None => by_id(broker, wanted.topic_id),
+            })
+            .collect()
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(broker_id))
+            .with_host(str_bytes(host))
+            .with_port(port)])
+        .with_cluster_id(Some(str_bytes(broker.config().cluster_id.clone())))
+        .with_controller_id(BrokerId(broker_id))
+        .with_topics(topics)
+}
+
+fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> MetadataResponseTopic {
+    let found = if allow_auto_create {
+        broker.topic_or_auto_create(name)
+    } else {
+        broker.topics().get(name).ok_or(crate::broker::Refusal::new(
+            ResponseError::UnknownTopicOrPartition,
+            name.to_string(),
+        ))
+    };
+    match found {
+        Ok(meta) => describe(broker, &meta),
+        Err(refusal) => MetadataResponseTopic::default()
+            .with_name(Some(TopicName(str_bytes(name))))
+            .with_error_code(refusal.code),
+    }
+}
+
+fn by_id(broker: &Arc<Broker>, id: uuid::Uuid) -> MetadataResponseTopic {
+    match broker
+        .topics()
+        .list()
+        .into_iter()
+        .find(|t| t.id == *id.as_bytes())
+    {
+        Some(meta) => describe(broker, &meta),
+        None => MetadataResponseTopic::default()
+            .with_topic_id(id)
+            .with_error_code(ResponseError::UnknownTopicId.code()),
+    }
+}
+
+fn describe(broker: &Arc<Broker>, meta: &TopicMeta) -> MetadataResponseTopic {
+    let broker_id = BrokerId(broker.config().broker_id);
+    let partitions = (0..meta.partitions)
+        .map(|index| {
+            let online = broker
+                .logs()
+                .get(&TopicPartition::new(meta.name.clone(), index));
+            let error_code = match online {
+                Ok(Some(_)) => 0,
+                Ok(None) => ResponseError::LeaderNotAvailable.code(),
+                Err(e) => e.kafka_error_code(),
+            };
+            MetadataResponsePartition::default()
+                .with_error_code(error_code)
+                .with_partition_index(index)
+                .with_leader_id(broker_id)
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![broker_id])
+                .with_isr_nodes(vec![broker_id])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(meta.name.clone()))))
+        .with_topic_id(uuid::Uuid::from_bytes(meta.id))
+        .with_is_internal(false)
+        .with_partitions(partitions)
+}

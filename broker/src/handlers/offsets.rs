@@ -1,0 +1,65 @@
+//! ListOffsets: earliest (-2), latest (-1), largest timestamp (-3), or the
+//! first offset at or after a timestamp (through the time index).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::Broker;
+
+/// `timestamp` asking for the first offset.
+const EARLIEST: i64 = -2;
+/// `timestamp` asking for the offset after the last readable record.
+const LATEST: i64 = -1;
+/// `timestamp` asking for the record with the largest timestamp (v7).
+const MAX_TIMESTAMP: i64 = -3;
+
+/// The ListOffsets response.
+pub fn list_offsets(
+    broker: &Arc<Broker>,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|wanted| {
+                    let mut response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(wanted.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1);
+                    if version >= 4 {
+                        response.leader_epoch = 0;
+                    }
+                    match broker.partition(topic.name.0.as_str(), wanted.partition_index) {
+                        Err(refusal) => response.error_code = refusal.code,
+                        Ok(log) => {
+                            let found = match wanted.timestamp {
+                                EARLIEST => Some((log.log_start_offset(), -1)),
+                                LATEST => Some((log.high_watermark(), -1)),
+                                MAX_TIMESTAMP => log.offset_for_timestamp(log.max_timestamp()),
+                                timestamp => log.offset_for_timestamp(timestamp),
+                            };
+                            if let Some((offset, timestamp)) = found {
+                                response.offset = offset;
+                                response.timestamp = timestamp;
+                            }
+                        }
+                    }
+                    response
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,161 @@
+//! Produce: validate each partition's record set, append it, and answer once
+//! it is durable (acks=1/-1 under `--flush always`) or at once (acks=0: no
+//! answer at all).
+//!
+//! Batches are opaque here: no per-record work, only the header checks the
+//! storage layer does (length, magic, CRC-32C) and the size limit.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::ResponseError;
+
+use crate::broker::{Broker, Refusal};
+use crate::config::FlushPolicy;
+use crate::error::StorageError;
+use crate::storage::batch::{BatchDefect, BatchIter};
+use crate::storage::PartitionLog;
+
+use super::str_bytes;
+
+struct Pending {
+    topic: usize,
+    partition: usize,
+    log: Arc<PartitionLog>,
+    next_offset: i64,
+}
+
+/// The Produce response, or `None` for acks=0.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    let mut pending = Vec::new();
+    for (t, topic) in request.topic_data.into_iter().enumerate() {
+        let name = topic.name.0.clone();
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for (p, data) in topic.partition_data.into_iter().enumerate() {
+            let mut response = PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            let outcome = if !matches!(acks, -1..=1) {
+                Err(Refusal::new(
+                    ResponseError::InvalidRequiredAcks,
+                    format!("acks={acks}"),
+                ))
+            } else {
+                append(
+                    broker,
+                    name.as_str(),
+                    data.index,
+                    data.records.as_deref().unwrap_or_default(),
+                )
+            };
+            match outcome {
+                Ok((log, base_offset, next_offset)) => {
+                    response.base_offset = base_offset;
+                    response.log_start_offset = log.log_start_offset();
+                    pending.push(Pending {
+                        topic: t,
+                        partition: p,
+                        log,
+                        next_offset,
+                    });
+                }
+                Err(refusal) => {
+                    response.error_code = refusal.code;
+                    if version >= 8 {
+                        response.error_message = Some(str_bytes(refusal.message));
+                    }
+                }
+            }
+            partitions.push(response);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partitions),
+        );
+    }
+    if acks == 0 {
+        return None;
+    }
+    if broker.config().log.flush == FlushPolicy::Always {
+        wait_durable(&mut responses, pending, version).await;
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// Checks limits and appends one partition's record set.
+fn append(
+    broker: &Arc<Broker>,
+    topic: &str,
+    partition: i32,
+    records: &[u8],
+) -> Result<(Arc<PartitionLog>, i64, i64), Refusal> {
+    let meta = broker.topic_or_auto_create(topic)?;
+    let log = broker.partition(topic, partition)?;
+    let max = broker.max_message_bytes(&meta);
+    for item in BatchIter::headers(records) {
+        match item {
+            Ok((_, header)) if header.total_len() > max => {
+                return Err(Refusal::new(
+                    ResponseError::MessageTooLarge,
+                    format!(
+                        "batch of {} bytes exceeds max.message.bytes {max}",
+                        header.total_len()
+                    ),
+                ))
+            }
+            Ok(_) => {}
+            Err(_) => break, // reported precisely by append below
+        }
+    }
+    match log.append(records) {
+        Ok(outcome) => Ok((log, outcome.base_offset, outcome.next_offset)),
+        Err(StorageError::InvalidBatch {
+            defect: BatchDefect::BadMagic { magic },
+            ..
+        }) => Err(Refusal::new(
+            ResponseError::UnsupportedForMessageFormat,
+            format!("record batch magic {magic}: only v2 batches are stored"),
+        )),
+        Err(error) => Err(Refusal::storage(&error)),
+    }
+}
+
+/// Waits until every appended partition is durable (group commit happens in
+/// the partition log), turning a sync failure into KAFKA_STORAGE_ERROR.
+async fn wait_durable(responses: &mut [TopicProduceResponse], pending: Vec<Pending>, version: i16) {
+    let waits: Vec<_> = pending
+        .into_iter()
+        .map(|p| {
+            let log = Arc::clone(&p.log);
+            let handle = tokio::task::spawn_blocking(move || log.make_durable(p.next_offset));
+            (p.topic, p.partition, handle)
+        })
+        .collect();
+    for (t, p, handle) in waits {
+        let result = match handle.await {
+            Ok(result) => result.map_err(|e| Refusal::storage(&e)),
+            Err(join) => Err(Refusal::new(
+                ResponseError::KafkaStorageError,
+                format!("durability wait failed: {join}"),
+            )),
+        };
+        if let Err(refusal) = result {
+            let response = &mut responses[t].partition_responses[p];
+            response.error_code = refusal.code;
+            response.base_offset = -1;
+            if version >= 8 {
+                response.error_message = Some(str_bytes(refusal.message));
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The one table of what the broker advertises in ApiVersions (DESIGN §4),
+//! and the versions it actually decodes.
+//!
+//! Produce is advertised from v0 because old librdkafka turns compression off
+//! when a broker's minimum Produce version is above 0, but only v3+ (record
+//! batches v2) is decoded: a client that really sends v0–v2 (message format
+//! v0/v1, which no current client does against a broker advertising v11) has
+//! its connection closed with a log line saying so.
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::ApiKey;
+
+/// One advertised API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRange {
+    /// The API.
+    pub key: ApiKey,
+    /// Lowest version advertised.
+    pub min: i16,
+    /// Highest version advertised.
+    pub max: i16,
+    /// Lowest version decoded; below it (but advertised) the connection is closed.
+    pub decode_min: i16,
+}
+
+const fn range(key: ApiKey, min: i16, max: i16) -> ApiRange {
+    ApiRange {
+        key,
+        min,
+        max,
+        decode_min: min,
+    }
+}
+
+/// Everything advertised, in api-key order.
+pub const ADVERTISED: &[ApiRange] = &[
+    ApiRange {
+        key: ApiKey::Produce,
+        min: 0,
+        max: 11,
+        decode_min: 3,
+    },
+    range(ApiKey::Fetch, 4, 12),
+    range(ApiKey::ListOffsets, 1, 7),
+    range(ApiKey::Metadata, 0, 12),
+    range(ApiKey::ApiVersions, 0, 4),
+    range(ApiKey::CreateTopics, 2, 7),
+    range(ApiKey::DeleteTopics, 1, 6),
+    range(ApiKey::InitProducerId, 0, 4),
+    // DESIGN says 0–4; the codec (and Kafka 4) start at v1, so v1–4 is advertised.
+    range(ApiKey::DescribeConfigs, 1, 4),
+];
+
+/// The advertised range of `key`, if the broker serves it.
+pub fn advertised(key: i16) -> Option<ApiRange> {
+    ADVERTISED.iter().copied().find(|r| r.key as i16 == key)
+}
+
+/// True when `version` of `key` is advertised.
+pub fn is_supported(key: i16, version: i16) -> bool {
+    advertised(key).is_some_and(|r| (r.min..=r.max).contains(&version))
+}
+
+/// True when `version` of `key` is advertised and decoded.
+pub fn is_decoded(key: i16, version: i16) -> bool {
+    advertised(key).is_some_and(|r| (r.decode_min..=r.max).contains(&version))
+}
+
+/// The `api_keys` array of an ApiVersions response.
+pub fn api_versions() -> Vec<ApiVersion> {
+    ADVERTISED
+        .iter()
+        .map(|r| {
+            ApiVersion::default()
+                .with_api_key(r.key as i16)
+                .with_min_version(r.min)
+                .with_max_version(r.max)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_ranges_are_within_what_the_codec_supports() {
+        for r in ADVERTISED {
+            let codec = r.key.valid_versions();
+            assert!(
+                r.decode_min >= codec.min && r.max <= codec.max,
+                "{:?} {r:?} vs {codec:?}",
+                r.key
+            );
+        }
+    }
+
+    #[test]
+    fn group_apis_and_newer_protocols_are_not_advertised_yet() {
+        for key in [
+            ApiKey::JoinGroup,
+            ApiKey::ConsumerGroupHeartbeat,
+            ApiKey::GetTelemetrySubscriptions,
+        ] {
+            assert!(advertised(key as i16).is_none(), "{key:?}");
+        }
+        assert!(is_supported(ApiKey::Produce as i16, 0));
+        assert!(!is_supported(ApiKey::Fetch as i16, 3));
+        assert!(!is_supported(ApiKey::ApiVersions as i16, 5));
+    }
+}

@@ -1,0 +1,218 @@
+//! One client connection: read frames, run each request on its own task,
+//! write the responses back strictly in request order (Kafka clients
+//! pipeline and match by order as well as correlation id).
+//!
+//! Limits, each answering one way a client could hurt the broker:
+//! - the frame size is checked before its body is buffered (`max_request_bytes`);
+//! - a frame must arrive whole within `request_read_timeout` (slow-loris);
+//! - a connection with no request for `idle_timeout` is closed;
+//! - at most `max_in_flight_requests` requests are pipelined;
+//! - response bytes not yet written are bounded by `max_unsent_response_bytes`:
+//!   each request reserves room for its response *in request order* before it
+//!   runs (a Fetch reserves its whole size limit), and the writer releases the
+//!   room once the bytes are on the socket. A client that never reads stops
+//!   being read from, and the broker's memory stays bounded.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+use crate::handlers::{self, api_versions, HandlerError, Reply};
+use crate::protocol::codec::{decode_header, header_prefix, DecodeError};
+use crate::protocol::frame::FrameDecoder;
+use crate::protocol::versions;
+
+/// Response room reserved for a request other than Fetch.
+const SMALL_RESPONSE_RESERVE: usize = 64 * 1024;
+
+enum Outcome {
+    Running(JoinHandle<Result<Reply, HandlerError>>),
+    Ready(Reply),
+}
+
+struct InFlight {
+    outcome: Outcome,
+    _room: OwnedSemaphorePermit,
+}
+
+/// Why the reader stopped.
+enum Stop {
+    Closed,
+    Shutdown,
+    Fatal(String),
+}
+
+/// Serves one connection until the client closes it, a limit or protocol
+/// error closes it (one log line), or the broker shuts down.
+pub async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, writer) = stream.into_split();
+    let config = broker.config().clone();
+    let (tx, rx) = mpsc::channel::<InFlight>(config.max_in_flight_requests);
+    let room = Arc::new(Semaphore::new(config.max_unsent_response_bytes));
+    let write_task = tokio::spawn(write_responses(writer, rx, peer));
+
+    let decoder = FrameDecoder::new(config.max_request_bytes);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let stop_reason = loop {
+        // Wait for the first bytes of the next frame: idle timeout, or shutdown.
+        if buf.is_empty() {
+            let read = tokio::select! {
+                _ = stop.wait_for(|stopping| *stopping) => break Stop::Shutdown,
+                read = tokio::time::timeout(config.idle_timeout, reader.read_buf(&mut buf)) => read,
+            };
+            match read {
+                Err(_) => break Stop::Fatal(format!("idle for {:?}", config.idle_timeout)),
+                Ok(Ok(0)) => break Stop::Closed,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => break Stop::Fatal(format!("read failed: {e}")),
+            }
+        }
+        // Then the whole frame within the read timeout.
+        let deadline = Instant::now() + config.request_read_timeout;
+        let frame = loop {
+            match decoder.decode(&mut buf) {
+                Err(e) => break Err(e.to_string()),
+                Ok(Some(frame)) => break Ok(frame),
+                Ok(None) => {
+                    match tokio::time::timeout_at(deadline, reader.read_buf(&mut buf)).await {
+                        Err(_) => {
+                            break Err(format!(
+                                "request not complete after {:?} ({} bytes received)",
+                                config.request_read_timeout,
+                                buf.len()
+                            ))
+                        }
+                        Ok(Ok(0)) => {
+                            break Err(format!("closed mid-request ({} bytes received)", buf.len()))
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => break Err(format!("read failed: {e}")),
+                    }
+                }
+            }
+        };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(reason) => break Stop::Fatal(reason),
+        };
+        let in_flight = match admit(&broker, frame, &room, &config).await {
+            Ok(in_flight) => in_flight,
+            Err(reason) => break Stop::Fatal(reason),
+        };
+        if tx.send(in_flight).await.is_err() {
+            break Stop::Closed; // the writer stopped: the socket is gone
+        }
+    };
+    drop(tx);
+    // Responses to everything already read are still written (graceful shutdown).
+    let _ = write_task.await;
+    match stop_reason {
+        Stop::Closed | Stop::Shutdown => tracing::debug!(%peer, "connection closed"),
+        Stop::Fatal(reason) => tracing::warn!(%peer, %reason, "closing connection"),
+    }
+}
+
+/// Decodes the header, reserves response room in request order, and starts
+/// the handler. Errors close the connection.
+async fn admit(
+    broker: &Arc<Broker>,
+    frame: bytes::Bytes,
+    room: &Arc<Semaphore>,
+    config: &crate::config::BrokerConfig,
+) -> Result<InFlight, String> {
+    let prefix = header_prefix(&frame).map_err(|e| e.to_string())?;
+    let key = ApiKey::try_from(prefix.api_key)
+        .map_err(|_| DecodeError::UnknownApiKey(prefix.api_key).to_string())?;
+    let reserve = match key {
+        ApiKey::Fetch => config.fetch_max_bytes,
+        _ => SMALL_RESPONSE_RESERVE,
+    }
+    .min(config.max_unsent_response_bytes);
+    let permits = u32::try_from(reserve).unwrap_or(u32::MAX);
+    let room = Arc::clone(room)
+        .acquire_many_owned(permits)
+        .await
+        .map_err(|_| "connection closing".to_string())?;
+    if !versions::is_supported(prefix.api_key, prefix.api_version) {
+        if key == ApiKey::ApiVersions {
+            let frame = api_versions::unsupported_version_reply(prefix.correlation_id)?;
+            return Ok(InFlight {
+                outcome: Outcome::Ready(Reply::Frame(frame)),
+                _room: room,
+            });
+        }
+        let error = if versions::advertised(prefix.api_key).is_some() {
+            DecodeError::UnsupportedVersion {
+                key,
+                version: prefix.api_version,
+            }
+        } else {
+            DecodeError::UnsupportedApi { key }
+        };
+        return Err(error.to_string());
+    }
+    if !versions::is_decoded(prefix.api_key, prefix.api_version) {
+        return Err(format!(
+            "{key:?} v{} is advertised for old clients' sake but not accepted: use v3 or later (record batches v2)",
+            prefix.api_version
+        ));
+    }
+    let request = decode_header(frame, key, prefix.api_version).map_err(|e| e.to_string())?;
+    let broker = Arc::clone(broker);
+    let handle = tokio::spawn(async move { handlers::dispatch(&broker, request).await });
+    Ok(InFlight {
+        outcome: Outcome::Running(handle),
+        _room: room,
+    })
+}
+
+/// Writes responses in request order; each one's reserved room is released
+/// once its bytes are written.
+async fn write_responses(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<InFlight>,
+    peer: SocketAddr,
+) {
+    while let Some(in_flight) = rx.recv().await {
+        let reply = match in_flight.outcome {
+            Outcome::Ready(reply) => Ok(reply),
+            Outcome::Running(handle) => match handle.await {
+                Ok(result) => result,
+                Err(join) => {
+                    tracing::error!(%peer, error = %join, "request handler failed; closing connection");
+                    break;
+                }
+            },
+        };
+        match reply {
+            Ok(Reply::Frame(bytes)) => {
+                if let Err(error) = writer.write_all(&bytes).await {
+                    tracing::debug!(%peer, %error, "write failed");
+                    break;
+                }
+            }
+            Ok(Reply::Nothing) => {}
+            Err(error) => {
+                tracing::warn!(%peer, %error, "closing connection");
+                break;
+            }
+        }
+    }
+    // Dropping the receiver makes the reader stop at its next send.
+    let _ = writer.shutdown().await;
+}

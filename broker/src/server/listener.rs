@@ -1,0 +1,107 @@
+//! The accept loop: at most `max_connections` connections at once (a
+//! semaphore; further clients wait in the kernel's accept queue), a back-off
+//! instead of a spin when accept fails for lack of file descriptors, and a
+//! graceful shutdown that stops accepting, lets every connection finish its
+//! in-flight requests, and then returns.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::broker::Broker;
+use crate::server::connection;
+
+/// Longest pause between accept retries after EMFILE/ENFILE.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// How long shutdown waits for connections to finish their in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound listener.
+pub struct Server {
+    broker: Arc<Broker>,
+    listener: TcpListener,
+}
+
+impl Server {
+    /// Binds the broker's listen address and records the advertised address.
+    pub async fn bind(broker: Arc<Broker>) -> io::Result<Self> {
+        let listener = TcpListener::bind(broker.config().listen).await?;
+        let local = listener.local_addr()?;
+        let host = broker
+            .config()
+            .advertised_host
+            .clone()
+            .unwrap_or_else(|| local.ip().to_string());
+        broker.set_advertised(host, local.port());
+        Ok(Self { broker, listener })
+    }
+
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains connections.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let max_connections = self.broker.config().max_connections;
+        let slots = Arc::new(Semaphore::new(max_connections));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut backoff = Duration::from_millis(5);
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = Arc::clone(&slots).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    backoff = Duration::from_millis(5);
+                    let broker = Arc::clone(&self.broker);
+                    let stop = stop_rx.clone();
+                    tokio::spawn(async move {
+                        connection::serve(broker, stream, peer, stop).await;
+                        drop(permit);
+                    });
+                }
+                Err(error) if is_out_of_descriptors(&error) => {
+                    tracing::warn!(error = %error, pause_ms = backoff.as_millis() as u64, "accept failed: out of file descriptors; backing off");
+                    drop(permit);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "accept failed");
+                    drop(permit);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+        tracing::info!("shutting down: no new connections; finishing in-flight requests");
+        let _ = stop_tx.send(true);
+        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+        if tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "some connections did not finish within {DRAIN_TIMEOUT:?}; closing them"
+            );
+        }
+    }
+}
+
+fn is_out_of_descriptors(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
+}

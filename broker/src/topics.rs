@@ -1,0 +1,324 @@
+//! Topic metadata: names, ids, partition counts and per-topic config
+//! overrides, persisted in `DATA/meta/topics.json` (checksummed, written
+//! atomically) so topics survive restarts.
+//!
+//! Per-topic configs follow Kafka's names. Only what Sediment implements is
+//! accepted; anything else is refused with a message, never silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::LogConfig;
+use crate::storage::checkpoint::{read_checksummed, write_checksummed};
+use crate::storage::log_manager::META_DIR;
+use crate::storage::segment::{read_lock, write_lock};
+
+/// File under `DATA/meta` holding topic metadata.
+pub const TOPICS_FILE: &str = "topics.json";
+
+/// `retention.ms`
+pub const RETENTION_MS: &str = "retention.ms";
+/// `retention.bytes`
+pub const RETENTION_BYTES: &str = "retention.bytes";
+/// `segment.bytes`
+pub const SEGMENT_BYTES: &str = "segment.bytes";
+/// `segment.ms`
+pub const SEGMENT_MS: &str = "segment.ms";
+/// `cleanup.policy`
+pub const CLEANUP_POLICY: &str = "cleanup.policy";
+/// `max.message.bytes`
+pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+
+/// Every topic config Sediment understands, in the order DescribeConfigs lists them.
+pub const TOPIC_CONFIG_KEYS: [&str; 6] = [
+    CLEANUP_POLICY,
+    MAX_MESSAGE_BYTES,
+    RETENTION_BYTES,
+    RETENTION_MS,
+    SEGMENT_BYTES,
+    SEGMENT_MS,
+];
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMeta {
+    /// Topic name.
+    pub name: String,
+    /// Topic id (a random UUID, as Kafka assigns), as 16 bytes.
+    pub id: [u8; 16],
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Config overrides set at creation (`retention.ms` → `3600000`, …).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Errors of topic metadata.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// The metadata file could not be read or written.
+    #[error("topic metadata {path}: {reason}")]
+    Metadata {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A topic config is unknown or has a bad value.
+    #[error("invalid config {key}={value}: {reason}")]
+    InvalidConfig {
+        /// Config name.
+        key: String,
+        /// Given value.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The name is not a valid Kafka topic name.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Checks a topic name as Kafka does: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
+    let invalid = |reason: &str| TopicError::InvalidName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if name.is_empty() || name.len() > 249 {
+        return Err(invalid("must be 1 to 249 characters"));
+    }
+    if name == "." || name == ".." {
+        return Err(invalid("cannot be '.' or '..'"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(invalid(
+            "may only contain ASCII letters, digits, '.', '_' and '-'",
+        ));
+    }
+    Ok(())
+}
+
+/// Applies topic config overrides to the broker's log defaults, refusing
+/// unknown keys and bad values. `max.message.bytes` is checked here but
+/// enforced by the produce path.
+pub fn topic_log_config(
+    base: &LogConfig,
+    configs: &BTreeMap<String, String>,
+) -> Result<LogConfig, TopicError> {
+    let mut config = base.clone();
+    for (key, value) in configs {
+        let invalid = |reason: &str| TopicError::InvalidConfig {
+            key: key.clone(),
+            value: value.clone(),
+            reason: reason.to_string(),
+        };
+        let number = || value.parse::<i64>().map_err(|_| invalid("not an integer"));
+        match key.as_str() {
+            RETENTION_MS => {
+                config.retention_ms = match number()? {
+                    -1 => None,
+                    ms if ms >= 0 => Some(Duration::from_millis(ms as u64)),
+                    _ => return Err(invalid("must be -1 (forever) or at least 0")),
+                }
+            }
+            RETENTION_BYTES => {
+                config.retention_bytes = match number()? {
+                    -1 => None,
+                    bytes if bytes >= 0 => Some(bytes as u64),
+                    _ => return Err(invalid("must be -1 (unlimited) or at least 0")),
+                }
+            }
+            SEGMENT_BYTES => {
+                let bytes = number()?;
+                if !(1024..=i64::from(u32::MAX)).contains(&bytes) {
+                    return Err(invalid("must be between 1024 and 4294967295"));
+                }
+                config.segment_bytes = bytes as u64;
+            }
+            SEGMENT_MS => {
+                let ms = number()?;
+                if ms < 1 {
+                    return Err(invalid("must be at least 1"));
+                }
+                config.segment_ms = Some(Duration::from_millis(ms as u64));
+            }
+            CLEANUP_POLICY => {
+                if value != "delete" {
+                    return Err(invalid(
+                        "only cleanup.policy=delete is supported; log compaction is not implemented yet",
+                    ));
+                }
+            }
+            MAX_MESSAGE_BYTES => {
+                if number()? < 1 {
+                    return Err(invalid("must be at least 1"));
+                }
+            }
+            _ => return Err(invalid("unknown topic config")),
+        }
+    }
+    config
+        .validate()
+        .map_err(|reason| TopicError::InvalidConfig {
+            key: "(combined)".to_string(),
+            value: String::new(),
+            reason,
+        })?;
+    Ok(config)
+}
+
+/// The topics of a data directory.
+pub struct TopicRegistry {
+    path: PathBuf,
+    topics: RwLock<BTreeMap<String, TopicMeta>>,
+}
+
+impl TopicRegistry {
+    /// Loads `DATA/meta/topics.json` (none yet is an empty registry).
+    pub fn load(data_dir: &Path) -> Result<Self, TopicError> {
+        let path = data_dir.join(META_DIR).join(TOPICS_FILE);
+        let metadata_error = |reason: String| TopicError::Metadata {
+            path: path.clone(),
+            reason,
+        };
+        let topics = match read_checksummed(&path).map_err(|e| metadata_error(e.to_string()))? {
+            None => BTreeMap::new(),
+            Some(bytes) => {
+                let list: Vec<TopicMeta> = serde_json::from_slice(&bytes)
+                    .map_err(|e| metadata_error(format!("not valid topic metadata: {e}")))?;
+                list.into_iter().map(|t| (t.name.clone(), t)).collect()
+            }
+        };
+        Ok(Self {
+            path,
+            topics: RwLock::new(topics),
+        })
+    }
+
+    /// One topic.
+    pub fn get(&self, name: &str) -> Option<TopicMeta> {
+        read_lock(&self.topics).get(name).cloned()
+    }
+
+    /// All topics, by name.
+    pub fn list(&self) -> Vec<TopicMeta> {
+        read_lock(&self.topics).values().cloned().collect()
+    }
+
+    /// Adds a topic and persists the registry. Returns false (and changes
+    /// nothing) if the name exists.
+    pub fn insert(&self, topic: TopicMeta) -> Result<bool, TopicError> {
+        let mut topics = write_lock(&self.topics);
+        if topics.contains_key(&topic.name) {
+            return Ok(false);
+        }
+        topics.insert(topic.name.clone(), topic);
+        self.persist(&topics)?;
+        Ok(true)
+    }
+
+    /// Removes a topic and persists the registry.
+    pub fn remove(&self, name: &str) -> Result<Option<TopicMeta>, TopicError> {
+        let mut topics = write_lock(&self.topics);
+        let removed = topics.remove(name);
+        if removed.is_some() {
+            self.persist(&topics)?;
+        }
+        Ok(removed)
+    }
+
+    fn persist(&self, topics: &BTreeMap<String, TopicMeta>) -> Result<(), TopicError> {
+        let list: Vec<&TopicMeta> = topics.values().collect();
+        let json = serde_json::to_vec_pretty(&list).map_err(|e| TopicError::Metadata {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_checksummed(&self.path, &json).map_err(|e| TopicError::Metadata {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn given_known_configs_then_applied_to_log_config() {
+        let config = topic_log_config(
+            &LogConfig::default(),
+            &configs(&[
+                (RETENTION_MS, "3600000"),
+                (SEGMENT_BYTES, "1048576"),
+                (RETENTION_BYTES, "-1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.retention_ms, Some(Duration::from_secs(3600)));
+        assert_eq!(config.segment_bytes, 1 << 20);
+        assert_eq!(config.retention_bytes, None);
+    }
+
+    #[test]
+    fn given_compaction_or_unknown_key_then_refused_with_reason() {
+        let err = topic_log_config(
+            &LogConfig::default(),
+            &configs(&[(CLEANUP_POLICY, "compact")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("compaction"), "{err}");
+        assert!(topic_log_config(&LogConfig::default(), &configs(&[("flush.ms", "1")])).is_err());
+        assert!(
+            topic_log_config(&LogConfig::default(), &configs(&[(RETENTION_MS, "soon")])).is_err()
+        );
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_EU-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a/b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn given_registry_when_reloaded_then_topics_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(META_DIR)).unwrap();
+        let registry = TopicRegistry::load(dir.path()).unwrap();
+        let topic = TopicMeta {
+            name: "orders".into(),
+            id: [7; 16],
+            partitions: 3,
+            configs: configs(&[(RETENTION_MS, "1000")]),
+        };
+        assert!(registry.insert(topic.clone()).unwrap());
+        assert!(!registry.insert(topic.clone()).unwrap());
+        let reloaded = TopicRegistry::load(dir.path()).unwrap();
+        assert_eq!(reloaded.get("orders"), Some(topic));
+        assert!(reloaded.remove("orders").unwrap().is_some());
+        assert!(TopicRegistry::load(dir.path()).unwrap().list().is_empty());
+    }
+}
