@@ -1,0 +1,214 @@
+//! Shared harness for the end-to-end tests: runs the real `sediment` binary
+//! on 127.0.0.1 with a temporary data directory, and finds the external
+//! clients the compatibility tests need (failing with an install hint, never
+//! skipping).
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub mod wire;
+
+/// A running broker process.
+pub struct BrokerProcess {
+    child: Option<Child>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    extra_args: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    _temp: Option<Arc<tempfile::TempDir>>,
+}
+
+impl BrokerProcess {
+    /// Starts a broker on a fresh temporary data directory.
+    pub fn start(extra_args: &[&str]) -> Self {
+        let temp = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data_dir = temp.path().join("data");
+        let mut broker = Self::start_in(&data_dir, extra_args);
+        broker._temp = Some(temp);
+        broker
+    }
+
+    /// Starts a broker on `data_dir` (kept after the broker stops).
+    pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        let (child, addr, stderr) = spawn(data_dir, &extra_args);
+        Self {
+            child: Some(child),
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            extra_args,
+            stderr,
+            _temp: None,
+        }
+    }
+
+    /// `HOST:PORT` for client bootstrap settings.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Everything the broker logged so far.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(|c| c.id())
+            .expect("broker is running")
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().ok().flatten().is_none(),
+            None => false,
+        }
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// SIGKILL, then wait for the process.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("broker did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the broker again on the same data directory and flags (a new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        let (child, addr, stderr) = spawn(&self.data_dir, &self.extra_args);
+        self.child = Some(child);
+        self.addr = addr;
+        self.stderr = stderr;
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn spawn(data_dir: &Path, extra_args: &[String]) -> (Child, SocketAddr, Arc<Mutex<String>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra_args)
+        .env("SEDIMENT_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the sediment binary");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut err_pipe = child.stderr.take().expect("stderr piped");
+    let sink = Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = err_pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => addr.parse().expect("listening address"),
+        Err(_) => {
+            let _ = child.kill();
+            let logs = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+            panic!("broker did not print `listening on` within 60 s; its log:\n{logs}");
+        }
+    };
+    (child, addr, stderr)
+}
+
+/// Path of an external tool, or a panic that says how to install it.
+pub fn require_tool(name: &str, install_hint: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("`{name}` is required by this test but is not installed: {install_hint}")
+    })
+}
+
+/// The Python interpreter of the venv `scripts/test` creates, with
+/// confluent-kafka installed.
+pub fn python_with_confluent_kafka() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run `scripts/test` (it creates target/venv and installs confluent-kafka), \
+         or `python3 -m venv target/venv && target/venv/bin/pip install confluent-kafka`",
+        python.display()
+    );
+    let ok = Command::new(&python)
+        .args(["-c", "import confluent_kafka"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "confluent-kafka is not importable in {}: run `target/venv/bin/pip install confluent-kafka`",
+        python.display()
+    );
+    python
+}
