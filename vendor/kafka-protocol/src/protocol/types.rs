@@ -987,11 +987,14 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
             n if n >= 0 => {
                 // Sediment patch: every element takes at least one byte on the
                 // wire, so a count beyond the remaining bytes is invalid; and a
-                // plausible count still pre-allocates no more than those bytes.
+                // plausible count reserves no more memory than the bytes left
+                // (elements are larger in memory than on the wire: the vector
+                // grows as they really decode).
                 if n as usize > buf.remaining() {
                     bail!("Array length {n} exceeds the {} bytes left", buf.remaining());
                 }
-                let mut result = Vec::with_capacity(n as usize);
+                let reserve = (n as usize).min(buf.remaining() / std::mem::size_of::<T>().max(1));
+                let mut result = Vec::with_capacity(reserve);
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1103,7 +1106,8 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
                 if (n - 1) as usize > buf.remaining() {
                     bail!("Compact array length {} exceeds the {} bytes left", n - 1, buf.remaining());
                 }
-                let mut result = Vec::with_capacity((n - 1) as usize);
+                let reserve = ((n - 1) as usize).min(buf.remaining() / std::mem::size_of::<T>().max(1));
+                let mut result = Vec::with_capacity(reserve);
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }
