@@ -8,9 +8,11 @@
 //! segment. An index is only a cache of facts in the `.log`: on any doubt it is
 //! rebuilt from the segment, never trusted over it.
 //!
-//! The active segment's index file is reserved to its full capacity with
-//! `fallocate` before it is mapped writable, so a full disk surfaces as an
-//! error at segment creation instead of a SIGBUS on a later store.
+//! The active segment's index file is reserved with `fallocate` before it is
+//! mapped writable, so a full disk surfaces as an error instead of a SIGBUS on
+//! a later store. The reservation starts small and doubles as entries arrive
+//! (up to the configured maximum), so an idle partition costs kilobytes of
+//! disk, not the maximum.
 #![allow(unsafe_code)] // memory-mapped index files; each block says why it is sound
 
 use std::fs::{File, OpenOptions};
@@ -113,12 +115,17 @@ impl Mapping {
     }
 }
 
+/// First reservation of a writable index; it doubles when full.
+const INITIAL_RESERVATION: u64 = 64 * 1024;
+
 /// A memory-mapped index file of entries `E`.
 pub struct IndexFile<E: IndexEntry> {
     path: PathBuf,
     file: File,
     map: Mapping,
     entries: usize,
+    /// Largest size the file may grow to (a whole number of entries).
+    max_bytes: u64,
     _entry: PhantomData<E>,
 }
 
@@ -140,7 +147,7 @@ impl<E: IndexEntry> IndexFile<E> {
             .open(path)?;
         let mut index = Self::map_writable(path, file, max_bytes, 0)?;
         for entry in entries {
-            if !index.append(*entry) {
+            if !index.append(*entry)? {
                 return Err(io::Error::other(format!(
                     "{} entries do not fit an index of {max_bytes} bytes",
                     entries.len()
@@ -160,22 +167,20 @@ impl<E: IndexEntry> IndexFile<E> {
     }
 
     fn map_writable(path: &Path, file: File, max_bytes: u64, entries: usize) -> io::Result<Self> {
-        let capacity = max_bytes - max_bytes % E::SIZE as u64;
-        if capacity == 0 {
+        let max_bytes = max_bytes - max_bytes % E::SIZE as u64;
+        if max_bytes == 0 {
             return Err(io::Error::other("index capacity smaller than one entry"));
         }
-        // Reserve every byte the mapping may store into; ENOSPC comes back here.
-        rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, capacity)?;
-        // SAFETY: the file is ours (created or opened read-write by this
-        // process), its length is at least `capacity` after the fallocate above
-        // and nothing in this process truncates it while the map is alive
-        // (`seal` drops the mapping before trimming).
-        let map = unsafe { MmapOptions::new().len(capacity as usize).map_mut(&file)? };
+        let needed = (entries * E::SIZE) as u64;
+        let start = INITIAL_RESERVATION - INITIAL_RESERVATION % E::SIZE as u64;
+        let capacity = start.min(max_bytes).max(needed);
+        let map = reserve_and_map(&file, capacity)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
             map: Mapping::Writable(map),
             entries,
+            max_bytes: max_bytes.max(needed),
             _entry: PhantomData,
         })
     }
@@ -198,6 +203,7 @@ impl<E: IndexEntry> IndexFile<E> {
             file,
             map,
             entries,
+            max_bytes: len,
             _entry: PhantomData,
         })
     }
@@ -238,25 +244,37 @@ impl<E: IndexEntry> IndexFile<E> {
         self.entries.checked_sub(1).map(|i| self.entry(i))
     }
 
-    /// Appends an entry; returns false when the index is full (the segment
-    /// should roll) or read-only.
-    pub fn append(&mut self, entry: E) -> bool {
+    /// Appends an entry; `Ok(false)` when the index is at its maximum size (the
+    /// segment should roll) or read-only. Grows the reservation (fallocate,
+    /// then remap) when the current one is full.
+    pub fn append(&mut self, entry: E) -> io::Result<bool> {
         let at = self.entries * E::SIZE;
-        let Mapping::Writable(map) = &mut self.map else {
-            return false;
-        };
-        if at + E::SIZE > map.len() {
-            return false;
+        if self.is_full() {
+            return Ok(false);
         }
+        let mapped = match &self.map {
+            Mapping::Writable(map) => map.len(),
+            _ => return Ok(false),
+        };
+        if at + E::SIZE > mapped {
+            let grown = (mapped as u64 * 2).min(self.max_bytes);
+            let grown = grown - grown % E::SIZE as u64;
+            // Readers hold the index lock while they read, so swapping the
+            // mapping here is not observed half-way.
+            self.map = Mapping::Writable(reserve_and_map(&self.file, grown)?);
+        }
+        let Mapping::Writable(map) = &mut self.map else {
+            return Ok(false);
+        };
         entry.encode(&mut map[at..at + E::SIZE]);
         self.entries += 1;
-        true
+        Ok(true)
     }
 
-    /// True when another entry would not fit.
+    /// True when another entry would exceed the maximum size (or the index is read-only).
     pub fn is_full(&self) -> bool {
         match &self.map {
-            Mapping::Writable(map) => (self.entries + 1) * E::SIZE > map.len(),
+            Mapping::Writable(_) => ((self.entries + 1) * E::SIZE) as u64 > self.max_bytes,
             _ => true,
         }
     }
@@ -427,6 +445,17 @@ impl IndexCadence {
     }
 }
 
+/// Reserves `capacity` bytes of `file` (extending it) and maps them writable.
+fn reserve_and_map(file: &File, capacity: u64) -> io::Result<MmapMut> {
+    // Reserve every byte the mapping may store into; ENOSPC comes back here.
+    rustix::fs::fallocate(file, FallocateFlags::empty(), 0, capacity)?;
+    // SAFETY: the file is ours (created or opened read-write by this process),
+    // its length is at least `capacity` after the fallocate above, and nothing
+    // in this process truncates it while the map is alive (`seal` drops the
+    // mapping before trimming).
+    unsafe { MmapOptions::new().len(capacity as usize).map_mut(file) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,10 +490,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
         let mut index = OffsetIndex::create_writable(&path, 16, &[]).unwrap();
-        assert!(index.append(offset_entry(0, 0)));
-        assert!(index.append(offset_entry(1, 100)));
+        assert!(index.append(offset_entry(0, 0)).unwrap());
+        assert!(index.append(offset_entry(1, 100)).unwrap());
         assert!(index.is_full());
-        assert!(!index.append(offset_entry(2, 200)));
+        assert!(!index.append(offset_entry(2, 200)).unwrap());
+    }
+
+    #[test]
+    fn given_small_reservation_when_entries_arrive_then_grows_up_to_max_and_keeps_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let max = 10 << 20;
+        let mut index = OffsetIndex::create_writable(&path, max, &[]).unwrap();
+        assert!(
+            std::fs::metadata(&path).unwrap().len() <= INITIAL_RESERVATION,
+            "an empty index reserves little disk"
+        );
+        let count = 3 * INITIAL_RESERVATION as u32 / 8;
+        for i in 0..count {
+            assert!(index.append(offset_entry(i, i * 10)).unwrap());
+        }
+        assert_eq!(index.len(), count as usize);
+        assert_eq!(
+            index.floor(i64::from(count) - 1),
+            Some(offset_entry(count - 1, (count - 1) * 10))
+        );
+        assert!(std::fs::metadata(&path).unwrap().len() < max);
     }
 
     #[test]
@@ -472,14 +523,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.timeindex");
         let mut index = TimeIndex::create_writable(&path, 1200, &[]).unwrap();
-        index.append(TimeEntry {
-            timestamp: 5,
-            relative_offset: 0,
-        });
-        index.append(TimeEntry {
-            timestamp: 9,
-            relative_offset: 3,
-        });
+        index
+            .append(TimeEntry {
+                timestamp: 5,
+                relative_offset: 0,
+            })
+            .unwrap();
+        index
+            .append(TimeEntry {
+                timestamp: 9,
+                relative_offset: 3,
+            })
+            .unwrap();
         index.seal().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
         let reopened = TimeIndex::open_read_only(&path).unwrap();

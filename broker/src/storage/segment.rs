@@ -318,10 +318,14 @@ impl Segment {
                 batch.max_timestamp(),
             );
             if let Some(entry) = offset_entry {
-                index.append(entry);
+                index
+                    .append(entry)
+                    .map_err(|e| StorageError::io("grow index", &self.files.index, e))?;
             }
             if let Some(entry) = time_entry {
-                time_index.append(entry);
+                time_index
+                    .append(entry)
+                    .map_err(|e| StorageError::io("grow index", &self.files.time_index, e))?;
             }
             at += batch.total_len() as u64;
             offset += i64::from(batch.last_offset_delta()) + 1;
@@ -553,11 +557,13 @@ pub(crate) fn resume_cadence(segment: &Segment, index_interval: u64) -> IndexCad
             len,
             header.max_timestamp(),
         );
+        // A failed growth leaves the entry out: the index is only a cache,
+        // and a lookup walks from the previous entry.
         if let Some(entry) = offset_entry {
-            index.append(entry);
+            let _ = index.append(entry);
         }
         if let Some(entry) = time_entry {
-            time_index.append(entry);
+            let _ = time_index.append(entry);
         }
     }
     cadence
