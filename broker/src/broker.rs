@@ -239,10 +239,11 @@ impl Broker {
     ) -> Result<TopicMeta, Refusal> {
         validate_topic_name(name)
             .map_err(|e| Refusal::new(ResponseError::InvalidTopicException, e.to_string()))?;
-        if partitions < 1 {
+        let max = self.config.max_partitions_per_topic;
+        if !(1..=max).contains(&partitions) {
             return Err(Refusal::new(
                 ResponseError::InvalidPartitions,
-                format!("number of partitions must be at least 1, got {partitions}"),
+                format!("number of partitions must be between 1 and {max} (max_partitions_per_topic), got {partitions}"),
             ));
         }
         let log_config = topic_log_config(&self.config.log, configs)

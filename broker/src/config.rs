@@ -151,10 +151,18 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// Partitions of auto-created topics and of CreateTopics asking for -1. Default 1.
     pub default_partitions: i32,
+    /// Most partitions one topic may have: each costs open files and index
+    /// space, so a single CreateTopics must not be able to exhaust either.
+    /// Default 1000.
+    pub max_partitions_per_topic: i32,
     /// Largest request frame accepted, in bytes; larger frames close the
     /// connection before anything is allocated. Default 100 MiB (Kafka's
     /// `socket.request.max.bytes`).
     pub max_request_bytes: usize,
+    /// Largest request frame of any API but Produce. Those requests carry no
+    /// records, and decoding them builds structures many times their wire
+    /// size, so they get a far smaller cap. Default 1 MiB.
+    pub max_control_request_bytes: usize,
     /// Largest record batch accepted, in bytes (`message.max.bytes`); larger
     /// batches get MESSAGE_TOO_LARGE. Default 1 MiB.
     pub message_max_bytes: usize,
@@ -163,8 +171,9 @@ pub struct BrokerConfig {
     /// Time allowed to finish a frame once its first byte arrived (against
     /// slow-loris clients). Default 30 s.
     pub request_read_timeout: Duration,
-    /// A connection with no request for this long is closed. Default 10 min
-    /// (Kafka's `connections.max.idle.ms`).
+    /// A connection with no request for this long is closed, and so is one
+    /// whose client takes no byte of a pending response for this long.
+    /// Default 10 min (Kafka's `connections.max.idle.ms`).
     pub idle_timeout: Duration,
     /// Response bytes a connection may have waiting to be written; once reached
     /// the connection reads no further request (a client that never reads
@@ -188,7 +197,9 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
             auto_create_topics: true,
             default_partitions: 1,
+            max_partitions_per_topic: 1000,
             max_request_bytes: 100 << 20,
+            max_control_request_bytes: 1 << 20,
             message_max_bytes: 1 << 20,
             max_connections: 1024,
             request_read_timeout: Duration::from_secs(30),
@@ -208,6 +219,20 @@ impl BrokerConfig {
             return Err(format!(
                 "default partitions must be at least 1, got {}",
                 self.default_partitions
+            ));
+        }
+        if self.max_partitions_per_topic < self.default_partitions {
+            return Err(format!(
+                "max partitions per topic ({}) is below the default partitions ({})",
+                self.max_partitions_per_topic, self.default_partitions
+            ));
+        }
+        if self.max_control_request_bytes < 1024
+            || self.max_control_request_bytes > self.max_request_bytes
+        {
+            return Err(format!(
+                "max control request bytes must be between 1024 and max request bytes, got {}",
+                self.max_control_request_bytes
             ));
         }
         if self.max_request_bytes < 1024 {

@@ -93,12 +93,12 @@ fn verify(dir: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
         let bytes: u64 = plan.segments.iter().map(|s| s.log_len).sum();
         match output {
             OutputFormat::Table => {
-                println!(
+                outln!(
                     "{name}: {status}, {} segments, offsets [{log_start}, {log_end}), {bytes} bytes",
                     plan.segments.len()
                 );
                 for finding in &findings {
-                    println!("  {}", describe(finding));
+                    outln!("  {}", describe(finding));
                 }
             }
             OutputFormat::Json => reports.push(json!({
@@ -114,7 +114,7 @@ fn verify(dir: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
         }
     }
     if output == OutputFormat::Json {
-        println!("{}", json!({ "ok": damaged == 0, "partitions": reports }));
+        outln!("{}", json!({ "ok": damaged == 0, "partitions": reports }));
     }
     if damaged > 0 {
         eprintln!(
@@ -315,7 +315,7 @@ fn batch_line(header: &BatchHeader<'_>, position: usize, crc_ok: bool, continuou
 
 fn print_line(output: OutputFormat, table: String, json: serde_json::Value) {
     match output {
-        OutputFormat::Table => println!("{table}"),
-        OutputFormat::Json => println!("{json}"),
+        OutputFormat::Table => outln!("{table}"),
+        OutputFormat::Json => outln!("{json}"),
     }
 }

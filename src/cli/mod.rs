@@ -1,5 +1,12 @@
 //! The command line: global options and one module per command group.
 
+/// `println!` that survives a closed stdout pipe (see [`output::emit`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::emit(format_args!($($arg)*))
+    };
+}
+
 mod log;
 mod output;
 mod serve;
@@ -34,7 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the broker.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Inspect segment files offline (read-only; the same checks as recovery).
     #[command(subcommand)]
     Log(log::LogCommand),
@@ -43,7 +50,7 @@ pub enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Log(command) => log::run(command, cli.output),
     }
 }

@@ -7,7 +7,6 @@
 //! Settings come from built-in defaults, then an optional TOML `--config`
 //! file, then flags: a flag always wins.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -244,8 +243,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             flush = %flush,
             "broker ready"
         );
-        println!("listening on {local}");
-        let _ = std::io::stdout().flush();
+        outln!("listening on {local}");
 
         let maintenance = tokio::spawn(maintain(Arc::clone(&broker), flush));
         server.run(shutdown_signal()).await;

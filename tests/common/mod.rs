@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod canary;
 pub mod wire;
 
 /// A running broker process.
@@ -21,6 +22,8 @@ pub struct BrokerProcess {
     /// Its data directory.
     pub data_dir: PathBuf,
     extra_args: Vec<String>,
+    /// The `--listen` address passed at every (re)start.
+    listen: String,
     stderr: Arc<Mutex<String>>,
     _temp: Option<Arc<tempfile::TempDir>>,
 }
@@ -37,13 +40,30 @@ impl BrokerProcess {
 
     /// Starts a broker on `data_dir` (kept after the broker stops).
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::start_listening(data_dir, "127.0.0.1:0", extra_args)
+    }
+
+    /// Starts a broker on a fresh temporary data directory and a fixed free
+    /// port, so that [`BrokerProcess::restart`] brings it back on the same
+    /// address (clients can then reconnect without new metadata).
+    pub fn start_on_fixed_port(extra_args: &[&str]) -> Self {
+        let temp = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data_dir = temp.path().join("data");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut broker = Self::start_listening(&data_dir, &listen, extra_args);
+        broker._temp = Some(temp);
+        broker
+    }
+
+    fn start_listening(data_dir: &Path, listen: &str, extra_args: &[&str]) -> Self {
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        let (child, addr, stderr) = spawn(data_dir, &extra_args);
+        let (child, addr, stderr) = spawn(data_dir, listen, &extra_args);
         Self {
             child: Some(child),
             addr,
             data_dir: data_dir.to_path_buf(),
             extra_args,
+            listen: listen.to_string(),
             stderr,
             _temp: None,
         }
@@ -114,10 +134,11 @@ impl BrokerProcess {
         }
     }
 
-    /// Starts the broker again on the same data directory and flags (a new port).
+    /// Starts the broker again on the same data directory and flags (a new
+    /// port, unless it was started with [`BrokerProcess::start_on_fixed_port`]).
     pub fn restart(&mut self) {
         self.kill9();
-        let (child, addr, stderr) = spawn(&self.data_dir, &self.extra_args);
+        let (child, addr, stderr) = spawn(&self.data_dir, &self.listen, &self.extra_args);
         self.child = Some(child);
         self.addr = addr;
         self.stderr = stderr;
@@ -130,12 +151,24 @@ impl Drop for BrokerProcess {
     }
 }
 
-fn spawn(data_dir: &Path, extra_args: &[String]) -> (Child, SocketAddr, Arc<Mutex<String>>) {
+/// A TCP port that was free a moment ago (bound to port 0, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+fn spawn(
+    data_dir: &Path,
+    listen: &str,
+    extra_args: &[String],
+) -> (Child, SocketAddr, Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sediment"))
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
         .args(extra_args)
         .env("SEDIMENT_LOG", "info")
         .env("NO_COLOR", "1")

@@ -3,14 +3,21 @@
 //!
 //! Handlers never fail a whole request for one bad partition: errors are
 //! per-partition (or per-topic) Kafka error codes, as clients expect.
+//!
+//! [`start`] is how a connection runs a request: it does the part that must
+//! follow request order (a Produce's appends) at once, and returns the rest
+//! as a future that may run concurrently with later requests.
 
 pub mod admin;
 pub mod api_versions;
 pub mod fetch;
+pub mod group;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,6 +46,36 @@ pub enum HandlerError {
     /// The response could not be encoded (a bug: logged loudly).
     #[error("{0}")]
     Encode(String),
+}
+
+/// The rest of a started request: its reply, once ready.
+pub type Started = Pin<Box<dyn Future<Output = Result<Reply, HandlerError>> + Send + 'static>>;
+
+/// Starts a request. Call it in request order, one request after the other:
+/// a Produce's records are appended before this returns, so pipelined Produce
+/// requests on one connection are appended in the order they were sent
+/// (Kafka's guarantee) even though their durability waits, and every other
+/// request, run concurrently as the returned futures.
+pub fn start(broker: &Arc<Broker>, request: Request) -> Started {
+    if request.api_key != ApiKey::Produce {
+        let broker = Arc::clone(broker);
+        return Box::pin(async move { dispatch(&broker, request).await });
+    }
+    let version = request.version;
+    let correlation_id = request.header.correlation_id;
+    let appended = match request.decode_body() {
+        Ok(body) => produce::append_all(broker, body, version),
+        Err(error) => return Box::pin(std::future::ready(Err(error.into()))),
+    };
+    Box::pin(async move {
+        Ok(match appended.finish().await {
+            Some(response) => Reply::Frame(
+                encode_response(ApiKey::Produce, version, correlation_id, &response)
+                    .map_err(HandlerError::Encode)?,
+            ),
+            None => Reply::Nothing,
+        })
+    })
 }
 
 /// Decodes the body, runs the handler and encodes its response.
@@ -82,6 +119,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, H
         ApiKey::DescribeConfigs => reply!(
             ApiKey::DescribeConfigs,
             admin::describe_configs(broker, request.decode_body()?)
+        ),
+        ApiKey::FindCoordinator => reply!(
+            ApiKey::FindCoordinator,
+            group::find_coordinator(broker, request.decode_body()?, version)
         ),
         ApiKey::InitProducerId => reply!(
             ApiKey::InitProducerId,

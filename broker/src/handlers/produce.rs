@@ -4,6 +4,13 @@
 //!
 //! Batches are opaque here: no per-record work, only the header checks the
 //! storage layer does (length, magic, CRC-32C) and the size limit.
+//!
+//! A Produce runs in two steps: [`append_all`] appends every partition's
+//! records, and [`Appended::finish`] waits until they are durable. Only the
+//! appends have to follow request order (Kafka keeps the order of pipelined
+//! Produce requests on one connection: a non-idempotent client relies on it);
+//! the durability waits of pipelined requests may overlap, so one fsync can
+//! cover several of them.
 
 use std::sync::Arc;
 
@@ -26,12 +33,27 @@ struct Pending {
     next_offset: i64,
 }
 
+/// A Produce request whose records are appended, waiting to be durable.
+pub struct Appended {
+    acks: i16,
+    version: i16,
+    responses: Vec<TopicProduceResponse>,
+    pending: Vec<Pending>,
+    flush: FlushPolicy,
+}
+
 /// The Produce response, or `None` for acks=0.
 pub async fn handle(
     broker: &Arc<Broker>,
     request: ProduceRequest,
     version: i16,
 ) -> Option<ProduceResponse> {
+    append_all(broker, request, version).finish().await
+}
+
+/// Appends every partition's record set (the step that must run in request
+/// order); refusals become per-partition error codes.
+pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Appended {
     let acks = request.acks;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut pending = Vec::new();
@@ -83,13 +105,45 @@ pub async fn handle(
                 .with_partition_responses(partitions),
         );
     }
-    if acks == 0 {
-        return None;
+    Appended {
+        acks,
+        version,
+        responses,
+        pending,
+        flush: broker.config().log.flush,
     }
-    if broker.config().log.flush == FlushPolicy::Always {
-        wait_durable(&mut responses, pending, version).await;
+}
+
+impl Appended {
+    /// Waits until the appends are durable (under `--flush always`) and
+    /// returns the response, or `None` for acks=0.
+    pub async fn finish(self) -> Option<ProduceResponse> {
+        let Self {
+            acks,
+            version,
+            mut responses,
+            pending,
+            flush,
+        } = self;
+        if acks == 0 {
+            if flush == FlushPolicy::Always {
+                // Nobody waits for an acks=0 produce, but under `always` the
+                // high watermark only moves with a sync: start one so the
+                // records become readable (group commit keeps this cheap).
+                for p in pending {
+                    tokio::task::spawn_blocking(move || {
+                        // A failure poisons the partition, which logs it.
+                        let _ = p.log.make_durable(p.next_offset);
+                    });
+                }
+            }
+            return None;
+        }
+        if flush == FlushPolicy::Always {
+            wait_durable(&mut responses, pending, version).await;
+        }
+        Some(ProduceResponse::default().with_responses(responses))
     }
-    Some(ProduceResponse::default().with_responses(responses))
 }
 
 /// Checks limits and appends one partition's record set.

@@ -6,10 +6,20 @@
 //! read by hand first: that is enough to refuse an unknown API, and to answer
 //! an ApiVersions request of a version we do not know in the v0 format, as
 //! Kafka clients expect.
+//!
+//! Flexible (v2) headers end in a count of tagged fields. Kafka defines none
+//! for request headers, and `kafka-protocol` keeps every unknown one in a map
+//! entry of about 80 bytes for 2 bytes on the wire, so the count is checked
+//! here before the header decoder sees it (`MAX_HEADER_TAGGED_FIELDS`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
+
+/// Unknown tagged fields tolerated in a request header. Kafka defines none,
+/// so any real client sends zero; a few are allowed for forward
+/// compatibility, millions would be a memory attack (see the module docs).
+pub const MAX_HEADER_TAGGED_FIELDS: u32 = 16;
 
 /// Why a request could not be decoded. The connection is closed with one log
 /// line naming the reason (Kafka does the same for an invalid request).
@@ -84,6 +94,30 @@ pub struct Request {
     pub body: Bytes,
 }
 
+/// The tagged-field count of a v2 request header, if the frame holds one
+/// (a frame too short to say is left for the header decoder to refuse).
+fn header_tagged_field_count(frame: &[u8]) -> Option<u32> {
+    // Api key, version and correlation id, then the client id: a
+    // non-compact nullable string even in v2.
+    let len_at = frame.get(8..10)?;
+    let client_id_len = i16::from_be_bytes([len_at[0], len_at[1]]);
+    let count_at = 10 + usize::try_from(client_id_len).unwrap_or(0);
+    // Unsigned varint: 7 bits a byte, at most 5 bytes for a u32.
+    let mut count = 0u32;
+    for (i, &byte) in frame.get(count_at..)?.iter().take(5).enumerate() {
+        let shift = 7 * i as u32;
+        if shift == 28 && byte & 0xf0 != 0 {
+            // Bits beyond 32: no count the decoder accepts, so refuse as "too many".
+            return Some(u32::MAX);
+        }
+        count |= u32::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(count);
+        }
+    }
+    None
+}
+
 /// Decodes the header of a request whose api key and version are served.
 pub fn decode_header(
     mut frame: Bytes,
@@ -91,6 +125,19 @@ pub fn decode_header(
     version: i16,
 ) -> Result<Request, DecodeError> {
     let header_version = api_key.request_header_version(version);
+    if header_version >= 2 {
+        if let Some(count) = header_tagged_field_count(&frame) {
+            if count > MAX_HEADER_TAGGED_FIELDS {
+                return Err(DecodeError::Malformed {
+                    key: api_key,
+                    version,
+                    reason: format!(
+                        "header: {count} tagged fields (at most {MAX_HEADER_TAGGED_FIELDS})"
+                    ),
+                });
+            }
+        }
+    }
     let header =
         RequestHeader::decode(&mut frame, header_version).map_err(|e| DecodeError::Malformed {
             key: api_key,
@@ -165,6 +212,74 @@ mod tests {
         let request = decode_header(frame, ApiKey::ApiVersions, 3).unwrap();
         assert_eq!(request.header, header);
         assert!(request.decode_body::<ApiVersionsRequest>().is_ok());
+    }
+
+    fn flexible_header_with_tags(tags: u32) -> Bytes {
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::Metadata as i16)
+            .with_request_api_version(12)
+            .with_correlation_id(7)
+            .with_client_id(Some(StrBytes::from_static_str("test")))
+            .with_unknown_tagged_fields(
+                (0..tags)
+                    .map(|tag| (tag as i32, Bytes::from_static(b"x")))
+                    .collect(),
+            );
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, 2).unwrap();
+        buf.freeze()
+    }
+
+    #[test]
+    fn given_header_with_few_tagged_fields_then_decoded() {
+        let frame = flexible_header_with_tags(MAX_HEADER_TAGGED_FIELDS);
+        assert_eq!(
+            header_tagged_field_count(&frame),
+            Some(MAX_HEADER_TAGGED_FIELDS)
+        );
+        let request = decode_header(frame, ApiKey::Metadata, 12).unwrap();
+        assert_eq!(
+            request.header.unknown_tagged_fields.len(),
+            MAX_HEADER_TAGGED_FIELDS as usize
+        );
+    }
+
+    #[test]
+    fn given_header_with_too_many_tagged_fields_then_refused_before_decoding() {
+        let frame = flexible_header_with_tags(200);
+        assert_eq!(header_tagged_field_count(&frame), Some(200));
+        assert!(matches!(
+            decode_header(frame, ApiKey::Metadata, 12),
+            Err(DecodeError::Malformed { reason, .. }) if reason.contains("200 tagged fields")
+        ));
+        // A count claiming millions with nothing behind it is refused the same way.
+        let mut frame = flexible_header_with_tags(0).to_vec();
+        frame.pop();
+        frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert_eq!(header_tagged_field_count(&frame), Some(u32::MAX));
+        assert!(decode_header(Bytes::from(frame), ApiKey::Metadata, 12).is_err());
+    }
+
+    #[test]
+    fn given_truncated_or_null_client_id_header_then_count_is_read_or_left_to_decoder() {
+        assert_eq!(header_tagged_field_count(&[0, 3, 0, 12, 0, 0, 0, 1]), None);
+        // Null client id (-1), then a zero count.
+        assert_eq!(
+            header_tagged_field_count(&[0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0]),
+            Some(0)
+        );
+        // A varint cut short is left to the decoder.
+        assert_eq!(
+            header_tagged_field_count(&[0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0x80, 0x80]),
+            None
+        );
+        // One that runs past 32 bits counts as too many.
+        assert_eq!(
+            header_tagged_field_count(&[
+                0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01
+            ]),
+            Some(u32::MAX)
+        );
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::Fetch, 4, 12),
     range(ApiKey::ListOffsets, 1, 7),
     range(ApiKey::Metadata, 0, 12),
+    // Advertised ahead of the other group APIs: librdkafka enables LZ4 only
+    // for brokers advertising FindCoordinator.
+    range(ApiKey::FindCoordinator, 0, 4),
     range(ApiKey::ApiVersions, 0, 4),
     range(ApiKey::CreateTopics, 2, 7),
     range(ApiKey::DeleteTopics, 1, 6),

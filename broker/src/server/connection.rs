@@ -11,10 +11,19 @@
 //!   each request reserves room for its response *in request order* before it
 //!   runs (a Fetch reserves its whole size limit), and the writer releases the
 //!   room once the bytes are on the socket. A client that never reads stops
-//!   being read from, and the broker's memory stays bounded.
+//!   being read from, and the broker's memory stays bounded;
+//! - a response the client takes no byte of for `idle_timeout` closes the
+//!   connection: a client that never reads would otherwise keep its
+//!   connection slot forever, since its reader is parked on the room above and
+//!   never reaches the idle timeout;
+//! - once the writer stops (the client is gone, stalled, or a request was
+//!   refused after its header), the reader stops too, so the connection's
+//!   slot is released at once rather than when the client gets round to
+//!   closing its end.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use kafka_protocol::messages::ApiKey;
@@ -48,7 +57,20 @@ struct InFlight {
 enum Stop {
     Closed,
     Shutdown,
+    /// The writer stopped first and logged why.
+    WriterStopped,
     Fatal(String),
+}
+
+/// Why a response could not be written; the connection is closed.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// The socket refused the bytes.
+    #[error("write failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The client took none of the bytes for this long.
+    #[error("client read no response bytes for {0:?}")]
+    Stalled(Duration),
 }
 
 /// Serves one connection until the client closes it, a limit or protocol
@@ -64,7 +86,7 @@ pub async fn serve(
     let config = broker.config().clone();
     let (tx, rx) = mpsc::channel::<InFlight>(config.max_in_flight_requests);
     let room = Arc::new(Semaphore::new(config.max_unsent_response_bytes));
-    let write_task = tokio::spawn(write_responses(writer, rx, peer));
+    let write_task = tokio::spawn(write_responses(writer, rx, peer, config.idle_timeout));
 
     let decoder = FrameDecoder::new(config.max_request_bytes);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -73,12 +95,14 @@ pub async fn serve(
         if buf.is_empty() {
             let read = tokio::select! {
                 _ = stop.wait_for(|stopping| *stopping) => break Stop::Shutdown,
+                _ = tx.closed() => break Stop::WriterStopped,
                 read = tokio::time::timeout(config.idle_timeout, reader.read_buf(&mut buf)) => read,
             };
             match read {
                 Err(_) => break Stop::Fatal(format!("idle for {:?}", config.idle_timeout)),
                 Ok(Ok(0)) => break Stop::Closed,
                 Ok(Ok(_)) => {}
+                Ok(Err(e)) if is_disconnect(&e) => break Stop::Closed,
                 Ok(Err(e)) => break Stop::Fatal(format!("read failed: {e}")),
             }
         }
@@ -86,29 +110,37 @@ pub async fn serve(
         let deadline = Instant::now() + config.request_read_timeout;
         let frame = loop {
             match decoder.decode(&mut buf) {
-                Err(e) => break Err(e.to_string()),
+                Err(e) => break Err(Stop::Fatal(e.to_string())),
                 Ok(Some(frame)) => break Ok(frame),
                 Ok(None) => {
-                    match tokio::time::timeout_at(deadline, reader.read_buf(&mut buf)).await {
+                    let read = tokio::select! {
+                        _ = tx.closed() => break Err(Stop::WriterStopped),
+                        read = tokio::time::timeout_at(deadline, reader.read_buf(&mut buf)) => read,
+                    };
+                    match read {
                         Err(_) => {
-                            break Err(format!(
+                            break Err(Stop::Fatal(format!(
                                 "request not complete after {:?} ({} bytes received)",
                                 config.request_read_timeout,
                                 buf.len()
-                            ))
+                            )))
                         }
                         Ok(Ok(0)) => {
-                            break Err(format!("closed mid-request ({} bytes received)", buf.len()))
+                            break Err(Stop::Fatal(format!(
+                                "closed mid-request ({} bytes received)",
+                                buf.len()
+                            )))
                         }
                         Ok(Ok(_)) => {}
-                        Ok(Err(e)) => break Err(format!("read failed: {e}")),
+                        Ok(Err(e)) if is_disconnect(&e) => break Err(Stop::Closed),
+                        Ok(Err(e)) => break Err(Stop::Fatal(format!("read failed: {e}"))),
                     }
                 }
             }
         };
         let frame = match frame {
             Ok(frame) => frame,
-            Err(reason) => break Stop::Fatal(reason),
+            Err(stop) => break stop,
         };
         let in_flight = match admit(&broker, frame, &room, &config).await {
             Ok(in_flight) => in_flight,
@@ -122,7 +154,9 @@ pub async fn serve(
     // Responses to everything already read are still written (graceful shutdown).
     let _ = write_task.await;
     match stop_reason {
-        Stop::Closed | Stop::Shutdown => tracing::debug!(%peer, "connection closed"),
+        Stop::Closed | Stop::Shutdown | Stop::WriterStopped => {
+            tracing::debug!(%peer, "connection closed")
+        }
         Stop::Fatal(reason) => tracing::warn!(%peer, %reason, "closing connection"),
     }
 }
@@ -172,9 +206,18 @@ async fn admit(
             prefix.api_version
         ));
     }
+    if key != ApiKey::Produce && frame.len() > config.max_control_request_bytes {
+        return Err(format!(
+            "{key:?} request of {} bytes exceeds the {}-byte limit for requests without records (max_control_request_bytes)",
+            frame.len(),
+            config.max_control_request_bytes
+        ));
+    }
     let request = decode_header(frame, key, prefix.api_version).map_err(|e| e.to_string())?;
-    let broker = Arc::clone(broker);
-    let handle = tokio::spawn(async move { handlers::dispatch(&broker, request).await });
+    // `start` appends a Produce's records here, in request order (Kafka keeps
+    // the order of pipelined produces on a connection); only the rest (the
+    // durability wait, every other request) runs concurrently.
+    let handle = tokio::spawn(handlers::start(broker, request));
     Ok(InFlight {
         outcome: Outcome::Running(handle),
         _room: room,
@@ -182,11 +225,13 @@ async fn admit(
 }
 
 /// Writes responses in request order; each one's reserved room is released
-/// once its bytes are written.
+/// once its bytes are written. Gives up on a client that takes no byte for
+/// `stall`.
 async fn write_responses(
     mut writer: OwnedWriteHalf,
     mut rx: mpsc::Receiver<InFlight>,
     peer: SocketAddr,
+    stall: Duration,
 ) {
     while let Some(in_flight) = rx.recv().await {
         let reply = match in_flight.outcome {
@@ -201,9 +246,16 @@ async fn write_responses(
         };
         match reply {
             Ok(Reply::Frame(bytes)) => {
-                if let Err(error) = writer.write_all(&bytes).await {
-                    tracing::debug!(%peer, %error, "write failed");
-                    break;
+                match write_with_progress(&mut writer, &bytes, stall).await {
+                    Ok(()) => {}
+                    Err(error @ WriteError::Stalled(_)) => {
+                        tracing::warn!(%peer, reason = %error, "closing connection");
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "write failed");
+                        break;
+                    }
                 }
             }
             Ok(Reply::Nothing) => {}
@@ -213,6 +265,36 @@ async fn write_responses(
             }
         }
     }
-    // Dropping the receiver makes the reader stop at its next send.
+    // Dropping the receiver (and the responses still queued in it, with their
+    // reserved room) wakes the reader wherever it waits, and it stops.
+    drop(rx);
     let _ = writer.shutdown().await;
+}
+
+/// Writes all of `bytes`, failing when the socket takes none of them for
+/// `stall` (a slow reader that keeps taking bytes is never cut off).
+async fn write_with_progress(
+    writer: &mut OwnedWriteHalf,
+    mut bytes: &[u8],
+    stall: Duration,
+) -> Result<(), WriteError> {
+    while !bytes.is_empty() {
+        match tokio::time::timeout(stall, writer.write(bytes)).await {
+            Err(_) => return Err(WriteError::Stalled(stall)),
+            Ok(Ok(0)) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
+            Ok(Ok(written)) => bytes = bytes.get(written..).unwrap_or_default(),
+            Ok(Err(error)) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A client going away (a reset is how librdkafka closes) is not worth a warning.
+fn is_disconnect(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+    )
 }
