@@ -80,9 +80,14 @@ fn request_path(c: &mut Criterion) {
     let produce = produce_frame(batch.clone());
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Bytes(batch.len() as u64));
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
     let mut fetches = Vec::new();
-    for flush in [FlushPolicy::Interval(Duration::from_secs(3600)), FlushPolicy::Always] {
+    for flush in [
+        FlushPolicy::Interval(Duration::from_secs(3600)),
+        FlushPolicy::Always,
+    ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = BrokerConfig {
             data_dir: dir.path().to_path_buf(),
@@ -106,15 +111,24 @@ fn request_path(c: &mut Criterion) {
 
     // Fetch up to 1 MiB of what was produced above (in the page cache).
     let (_dir, broker) = fetches.pop().expect("the interval broker");
-    let end = broker.partition(TOPIC, 0).expect("partition").high_watermark();
+    let end = broker
+        .partition(TOPIC, 0)
+        .expect("partition")
+        .high_watermark();
     let response_bytes = runtime.block_on(run(&broker, fetch_frame(0)));
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Bytes(response_bytes as u64));
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
     let mut offset = 0;
     group.bench_function("fetch_1MiB", |b| {
         b.iter(|| {
-            offset = if offset + 20_000 >= end { 0 } else { offset + 140 };
+            offset = if offset + 20_000 >= end {
+                0
+            } else {
+                offset + 140
+            };
             black_box(runtime.block_on(run(&broker, fetch_frame(offset))))
         })
     });

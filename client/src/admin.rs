@@ -1,0 +1,322 @@
+//! [`Admin`]: topic administration — create, delete, list, describe — and
+//! offset lookups.
+//!
+//! Topic changes go to the controller (any broker when it is unknown;
+//! Kafka brokers forward them). Retriable errors (NOT_CONTROLLER, a lost
+//! connection) are retried after a metadata refresh; everything else,
+//! including TOPIC_ALREADY_EXISTS, is returned with the broker's message.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use crate::cluster::Cluster;
+use crate::config::ClientConfig;
+use crate::error::{ClientError, Result};
+use crate::offsets::{self, OffsetSpec, Query};
+
+/// DescribeConfigs resource type of a topic.
+const TOPIC_RESOURCE: i8 = 2;
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// Its name.
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Topic configs (`retention.ms`, `cleanup.policy`, …); empty = broker defaults.
+    pub configs: BTreeMap<String, String>,
+}
+
+impl NewTopic {
+    /// A topic with broker-default configs.
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        Self {
+            name: name.into(),
+            partitions,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one config.
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// One line of [`Admin::list_topics`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSummary {
+    /// The topic.
+    pub name: String,
+    /// Its partition count.
+    pub partitions: i32,
+}
+
+/// What [`Admin::describe_topic`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDescription {
+    /// The topic.
+    pub name: String,
+    /// Its id (nil when the broker's Metadata version predates topic ids).
+    pub id: Uuid,
+    /// Every partition, in order.
+    pub partitions: Vec<PartitionDescription>,
+    /// Its configs as the broker reports them (empty when the broker does
+    /// not serve DescribeConfigs).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// One partition of a [`TopicDescription`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionDescription {
+    /// Partition index.
+    pub partition: i32,
+    /// Leader broker id (-1 when none).
+    pub leader: i32,
+    /// First offset still in the log.
+    pub log_start_offset: i64,
+    /// Offset the next record gets (the high watermark).
+    pub end_offset: i64,
+}
+
+/// A topic administration client.
+#[derive(Clone)]
+pub struct Admin {
+    cluster: Cluster,
+}
+
+impl Admin {
+    /// Connects to the cluster.
+    pub async fn connect(config: ClientConfig) -> Result<Admin> {
+        Ok(Admin {
+            cluster: Cluster::connect(config).await?,
+        })
+    }
+
+    /// Creates a topic (replication factor: the broker's default).
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<()> {
+        if topic.partitions < 1 {
+            return Err(ClientError::Config(format!(
+                "topic `{}` needs at least one partition",
+                topic.name
+            )));
+        }
+        let names = [topic.name.clone()];
+        self.cluster
+            .retry(&names, || self.create_topic_once(&topic))
+            .await?;
+        // Let the cache learn the new topic (it may take a moment to get leaders).
+        self.cluster.refresh_quietly(&names).await;
+        Ok(())
+    }
+
+    async fn create_topic_once(&self, topic: &NewTopic) -> Result<()> {
+        let connection = self.cluster.controller_connection().await?;
+        let version = connection.version(ApiKey::CreateTopics)?;
+        let configs = topic
+            .configs
+            .iter()
+            .map(|(k, v)| {
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_string(k.clone()))
+                    .with_value(Some(StrBytes::from_string(v.clone())))
+            })
+            .collect();
+        let request = CreateTopicsRequest::default()
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(topic_name(&topic.name))
+                .with_num_partitions(topic.partitions)
+                // -1 = the broker's default.replication.factor, from v4 on.
+                .with_replication_factor(if version >= 4 { -1 } else { 1 })
+                .with_configs(configs)])
+            .with_timeout_ms(self.timeout_ms());
+        let response = connection.send(&request, version).await?;
+        let result = response
+            .topics
+            .iter()
+            .find(|t| t.name.0.as_str() == topic.name)
+            .ok_or_else(|| ClientError::Protocol {
+                addr: connection.addr().to_string(),
+                reason: format!("CreateTopics response does not mention `{}`", topic.name),
+            })?;
+        match ClientError::from_code(
+            result.error_code,
+            || format!("create topic `{}`", topic.name),
+            result.error_message.as_ref().map(|m| m.as_str()),
+        ) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes a topic and all its data.
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let names = [name.to_string()];
+        self.cluster
+            .retry(&names, || self.delete_topic_once(name))
+            .await?;
+        self.cluster.refresh_quietly(&names).await;
+        Ok(())
+    }
+
+    async fn delete_topic_once(&self, name: &str) -> Result<()> {
+        let connection = self.cluster.controller_connection().await?;
+        let version = connection.version(ApiKey::DeleteTopics)?;
+        let mut request = DeleteTopicsRequest::default().with_timeout_ms(self.timeout_ms());
+        if version >= 6 {
+            request.topics = vec![DeleteTopicState::default().with_name(Some(topic_name(name)))];
+        } else {
+            request.topic_names = vec![topic_name(name)];
+        }
+        let response = connection.send(&request, version).await?;
+        let result = response
+            .responses
+            .iter()
+            .find(|r| r.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+            .ok_or_else(|| ClientError::Protocol {
+                addr: connection.addr().to_string(),
+                reason: format!("DeleteTopics response does not mention `{name}`"),
+            })?;
+        match ClientError::from_code(
+            result.error_code,
+            || format!("delete topic `{name}`"),
+            result.error_message.as_ref().map(|m| m.as_str()),
+        ) {
+            Some(e)
+                if e.kafka_error()
+                    == Some(kafka_protocol::ResponseError::UnknownTopicOrPartition) =>
+            {
+                Err(ClientError::UnknownTopic {
+                    topic: name.to_string(),
+                })
+            }
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every non-internal topic with its partition count, sorted by name.
+    pub async fn list_topics(&self) -> Result<Vec<TopicSummary>> {
+        let (response, _) = self
+            .cluster
+            .retry(&[], || self.cluster.fetch_metadata(None, false))
+            .await?;
+        let mut topics: Vec<TopicSummary> = response
+            .topics
+            .iter()
+            .filter(|t| t.error_code == 0 && !t.is_internal)
+            .filter_map(|t| {
+                Some(TopicSummary {
+                    name: t.name.as_ref()?.0.to_string(),
+                    partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+                })
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    /// Partitions (leader, log start, end offset), id and configs of a topic.
+    pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        let names = [name.to_string()];
+        // Always ask: a description should not come from a stale cache.
+        self.cluster
+            .retry(&names, || self.cluster.fetch_metadata(Some(&names), false))
+            .await?;
+        let meta = self.cluster.topic(name, false).await?;
+        let mut queries: Vec<Query> = Vec::with_capacity(meta.partitions.len() * 2);
+        for p in &meta.partitions {
+            queries.push((name.to_string(), p.partition, offsets::EARLIEST_TIMESTAMP));
+            queries.push((name.to_string(), p.partition, offsets::LATEST_TIMESTAMP));
+        }
+        // One partition may appear only once per ListOffsets request.
+        let (earliest, latest): (Vec<Query>, Vec<Query>) = queries
+            .into_iter()
+            .partition(|q| q.2 == offsets::EARLIEST_TIMESTAMP);
+        let starts = offsets::list_offsets(&self.cluster, &earliest).await?;
+        let ends = offsets::list_offsets(&self.cluster, &latest).await?;
+        let partitions = meta
+            .partitions
+            .iter()
+            .zip(starts.into_iter().zip(ends))
+            .map(|(p, (start, end))| PartitionDescription {
+                partition: p.partition,
+                leader: p.leader,
+                log_start_offset: start,
+                end_offset: end,
+            })
+            .collect();
+        Ok(TopicDescription {
+            name: name.to_string(),
+            id: meta.id,
+            partitions,
+            configs: self.topic_configs(name).await?,
+        })
+    }
+
+    async fn topic_configs(&self, name: &str) -> Result<BTreeMap<String, String>> {
+        let connection = self.cluster.any_connection().await?;
+        let version = match connection.version(ApiKey::DescribeConfigs) {
+            Ok(v) => v,
+            Err(ClientError::UnsupportedApi { .. }) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e),
+        };
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_configuration_keys(None),
+        ]);
+        let response = connection.send(&request, version).await?;
+        let mut configs = BTreeMap::new();
+        for result in &response.results {
+            if let Some(e) = ClientError::from_code(
+                result.error_code,
+                || format!("describe configs of `{name}`"),
+                result.error_message.as_ref().map(|m| m.as_str()),
+            ) {
+                return Err(e);
+            }
+            for config in &result.configs {
+                if let Some(value) = &config.value {
+                    configs.insert(config.name.to_string(), value.to_string());
+                }
+            }
+        }
+        Ok(configs)
+    }
+
+    /// The offset of `topic`/`partition` that `spec` names.
+    pub async fn list_offsets(&self, topic: &str, partition: i32, spec: OffsetSpec) -> Result<i64> {
+        let answers = offsets::list_offsets(
+            &self.cluster,
+            &[(topic.to_string(), partition, spec.wire())],
+        )
+        .await?;
+        answers
+            .first()
+            .copied()
+            .ok_or_else(|| ClientError::Protocol {
+                addr: String::new(),
+                reason: "ListOffsets returned no answer".into(),
+            })
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        i32::try_from(self.cluster.config().request_timeout.as_millis()).unwrap_or(i32::MAX)
+    }
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}

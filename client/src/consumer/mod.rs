@@ -1,0 +1,406 @@
+//! The consumer: [`Consumer`] with manual partition assignment, its
+//! settings [`ConsumerConfig`], and what it returns, [`ConsumerRecord`].
+//!
+//! Owns the assigned partitions' positions (the next offset to return) and
+//! their last known high watermarks. Invariants:
+//! - A position only moves forward by fetching, or anywhere by `seek`.
+//! - `poll` never returns a record below its partition's position, and
+//!   returns each partition's records in offset order.
+//! - Network trouble (a lost connection, a moved leader) is retried inside
+//!   `poll` after a metadata refresh, as the Java consumer does: `poll`
+//!   returns only errors a retry cannot fix.
+//!
+//! Positions of newly assigned partitions start at the end of the log
+//! (`AutoOffsetReset::Latest`, Kafka's `auto.offset.reset=latest`) unless the
+//! config says `Earliest`; `seek` sets them explicitly. The same policy
+//! applies when a position falls out of the log (OFFSET_OUT_OF_RANGE, e.g.
+//! after retention deleted it).
+
+mod decode;
+mod types;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use futures_util::Stream;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::cluster::Cluster;
+use crate::error::{ClientError, Result};
+use crate::offsets::{self, OffsetSpec, Query};
+pub use types::{AutoOffsetReset, ConsumerConfig, ConsumerRecord, Offset};
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PartitionState {
+    /// Next offset to return; `None` = to be reset by `reset`.
+    position: Option<i64>,
+    reset: Option<Offset>,
+    high_watermark: Option<i64>,
+}
+
+/// A consumer of manually assigned partitions (no consumer group).
+pub struct Consumer {
+    cluster: Cluster,
+    config: ConsumerConfig,
+    partitions: BTreeMap<(String, i32), PartitionState>,
+    /// A non-retriable error met while other partitions returned records:
+    /// those records go out first, the error with the next `poll`.
+    deferred_error: Option<ClientError>,
+}
+
+impl Consumer {
+    /// Connects to the cluster.
+    pub async fn new(config: ConsumerConfig) -> Result<Consumer> {
+        if config.fetch_max_bytes <= 0 || config.partition_max_bytes <= 0 {
+            return Err(ClientError::Config(
+                "fetch_max_bytes and partition_max_bytes must be above 0".into(),
+            ));
+        }
+        let cluster = Cluster::connect(config.client.clone()).await?;
+        Ok(Consumer {
+            cluster,
+            config,
+            partitions: BTreeMap::new(),
+            deferred_error: None,
+        })
+    }
+
+    /// Replaces the assignment. Partitions kept from the previous assignment
+    /// keep their positions; new ones start per `auto_offset_reset` (the end
+    /// of the log by default), looked up now so that records produced after
+    /// this call are seen.
+    pub async fn assign(&mut self, partitions: Vec<(String, i32)>) -> Result<()> {
+        let start = match self.config.auto_offset_reset {
+            AutoOffsetReset::Earliest => Offset::Earliest,
+            AutoOffsetReset::Latest => Offset::Latest,
+        };
+        let mut next = BTreeMap::new();
+        for key in partitions {
+            let state = self
+                .partitions
+                .get(&key)
+                .copied()
+                .unwrap_or(PartitionState {
+                    position: None,
+                    reset: Some(start),
+                    high_watermark: None,
+                });
+            next.insert(key, state);
+        }
+        self.partitions = next;
+        self.resolve_positions().await
+    }
+
+    /// Moves the position of an assigned partition.
+    pub async fn seek(&mut self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
+        let key = (topic.to_string(), partition);
+        let state = self
+            .partitions
+            .get_mut(&key)
+            .ok_or_else(|| ClientError::NotAssigned {
+                topic: topic.to_string(),
+                partition,
+            })?;
+        match offset {
+            Offset::At(at) => {
+                state.position = Some(at);
+                state.reset = None;
+                Ok(())
+            }
+            other => {
+                state.position = None;
+                state.reset = Some(other);
+                self.resolve_positions().await
+            }
+        }
+    }
+
+    /// The next offset `poll` returns for this partition, once known.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.partitions
+            .get(&(topic.to_string(), partition))
+            .and_then(|s| s.position)
+    }
+
+    /// The partition's high watermark as of the last fetch.
+    pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.partitions
+            .get(&(topic.to_string(), partition))
+            .and_then(|s| s.high_watermark)
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.partitions.keys().cloned().collect()
+    }
+
+    /// Looks up every position waiting for a reset.
+    async fn resolve_positions(&mut self) -> Result<()> {
+        let pending: Vec<((String, i32), Offset)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.position.is_none())
+            .map(|(k, s)| (k.clone(), s.reset.unwrap_or(Offset::Latest)))
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let queries: Vec<Query> = pending
+            .iter()
+            .map(|((topic, partition), offset)| {
+                let spec = match offset {
+                    Offset::Earliest => OffsetSpec::Earliest,
+                    Offset::Latest | Offset::At(_) => OffsetSpec::Latest,
+                    Offset::Timestamp(ts) => OffsetSpec::Timestamp(*ts),
+                };
+                (topic.clone(), *partition, spec.wire())
+            })
+            .collect();
+        let mut answers = offsets::list_offsets(&self.cluster, &queries).await?;
+        // A timestamp after the last record has no offset: go to the end.
+        let after_end: Vec<usize> = (0..answers.len())
+            .filter(|&i| answers[i] < 0 && queries[i].2 >= 0)
+            .collect();
+        if !after_end.is_empty() {
+            let latest: Vec<Query> = after_end
+                .iter()
+                .map(|&i| {
+                    (
+                        queries[i].0.clone(),
+                        queries[i].1,
+                        offsets::LATEST_TIMESTAMP,
+                    )
+                })
+                .collect();
+            let ends = offsets::list_offsets(&self.cluster, &latest).await?;
+            for (&i, end) in after_end.iter().zip(ends) {
+                answers[i] = end;
+            }
+        }
+        for ((key, _), offset) in pending.into_iter().zip(answers) {
+            if let Some(state) = self.partitions.get_mut(&key) {
+                state.position = Some(offset);
+                state.reset = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// One fetch round over every assigned partition (one Fetch request per
+    /// leader, sent concurrently). Returns what arrived within
+    /// `fetch_max_wait`, possibly nothing.
+    pub async fn poll(&mut self) -> Result<Vec<ConsumerRecord>> {
+        if let Some(e) = self.deferred_error.take() {
+            return Err(e);
+        }
+        if self.partitions.is_empty() {
+            tokio::time::sleep(self.config.fetch_max_wait).await;
+            return Ok(Vec::new());
+        }
+        if let Err(e) = self.resolve_positions().await {
+            return self.retry_later(e).await;
+        }
+        // Leader → (topic, partition, position).
+        let mut by_leader: BTreeMap<i32, Vec<(String, i32, i64)>> = BTreeMap::new();
+        let mut stale_topics = Vec::new();
+        for ((topic, partition), state) in &self.partitions {
+            let Some(position) = state.position else {
+                continue;
+            };
+            match self.cluster.leader(topic, *partition) {
+                Some(leader) => {
+                    by_leader
+                        .entry(leader)
+                        .or_default()
+                        .push((topic.clone(), *partition, position))
+                }
+                None => stale_topics.push(topic.clone()),
+            }
+        }
+        if !stale_topics.is_empty() {
+            stale_topics.dedup();
+            self.cluster.refresh_quietly(&stale_topics).await;
+        }
+        if by_leader.is_empty() {
+            tokio::time::sleep(self.cluster.retry_backoff(1)).await;
+            return Ok(Vec::new());
+        }
+        let fetches = by_leader
+            .into_iter()
+            .map(|(leader, partitions)| self.fetch_from(leader, partitions));
+        let responses = futures_util::future::join_all(fetches).await;
+        let mut records = Vec::new();
+        let mut retry_error = None;
+        let mut fatal_error = None;
+        for (partitions, response) in responses {
+            let error = match response {
+                Ok(response) => self.absorb(&partitions, response, &mut records),
+                Err(e) => Some(e),
+            };
+            match error {
+                Some(e) if e.is_retriable() => retry_error = Some(e),
+                Some(e) => fatal_error = fatal_error.or(Some(e)),
+                None => {}
+            }
+        }
+        if let Some(e) = fatal_error {
+            if records.is_empty() {
+                return Err(e);
+            }
+            self.deferred_error = Some(e);
+        }
+        if let Some(e) = retry_error {
+            tracing::debug!(error = %e, "fetch failed; refreshing metadata");
+            let topics: Vec<String> = self.partitions.keys().map(|(t, _)| t.clone()).collect();
+            self.cluster.refresh_quietly(&topics).await;
+            if records.is_empty() {
+                tokio::time::sleep(self.cluster.retry_backoff(1)).await;
+            }
+        }
+        Ok(records)
+    }
+
+    async fn retry_later(&self, error: ClientError) -> Result<Vec<ConsumerRecord>> {
+        if !error.is_retriable() {
+            return Err(error);
+        }
+        tracing::debug!(%error, "offset lookup failed; will retry");
+        tokio::time::sleep(self.cluster.retry_backoff(1)).await;
+        Ok(Vec::new())
+    }
+
+    /// Sends one Fetch to `leader`; returns the partitions asked for with the answer.
+    async fn fetch_from(
+        &self,
+        leader: i32,
+        partitions: Vec<(String, i32, i64)>,
+    ) -> (Vec<(String, i32, i64)>, Result<FetchResponse>) {
+        let result = async {
+            let connection = self.cluster.connection(leader).await?;
+            let version = connection.version(ApiKey::Fetch)?;
+            let mut topics: Vec<FetchTopic> = Vec::new();
+            for (topic, partition, position) in &partitions {
+                let entry = FetchPartition::default()
+                    .with_partition(*partition)
+                    .with_fetch_offset(*position)
+                    .with_partition_max_bytes(self.config.partition_max_bytes);
+                match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
+                    Some(t) => t.partitions.push(entry),
+                    None => topics.push(
+                        FetchTopic::default()
+                            .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+                            .with_partitions(vec![entry]),
+                    ),
+                }
+            }
+            let max_wait = self.config.fetch_max_wait;
+            let request = FetchRequest::default()
+                .with_max_wait_ms(i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX))
+                .with_min_bytes(self.config.fetch_min_bytes)
+                .with_max_bytes(self.config.fetch_max_bytes)
+                .with_topics(topics);
+            connection
+                .start(&request, version)?
+                .extend_timeout(max_wait)
+                .response()
+                .await
+        }
+        .await;
+        (partitions, result)
+    }
+
+    /// Folds one Fetch response into positions, watermarks and `records`.
+    /// Returns the first error met (non-retriable ones first); partitions
+    /// without an error are absorbed regardless, and a partition with an
+    /// error keeps its position.
+    fn absorb(
+        &mut self,
+        asked: &[(String, i32, i64)],
+        response: FetchResponse,
+        records: &mut Vec<ConsumerRecord>,
+    ) -> Option<ClientError> {
+        if let Some(e) = ClientError::from_code(response.error_code, || "fetch".into(), None) {
+            return Some(e);
+        }
+        let mut retriable = None;
+        let mut fatal = None;
+        let reset_to = match self.config.auto_offset_reset {
+            AutoOffsetReset::Earliest => Offset::Earliest,
+            AutoOffsetReset::Latest => Offset::Latest,
+        };
+        for topic in response.responses {
+            let name = topic.topic.0.to_string();
+            for data in topic.partitions {
+                let partition = data.partition_index;
+                let Some(&(_, _, position)) =
+                    asked.iter().find(|(t, p, _)| *t == name && *p == partition)
+                else {
+                    continue;
+                };
+                let Some(state) = self.partitions.get_mut(&(name.clone(), partition)) else {
+                    continue; // unassigned while the fetch was out
+                };
+                if state.position != Some(position) {
+                    continue; // seek'ed while the fetch was out
+                }
+                if data.error_code == ResponseError::OffsetOutOfRange.code() {
+                    tracing::info!(
+                        topic = %name, partition, position, reset = ?reset_to,
+                        "position out of range; resetting"
+                    );
+                    state.position = None;
+                    state.reset = Some(reset_to);
+                    continue;
+                }
+                if let Some(e) = ClientError::from_code(
+                    data.error_code,
+                    || format!("fetch {name}-{partition}"),
+                    None,
+                ) {
+                    if e.is_retriable() {
+                        retriable = retriable.or(Some(e));
+                    } else {
+                        fatal = fatal.or(Some(e));
+                    }
+                    continue;
+                }
+                if data.high_watermark >= 0 {
+                    state.high_watermark = Some(data.high_watermark);
+                }
+                let Some(bytes) = data.records.filter(|b| !b.is_empty()) else {
+                    continue;
+                };
+                let decoded = decode::decode_partition(&name, partition, position, bytes);
+                if let Some(next) = decoded.next_position {
+                    state.position = Some(next);
+                }
+                records.extend(decoded.records);
+                if let Some(e) = decoded.error {
+                    fatal = fatal.or(Some(e));
+                }
+            }
+        }
+        fatal.or(retriable)
+    }
+
+    /// The records of successive polls as a stream. Errors are yielded as
+    /// items and the stream goes on; it never ends by itself.
+    pub fn stream(&mut self) -> impl Stream<Item = Result<ConsumerRecord>> + '_ {
+        futures_util::stream::unfold(
+            (self, VecDeque::new()),
+            |(consumer, mut buffer)| async move {
+                loop {
+                    if let Some(record) = buffer.pop_front() {
+                        return Some((Ok(record), (consumer, buffer)));
+                    }
+                    match consumer.poll().await {
+                        Ok(records) => buffer.extend(records),
+                        Err(e) => return Some((Err(e), (consumer, buffer))),
+                    }
+                }
+            },
+        )
+    }
+}

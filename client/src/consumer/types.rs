@@ -1,0 +1,93 @@
+//! What the consumer is configured with and what it hands out:
+//! [`ConsumerConfig`], [`ConsumerRecord`], and the two ways of naming a
+//! position, [`Offset`] and [`AutoOffsetReset`].
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::config::ClientConfig;
+
+/// One record read from a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Create time or log-append time (ms since the epoch), as the topic keeps it.
+    pub timestamp: i64,
+    /// The key.
+    pub key: Option<Bytes>,
+    /// The value.
+    pub value: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// Where to move a position with [`Consumer::seek`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offset {
+    /// The log start offset.
+    Earliest,
+    /// The end of the log: only records produced from now on.
+    Latest,
+    /// This exact offset (out of range positions are reset on the next poll).
+    At(i64),
+    /// The first record at or after this timestamp (ms); the end of the log
+    /// when there is none.
+    Timestamp(i64),
+}
+
+/// Where a position starts, and where it goes when it falls out of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoOffsetReset {
+    /// The log start offset.
+    Earliest,
+    /// The end of the log (Kafka's default).
+    #[default]
+    Latest,
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// Where the cluster is.
+    pub client: ClientConfig,
+    /// Longest time the broker holds a fetch waiting for `fetch_min_bytes`
+    /// (`fetch.max.wait.ms`, default 500 ms).
+    pub fetch_max_wait: Duration,
+    /// Bytes the broker waits for before answering (`fetch.min.bytes`, default 1).
+    pub fetch_min_bytes: i32,
+    /// Bytes per fetch response (`fetch.max.bytes`, default 50 MiB).
+    pub fetch_max_bytes: i32,
+    /// Bytes per partition in a fetch (`max.partition.fetch.bytes`, default 1 MiB).
+    pub partition_max_bytes: i32,
+    /// Start position of newly assigned partitions (default `Latest`).
+    pub auto_offset_reset: AutoOffsetReset,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            client: ClientConfig::default(),
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 50 << 20,
+            partition_max_bytes: 1 << 20,
+            auto_offset_reset: AutoOffsetReset::Latest,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// The defaults with `bootstrap` set.
+    pub fn new(bootstrap: impl Into<String>) -> Self {
+        Self {
+            client: ClientConfig::new(bootstrap),
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! A producer batch — the records of one partition sent in one record
+//! batch — and how its outcome reaches the per-record [`DeliveryFuture`]s.
+//!
+//! Records share their batch's fate, so completion is per batch: one
+//! `Arc<BatchCompletion>` that every record's future points at with its
+//! index (offset = base offset + index). Enqueueing a record therefore
+//! allocates nothing beyond the record itself and a slot in the batch's
+//! `Vec`; only a future that is actually polled before completion registers
+//! a waker.
+//!
+//! A batch is encoded once ([`ProducerBatch::encode`]) and the bytes are
+//! reused by every retry. A batch dropped without an outcome (the runtime
+//! shut down under the producer's tasks) fails its futures with
+//! [`ClientError::ProducerClosed`] instead of leaving them pending forever.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
+
+use crate::error::{ClientError, Result};
+use crate::producer::record::{CompressionCodec, RecordMetadata};
+
+/// The broker's acknowledgement of a whole batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchAck {
+    /// Offset of the first record; -1 when unknown (acks=0).
+    pub base_offset: i64,
+    /// Broker append time for `LogAppendTime` topics, else -1.
+    pub log_append_time: i64,
+}
+
+enum Outcome {
+    Pending(Vec<Waker>),
+    Done(Result<BatchAck>),
+}
+
+/// The shared outcome of one batch.
+pub(crate) struct BatchCompletion {
+    topic: Arc<str>,
+    partition: i32,
+    outcome: Mutex<Outcome>,
+}
+
+impl BatchCompletion {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Outcome> {
+        // Outcome changes are single assignments; a poisoned lock is still consistent.
+        self.outcome.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the outcome (the first one wins) and wakes every waiter.
+    pub(crate) fn complete(&self, result: Result<BatchAck>) {
+        let wakers = {
+            let mut outcome = self.lock();
+            match &mut *outcome {
+                Outcome::Done(_) => return,
+                Outcome::Pending(wakers) => {
+                    let wakers = std::mem::take(wakers);
+                    *outcome = Outcome::Done(result);
+                    wakers
+                }
+            }
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// Resolves to where one record was stored, once its batch is acknowledged
+/// (or to the error that failed the batch after retries).
+#[must_use = "a DeliveryFuture reports whether the record was stored"]
+pub struct DeliveryFuture {
+    completion: Arc<BatchCompletion>,
+    index: i32,
+    timestamp: i64,
+}
+
+impl std::fmt::Debug for DeliveryFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryFuture")
+            .field("topic", &self.completion.topic)
+            .field("partition", &self.completion.partition)
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut outcome = this.completion.lock();
+        match &mut *outcome {
+            Outcome::Pending(wakers) => {
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Outcome::Done(Ok(ack)) => Poll::Ready(Ok(RecordMetadata {
+                topic: this.completion.topic.to_string(),
+                partition: this.completion.partition,
+                offset: if ack.base_offset < 0 {
+                    -1
+                } else {
+                    ack.base_offset + i64::from(this.index)
+                },
+                timestamp: if ack.log_append_time >= 0 {
+                    ack.log_append_time
+                } else {
+                    this.timestamp
+                },
+            })),
+            Outcome::Done(Err(e)) => Poll::Ready(Err(e.clone())),
+        }
+    }
+}
+
+/// Records of one partition on their way to the broker.
+pub(crate) struct ProducerBatch {
+    /// Creation order; `flush` waits for every id below its mark.
+    pub id: u64,
+    /// Destination topic.
+    pub topic: Arc<str>,
+    /// Destination partition.
+    pub partition: i32,
+    /// The records until encoded (emptied by `encode`).
+    pub records: Vec<Record>,
+    /// Estimated bytes: buffer memory held until completion.
+    pub bytes: usize,
+    /// When the first record arrived (linger starts here).
+    pub created: Instant,
+    /// Sends so far.
+    pub attempts: u32,
+    /// Not to be sent before this instant (retry back-off).
+    pub retry_at: Option<Instant>,
+    encoded: Option<Bytes>,
+    completion: Arc<BatchCompletion>,
+}
+
+impl ProducerBatch {
+    /// An empty batch.
+    pub(crate) fn new(id: u64, topic: Arc<str>, partition: i32, now: Instant) -> Self {
+        Self {
+            id,
+            completion: Arc::new(BatchCompletion {
+                topic: Arc::clone(&topic),
+                partition,
+                outcome: Mutex::new(Outcome::Pending(Vec::new())),
+            }),
+            topic,
+            partition,
+            records: Vec::new(),
+            bytes: 0,
+            created: now,
+            attempts: 0,
+            retry_at: None,
+            encoded: None,
+        }
+    }
+
+    /// Adds a record and returns its future.
+    pub(crate) fn push(&mut self, mut record: Record, size: usize) -> DeliveryFuture {
+        let index = i32::try_from(self.records.len()).unwrap_or(i32::MAX);
+        // Offsets are deltas inside the batch; sequence = offset - 1 keeps
+        // `offset - sequence` constant (the encoder starts a new batch when it
+        // changes) and makes the base sequence -1, "no sequence".
+        record.offset = i64::from(index);
+        record.sequence = index.wrapping_sub(1);
+        let timestamp = record.timestamp;
+        self.records.push(record);
+        self.bytes += size;
+        DeliveryFuture {
+            completion: Arc::clone(&self.completion),
+            index,
+            timestamp,
+        }
+    }
+
+    /// Number of records not yet encoded.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.encoded.is_none()
+    }
+
+    /// The encoded record batch, encoding it on first use.
+    pub(crate) fn encode(&mut self, codec: CompressionCodec) -> Result<Bytes> {
+        if let Some(encoded) = &self.encoded {
+            return Ok(encoded.clone());
+        }
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: codec.wire(),
+        };
+        let mut buf = BytesMut::with_capacity(self.bytes + 64);
+        RecordBatchEncoder::encode(&mut buf, self.records.iter(), &options).map_err(|e| {
+            ClientError::Encode {
+                what: format!("record batch for {}-{}", self.topic, self.partition),
+                reason: e.to_string(),
+            }
+        })?;
+        let encoded = buf.freeze();
+        self.records = Vec::new();
+        self.encoded = Some(encoded.clone());
+        Ok(encoded)
+    }
+
+    /// Resolves every record's future.
+    pub(crate) fn complete(&self, result: Result<BatchAck>) {
+        self.completion.complete(result);
+    }
+}
+
+impl Drop for ProducerBatch {
+    fn drop(&mut self) {
+        self.completion.complete(Err(ClientError::ProducerClosed));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
+
+    fn record(value: &'static [u8], timestamp: i64) -> Record {
+        Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp,
+            key: None,
+            value: Some(Bytes::from_static(value)),
+            headers: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn given_acked_batch_then_futures_get_base_plus_index() {
+        let mut batch = ProducerBatch::new(0, Arc::from("t"), 2, Instant::now());
+        let first = batch.push(record(b"a", 10), 40);
+        let second = batch.push(record(b"b", 11), 40);
+        batch.complete(Ok(BatchAck {
+            base_offset: 100,
+            log_append_time: -1,
+        }));
+        let first = first.await.ok();
+        let second = second.await.ok();
+        assert_eq!(first.map(|m| (m.offset, m.timestamp)), Some((100, 10)));
+        assert_eq!(
+            second.map(|m| (m.topic, m.partition, m.offset)),
+            Some(("t".into(), 2, 101))
+        );
+    }
+
+    #[tokio::test]
+    async fn given_dropped_batch_then_futures_fail_with_closed() {
+        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now());
+        let future = batch.push(record(b"a", 1), 40);
+        drop(batch);
+        assert!(matches!(future.await, Err(ClientError::ProducerClosed)));
+    }
+
+    #[test]
+    fn given_records_then_encoded_once_as_one_batch_without_sequence() {
+        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now());
+        for i in 0..5 {
+            drop(batch.push(record(b"xyz", 1000 + i), 40));
+        }
+        let encoded = batch.encode(CompressionCodec::Lz4).unwrap_or_default();
+        assert!(batch.records.is_empty());
+        assert_eq!(
+            batch.encode(CompressionCodec::None).ok(),
+            Some(encoded.clone())
+        );
+        let mut buf = encoded;
+        let sets = RecordBatchDecoder::decode_all(&mut buf).unwrap_or_default();
+        assert_eq!(sets.len(), 1);
+        let offsets: Vec<i64> = sets[0].records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+        assert_eq!(sets[0].records[0].sequence, -1);
+    }
+}

@@ -1,0 +1,548 @@
+//! sediment-client against the real broker binary: produce/consume round
+//! trips with every codec and acks setting, Kafka-compatible key placement,
+//! topic administration, and retries across a broker restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::BrokerProcess;
+use sediment_client::{
+    Acks, Admin, ClientConfig, ClientError, CompressionCodec, Consumer, ConsumerConfig,
+    ConsumerRecord, NewTopic, Offset, OffsetSpec, Producer, ProducerConfig, ProducerRecord,
+    ResponseError,
+};
+
+fn producer_config(bootstrap: &str, acks: Acks, compression: CompressionCodec) -> ProducerConfig {
+    ProducerConfig {
+        acks,
+        compression,
+        ..ProducerConfig::new(bootstrap)
+    }
+}
+
+/// Reads `topic`/`partition` from the start until `count` records arrived.
+async fn read_back(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    count: usize,
+) -> Vec<ConsumerRecord> {
+    let mut consumer = Consumer::new(ConsumerConfig {
+        fetch_max_wait: Duration::from_millis(100),
+        ..ConsumerConfig::new(bootstrap)
+    })
+    .await
+    .unwrap();
+    consumer
+        .assign(vec![(topic.to_string(), partition)])
+        .await
+        .unwrap();
+    consumer
+        .seek(topic, partition, Offset::Earliest)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut records = Vec::new();
+    while records.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} records of {topic}-{partition} came back",
+            records.len()
+        );
+        records.extend(consumer.poll().await.unwrap());
+    }
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_each_codec_and_acks_when_produced_then_consumed_byte_identical() {
+    let broker = BrokerProcess::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let admin = Admin::connect(ClientConfig::new(&bootstrap)).await.unwrap();
+    let codecs = [
+        CompressionCodec::None,
+        CompressionCodec::Gzip,
+        CompressionCodec::Snappy,
+        CompressionCodec::Lz4,
+        CompressionCodec::Zstd,
+    ];
+    for codec in codecs {
+        for acks in [Acks::None, Acks::Leader, Acks::All] {
+            let topic = format!("rt-{codec:?}-{acks:?}").to_lowercase();
+            admin.create_topic(NewTopic::new(&topic, 1)).await.unwrap();
+            let producer = Producer::new(producer_config(&bootstrap, acks, codec))
+                .await
+                .unwrap();
+            let mut futures = Vec::new();
+            for i in 0..300u32 {
+                let record = ProducerRecord::keyed(
+                    topic.clone(),
+                    format!("key-{i}"),
+                    format!("value-{i}-{}", "x".repeat((i % 50) as usize)),
+                )
+                .with_header("seq", i.to_string())
+                .with_timestamp(1_700_000_000_000 + i64::from(i));
+                futures.push(producer.enqueue(record).await.unwrap());
+            }
+            producer.flush().await.unwrap();
+            for (i, future) in futures.into_iter().enumerate() {
+                let meta = future.await.unwrap();
+                assert_eq!(meta.partition, 0);
+                match acks {
+                    Acks::None => assert_eq!(meta.offset, -1),
+                    _ => assert_eq!(meta.offset, i as i64, "{topic}"),
+                }
+            }
+            let mut records = read_back(&bootstrap, &topic, 0, 300).await;
+            records.truncate(300);
+            for (i, record) in records.iter().enumerate() {
+                assert_eq!(record.offset, i as i64, "{topic}");
+                assert_eq!(record.key, Some(Bytes::from(format!("key-{i}"))));
+                assert_eq!(
+                    record.value,
+                    Some(Bytes::from(format!("value-{i}-{}", "x".repeat(i % 50))))
+                );
+                assert_eq!(record.timestamp, 1_700_000_000_000 + i as i64);
+                assert_eq!(
+                    record.headers,
+                    vec![("seq".to_string(), Some(Bytes::from(i.to_string())))]
+                );
+            }
+        }
+    }
+}
+
+/// Kafka's murmur2, written again here from the Java source so that the
+/// client's copy is checked against an independent one.
+fn java_murmur2(data: &[u8]) -> i32 {
+    let length = data.len() as i32;
+    let m: i32 = 0x5bd1e995;
+    let mut h: i32 = 0x9747b28c_u32 as i32 ^ length;
+    for i in 0..(length / 4) as usize {
+        let i4 = i * 4;
+        let mut k: i32 = (data[i4] as i32 & 0xff)
+            + ((data[i4 + 1] as i32 & 0xff) << 8)
+            + ((data[i4 + 2] as i32 & 0xff) << 16)
+            + ((data[i4 + 3] as i32 & 0xff) << 24);
+        k = k.wrapping_mul(m);
+        k ^= ((k as u32) >> 24) as i32;
+        k = k.wrapping_mul(m);
+        h = h.wrapping_mul(m);
+        h ^= k;
+    }
+    let tail = (length & !3) as usize;
+    let rest = length % 4;
+    if rest == 3 {
+        h ^= (data[tail + 2] as i32 & 0xff) << 16;
+    }
+    if rest >= 2 {
+        h ^= (data[tail + 1] as i32 & 0xff) << 8;
+    }
+    if rest >= 1 {
+        h ^= data[tail] as i32 & 0xff;
+        h = h.wrapping_mul(m);
+    }
+    h ^= ((h as u32) >> 13) as i32;
+    h = h.wrapping_mul(m);
+    h ^= ((h as u32) >> 15) as i32;
+    h
+}
+
+#[test]
+fn independent_murmur2_matches_kafka_vectors() {
+    assert_eq!(java_murmur2(b"21"), -973_932_308);
+    assert_eq!(java_murmur2(b"foobar"), -790_332_482);
+    assert_eq!(java_murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
+    assert_eq!(java_murmur2(b"abc"), 479_470_107);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_keyed_records_when_produced_then_partition_is_kafka_murmur2_placement() {
+    let broker = BrokerProcess::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let partitions = 7;
+    Admin::connect(ClientConfig::new(&bootstrap))
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new("keyed", partitions))
+        .await
+        .unwrap();
+    let producer = Producer::new(ProducerConfig::new(&bootstrap))
+        .await
+        .unwrap();
+    let mut expected: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    let mut futures = Vec::new();
+    for i in 0..500 {
+        let key = format!("user-{i}");
+        let partition = (java_murmur2(key.as_bytes()) & 0x7fff_ffff) % partitions;
+        expected.entry(partition).or_default().push(key.clone());
+        futures.push((
+            partition,
+            producer
+                .enqueue(ProducerRecord::keyed("keyed", key, "v"))
+                .await
+                .unwrap(),
+        ));
+    }
+    for (partition, future) in futures {
+        assert_eq!(future.await.unwrap().partition, partition);
+    }
+    assert!(expected.len() > 1, "keys spread over several partitions");
+    for (partition, keys) in expected {
+        let records = read_back(&bootstrap, "keyed", partition, keys.len()).await;
+        let got: Vec<String> = records
+            .iter()
+            .map(|r| String::from_utf8(r.key.clone().unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(got, keys, "partition {partition}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_unkeyed_records_then_sticky_partitioning_fills_whole_batches() {
+    let broker = BrokerProcess::start(&[]);
+    let bootstrap = broker.bootstrap();
+    Admin::connect(ClientConfig::new(&bootstrap))
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new("sticky", 4))
+        .await
+        .unwrap();
+    let producer = Producer::new(ProducerConfig {
+        batch_size: 4096,
+        ..ProducerConfig::new(&bootstrap)
+    })
+    .await
+    .unwrap();
+    let mut futures = Vec::new();
+    for i in 0..2000 {
+        futures.push(
+            producer
+                .enqueue(ProducerRecord::new("sticky", format!("{i:0100}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut per_partition: HashMap<i32, usize> = HashMap::new();
+    let mut runs = 0;
+    let mut last = -1;
+    for future in futures {
+        let meta = future.await.unwrap();
+        *per_partition.entry(meta.partition).or_default() += 1;
+        if meta.partition != last {
+            runs += 1;
+            last = meta.partition;
+        }
+    }
+    assert!(per_partition.len() > 1, "{per_partition:?}");
+    // ~30 records of 136 estimated bytes fill a 4 KiB batch: long runs, not
+    // a partition per record.
+    assert!(runs < 2000 / 10, "{runs} runs: {per_partition:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_admin_when_topics_created_described_listed_deleted_then_broker_agrees() {
+    let broker = BrokerProcess::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let admin = Admin::connect(ClientConfig::new(&bootstrap)).await.unwrap();
+    admin
+        .create_topic(NewTopic::new("orders", 3).with_config("retention.ms", "3600000"))
+        .await
+        .unwrap();
+    admin.create_topic(NewTopic::new("audit", 1)).await.unwrap();
+    let again = admin.create_topic(NewTopic::new("orders", 3)).await;
+    assert!(
+        matches!(&again, Err(e) if e.kafka_error() == Some(ResponseError::TopicAlreadyExists)),
+        "{again:?}"
+    );
+
+    let topics = admin.list_topics().await.unwrap();
+    let names: Vec<(&str, i32)> = topics
+        .iter()
+        .map(|t| (t.name.as_str(), t.partitions))
+        .collect();
+    assert_eq!(names, vec![("audit", 1), ("orders", 3)]);
+
+    let producer = Producer::new(ProducerConfig::new(&bootstrap))
+        .await
+        .unwrap();
+    let before = 1_600_000_000_000;
+    for i in 0..10 {
+        producer
+            .send(
+                ProducerRecord::new("orders", format!("o{i}"))
+                    .with_partition(1)
+                    .with_timestamp(before + i),
+            )
+            .await
+            .unwrap();
+    }
+    let description = admin.describe_topic("orders").await.unwrap();
+    assert_eq!(description.name, "orders");
+    assert!(!description.id.is_nil(), "Metadata v10+ carries topic ids");
+    assert_eq!(description.partitions.len(), 3);
+    assert_eq!(description.partitions[1].end_offset, 10);
+    assert_eq!(description.partitions[1].log_start_offset, 0);
+    assert_eq!(description.partitions[0].end_offset, 0);
+    assert!(description.partitions.iter().all(|p| p.leader == 0));
+    assert_eq!(
+        description.configs.get("retention.ms").map(String::as_str),
+        Some("3600000"),
+        "{:?}",
+        description.configs
+    );
+
+    assert_eq!(
+        admin
+            .list_offsets("orders", 1, OffsetSpec::Earliest)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        admin
+            .list_offsets("orders", 1, OffsetSpec::Latest)
+            .await
+            .unwrap(),
+        10
+    );
+    assert_eq!(
+        admin
+            .list_offsets("orders", 1, OffsetSpec::Timestamp(before + 4))
+            .await
+            .unwrap(),
+        4
+    );
+
+    admin.delete_topic("orders").await.unwrap();
+    let names: Vec<String> = admin
+        .list_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, vec!["audit".to_string()]);
+    assert!(matches!(
+        admin.describe_topic("orders").await,
+        Err(ClientError::UnknownTopic { .. })
+    ));
+    assert!(matches!(
+        admin.delete_topic("orders").await,
+        Err(ClientError::UnknownTopic { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_assigned_consumer_then_starts_at_latest_and_stream_follows_new_records() {
+    use futures_util::StreamExt;
+
+    let broker = BrokerProcess::start(&[]);
+    let bootstrap = broker.bootstrap();
+    Admin::connect(ClientConfig::new(&bootstrap))
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new("live", 1))
+        .await
+        .unwrap();
+    let producer = Producer::new(ProducerConfig::new(&bootstrap))
+        .await
+        .unwrap();
+    producer
+        .send(ProducerRecord::new("live", "old"))
+        .await
+        .unwrap();
+    let mut consumer = Consumer::new(ConsumerConfig {
+        fetch_max_wait: Duration::from_millis(200),
+        ..ConsumerConfig::new(&bootstrap)
+    })
+    .await
+    .unwrap();
+    consumer
+        .assign(vec![("live".to_string(), 0)])
+        .await
+        .unwrap();
+    assert_eq!(consumer.position("live", 0), Some(1), "Latest by default");
+    let sender = tokio::spawn(async move {
+        for i in 0..5 {
+            producer
+                .send(ProducerRecord::new("live", format!("new-{i}")))
+                .await
+                .unwrap();
+        }
+    });
+    let values: Vec<Bytes> = tokio::time::timeout(
+        Duration::from_secs(30),
+        consumer
+            .stream()
+            .take(5)
+            .map(|r| r.unwrap().value.unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("five new records within 30 s");
+    sender.await.unwrap();
+    let expected: Vec<Bytes> = (0..5).map(|i| Bytes::from(format!("new-{i}"))).collect();
+    assert_eq!(values, expected);
+    assert_eq!(consumer.position("live", 0), Some(6));
+    assert_eq!(consumer.high_watermark("live", 0), Some(6));
+    assert!(matches!(
+        consumer.seek("other", 0, Offset::Earliest).await,
+        Err(ClientError::NotAssigned { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_broker_restart_mid_stream_when_acks_all_then_every_acknowledged_record_survives() {
+    let broker = BrokerProcess::start_on_fixed_port(&[]);
+    let bootstrap = broker.bootstrap();
+    Admin::connect(ClientConfig::new(&bootstrap))
+        .await
+        .unwrap()
+        .create_topic(NewTopic::new("durable", 2))
+        .await
+        .unwrap();
+    let producer = Producer::new(ProducerConfig {
+        acks: Acks::All,
+        retries: 100,
+        retry_backoff: Duration::from_millis(100),
+        linger: Duration::from_millis(2),
+        batch_size: 16 * 1024,
+        ..ProducerConfig::new(&bootstrap)
+    })
+    .await
+    .unwrap();
+
+    // Restart the broker (SIGKILL, same data dir and port) while records flow.
+    let restarter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut broker = broker;
+        broker.restart();
+        broker
+    });
+    // Produce before, during and after the restart: keep going until the
+    // broker is back, then 2000 more.
+    let mut futures = Vec::new();
+    let mut after_restart: Option<usize> = None;
+    let mut i = 0;
+    while after_restart.is_none_or(|start| i < start + 2000) {
+        let record =
+            ProducerRecord::keyed("durable", format!("k{}", i % 97), format!("record-{i}"));
+        futures.push(producer.enqueue(record).await.unwrap());
+        if i % 500 == 499 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if after_restart.is_none() && restarter.is_finished() {
+            after_restart = Some(i);
+        }
+        i += 1;
+        assert!(i < 2_000_000, "the broker did not come back");
+    }
+    assert!(
+        after_restart.unwrap() > 1000,
+        "records flowed before the restart"
+    );
+    let broker = tokio::task::spawn_blocking(move || restarter.join().unwrap())
+        .await
+        .unwrap();
+    producer.flush().await.unwrap();
+    let mut acked: HashMap<(i32, i64), String> = HashMap::new();
+    let mut failed = Vec::new();
+    for (i, future) in futures.into_iter().enumerate() {
+        match future.await {
+            Ok(meta) => {
+                acked.insert((meta.partition, meta.offset), format!("record-{i}"));
+            }
+            Err(e) => failed.push((i, e)),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} records failed despite retries, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert!(
+        broker.logs().contains("no clean-shutdown marker"),
+        "the broker restarted after SIGKILL and recovered: {}",
+        broker.logs()
+    );
+    for partition in 0..2 {
+        let end = Admin::connect(ClientConfig::new(&bootstrap))
+            .await
+            .unwrap()
+            .list_offsets("durable", partition, OffsetSpec::Latest)
+            .await
+            .unwrap();
+        let records = read_back(&bootstrap, "durable", partition, end as usize).await;
+        let stored: HashMap<i64, Bytes> = records
+            .into_iter()
+            .map(|r| (r.offset, r.value.unwrap()))
+            .collect();
+        for ((p, offset), value) in acked.iter().filter(|((p, _), _)| *p == partition) {
+            assert_eq!(
+                stored.get(offset),
+                Some(&Bytes::from(value.clone())),
+                "acknowledged record at {p}-{offset} is missing or different"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_dropped_producer_then_buffered_records_are_still_delivered() {
+    let broker = BrokerProcess::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let producer = Producer::new(ProducerConfig {
+        linger: Duration::from_millis(200),
+        ..ProducerConfig::new(&bootstrap)
+    })
+    .await
+    .unwrap();
+    let mut futures = Vec::new();
+    for i in 0..100 {
+        futures.push(
+            producer
+                .enqueue(ProducerRecord::new("orphans", format!("v{i}")).with_partition(0))
+                .await
+                .unwrap(),
+        );
+    }
+    drop(producer);
+    for (i, future) in futures.into_iter().enumerate() {
+        assert_eq!(future.await.unwrap().offset, i as i64);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_record_above_broker_limit_then_message_too_large_without_retries() {
+    let broker = BrokerProcess::start(&["--message-max-bytes", "100000"]);
+    let bootstrap = broker.bootstrap();
+    let producer = Producer::new(ProducerConfig::new(&bootstrap))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let result = producer
+        .send(ProducerRecord::new("big", vec![7u8; 200_000]))
+        .await;
+    let error = result.unwrap_err();
+    assert_eq!(
+        error.kafka_error(),
+        Some(ResponseError::MessageTooLarge),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("exceeds max.message.bytes"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+    // The connection stays usable.
+    producer
+        .send(ProducerRecord::new("big", "small"))
+        .await
+        .unwrap();
+}
