@@ -7,13 +7,20 @@ macro_rules! outln {
     };
 }
 
+mod bench;
+mod consume;
 mod log;
 mod output;
+mod produce;
 mod serve;
+mod topic;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sediment_client::{Admin, ClientConfig};
 
 pub use output::OutputFormat;
 
@@ -42,6 +49,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker.
     Serve(Box<serve::ServeArgs>),
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Produce one message per stdin line.
+    Produce(produce::ProduceArgs),
+    /// Print messages from a topic.
+    Consume(consume::ConsumeArgs),
+    /// Measure throughput and latency through the real client and broker.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Inspect segment files offline (read-only; the same checks as recovery).
     #[command(subcommand)]
     Log(log::LogCommand),
@@ -49,8 +66,49 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let client = ClientConfig {
+        client_id: "sediment-cli".to_string(),
+        ..ClientConfig::new(cli.bootstrap.clone())
+    };
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Log(command) => log::run(command, cli.output),
+        Command::Topic(command) => block_on(topic::run(command, client, cli.output)),
+        Command::Produce(args) => block_on(produce::run(args, client, cli.output)),
+        Command::Consume(args) => block_on(consume::run(args, client)),
+        Command::Bench(command) => block_on(bench::run(command, client, cli.output)),
+    }
+}
+
+/// Runs a client command on a fresh runtime.
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    work: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")?
+        .block_on(work)
+}
+
+/// How long a command waits for the broker to answer its first request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An admin client whose broker has answered, or an error saying where it
+/// looked and what to do.
+pub(crate) async fn connect_admin(client: ClientConfig) -> anyhow::Result<Admin> {
+    let bootstrap = client.bootstrap.clone();
+    let unreachable = || {
+        format!(
+            "cannot reach a broker at {bootstrap}: is `sediment serve` running there? \
+             (set --bootstrap or SEDIMENT_BOOTSTRAP)"
+        )
+    };
+    let admin = Admin::connect(client).await.with_context(unreachable)?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, admin.list_topics()).await {
+        Ok(Ok(_)) => Ok(admin),
+        Ok(Err(error)) => Err(anyhow::Error::new(error).context(unreachable())),
+        Err(_) => Err(anyhow::anyhow!(
+            "{}: no answer within {CONNECT_TIMEOUT:?}",
+            unreachable()
+        )),
     }
 }

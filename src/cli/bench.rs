@@ -1,0 +1,470 @@
+//! `sediment bench produce|consume|e2e`: end-to-end throughput and latency
+//! through the real client and broker.
+//!
+//! - `produce`: K producers send N messages of B bytes; latency is enqueue →
+//!   acknowledgement per message.
+//! - `consume`: reads N messages from the start of the topic (producing them
+//!   first, untimed, if the topic holds fewer); latency is per fetch round.
+//! - `e2e`: a producer at a fixed `--rate` and a consumer together; each
+//!   message carries its send time, latency is send → consumed.
+//!
+//! A progress bar on a terminal, then one summary line (or `--output json`).
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::{Args, Subcommand, ValueEnum};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use sediment_client::{
+    Acks, Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic, Offset, Producer,
+    ProducerConfig, ProducerRecord,
+};
+
+use super::OutputFormat;
+
+/// Which benchmark.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Producer throughput and acknowledgement latency.
+    Produce(BenchArgs),
+    /// Consumer throughput.
+    Consume(BenchArgs),
+    /// Produce-to-consume latency at a fixed rate.
+    E2e(BenchArgs),
+}
+
+/// `--acks` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AcksArg {
+    /// No acknowledgement.
+    #[value(name = "0")]
+    Zero,
+    /// The leader appended it.
+    #[value(name = "1")]
+    One,
+    /// Durable (under `--flush always`, after fdatasync).
+    #[value(name = "all")]
+    All,
+}
+
+/// Flags shared by the benchmarks.
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// Messages to send or read.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Bytes per message value.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Partitions of the benchmark topic (created if missing).
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    /// Acknowledgement level.
+    #[arg(long, value_enum, default_value_t = AcksArg::All)]
+    pub acks: AcksArg,
+    /// Concurrent producers.
+    #[arg(long, default_value_t = 1)]
+    pub producers: usize,
+    /// Messages per second (e2e; 0 = as fast as possible).
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Topic to use.
+    #[arg(long, default_value = "sediment-bench")]
+    pub topic: String,
+}
+
+/// The measured outcome.
+struct Summary {
+    kind: &'static str,
+    messages: u64,
+    bytes: u64,
+    elapsed: Duration,
+    latency_us: Histogram<u64>,
+}
+
+impl Summary {
+    fn print(&self, output: OutputFormat) {
+        let secs = self.elapsed.as_secs_f64().max(f64::EPSILON);
+        let msgs_per_sec = self.messages as f64 / secs;
+        let mb_per_sec = self.bytes as f64 / secs / 1e6;
+        let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        let max_ms = self.latency_us.max() as f64 / 1000.0;
+        match output {
+            OutputFormat::Table => outln!(
+                "{}: {} msgs in {:.2} s: {:.0} msgs/s, {:.1} MB/s, latency p50 {:.3} ms p99 {:.3} ms p999 {:.3} ms max {:.3} ms",
+                self.kind,
+                self.messages,
+                secs,
+                msgs_per_sec,
+                mb_per_sec,
+                ms(0.5),
+                ms(0.99),
+                ms(0.999),
+                max_ms
+            ),
+            OutputFormat::Json => outln!(
+                "{}",
+                json!({
+                    "kind": self.kind,
+                    "messages": self.messages,
+                    "bytes": self.bytes,
+                    "seconds": secs,
+                    "msgs_per_sec": msgs_per_sec,
+                    "mb_per_sec": mb_per_sec,
+                    "latency_ms": { "p50": ms(0.5), "p99": ms(0.99), "p999": ms(0.999), "max": max_ms },
+                })
+            ),
+        }
+    }
+}
+
+/// Runs a benchmark.
+pub async fn run(
+    command: BenchCommand,
+    client: ClientConfig,
+    output: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let summary = match command {
+        BenchCommand::Produce(args) => {
+            validate(&args)?;
+            ensure_topic(&client, &args).await?;
+            produce(&client, &args, true).await?
+        }
+        BenchCommand::Consume(args) => {
+            validate(&args)?;
+            ensure_topic(&client, &args).await?;
+            consume(&client, &args).await?
+        }
+        BenchCommand::E2e(args) => {
+            validate(&args)?;
+            ensure_topic(&client, &args).await?;
+            e2e(&client, &args).await?
+        }
+    };
+    summary.print(output);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.messages == 0 || args.producers == 0 || args.partitions < 1 {
+        bail!("--messages, --producers and --partitions must be at least 1");
+    }
+    Ok(())
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).context("cannot create the latency histogram")
+}
+
+fn progress(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn acks(arg: AcksArg) -> Acks {
+    match arg {
+        AcksArg::Zero => Acks::None,
+        AcksArg::One => Acks::Leader,
+        AcksArg::All => Acks::All,
+    }
+}
+
+async fn ensure_topic(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<()> {
+    let admin = Admin::connect(client.clone())
+        .await
+        .context("cannot reach the broker")?;
+    let exists = admin
+        .list_topics()
+        .await
+        .context("cannot list topics")?
+        .iter()
+        .any(|t| t.name == args.topic);
+    if !exists {
+        admin
+            .create_topic(NewTopic {
+                name: args.topic.clone(),
+                partitions: args.partitions,
+                configs: Default::default(),
+            })
+            .await
+            .with_context(|| format!("cannot create benchmark topic {}", args.topic))?;
+    }
+    Ok(())
+}
+
+/// A value of `size` bytes whose first 8 bytes (if room) carry `stamp`.
+fn payload(size: usize, stamp: u64) -> Bytes {
+    let mut value = vec![b'x'; size];
+    if size >= 8 {
+        value[..8].copy_from_slice(&stamp.to_be_bytes());
+    }
+    Bytes::from(value)
+}
+
+async fn produce(
+    client: &ClientConfig,
+    args: &BenchArgs,
+    show_progress: bool,
+) -> anyhow::Result<Summary> {
+    let bar = show_progress.then(|| progress(args.messages, "produce"));
+    let sent = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..args.producers {
+        let quota = args.messages / args.producers as u64
+            + u64::from((p as u64) < args.messages % args.producers as u64);
+        let config = ProducerConfig {
+            client: client.clone(),
+            acks: acks(args.acks),
+            ..ProducerConfig::default()
+        };
+        let topic = args.topic.clone();
+        let size = args.size;
+        let sent = Arc::clone(&sent);
+        let bar = bar.clone();
+        tasks.push(tokio::spawn(async move {
+            let producer = Producer::new(config)
+                .await
+                .context("cannot connect a producer")?;
+            let mut latency = histogram()?;
+            let value = payload(size, 0);
+            let mut pending = std::collections::VecDeque::new();
+            for _ in 0..quota {
+                let record = ProducerRecord {
+                    topic: topic.clone(),
+                    partition: None,
+                    key: None,
+                    value: Some(value.clone()),
+                    headers: Vec::new(),
+                    timestamp: None,
+                };
+                let enqueued = Instant::now();
+                pending.push_back((
+                    enqueued,
+                    producer.enqueue(record).await.context("enqueue failed")?,
+                ));
+                // Keep the number of outstanding futures bounded; the producer's
+                // buffer memory already bounds the bytes.
+                while pending.len() > 100_000 {
+                    if let Some((at, delivery)) = pending.pop_front() {
+                        delivery.await.context("a message was not acknowledged")?;
+                        let _ = latency.record(at.elapsed().as_micros() as u64);
+                        let done = sent.fetch_add(1, Ordering::Relaxed) + 1;
+                        if let Some(bar) = &bar {
+                            if done % 4096 == 0 {
+                                bar.set_position(done);
+                            }
+                        }
+                    }
+                }
+            }
+            producer.flush().await.context("flush failed")?;
+            while let Some((at, delivery)) = pending.pop_front() {
+                delivery.await.context("a message was not acknowledged")?;
+                let _ = latency.record(at.elapsed().as_micros() as u64);
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(latency)
+        }));
+    }
+    let mut latency = histogram()?;
+    for task in tasks {
+        let task_latency = task.await.context("producer task failed")??;
+        latency.add(&task_latency).context("merging histograms")?;
+    }
+    let elapsed = start.elapsed();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(Summary {
+        kind: "produce",
+        messages: args.messages,
+        bytes: args.messages * args.size as u64,
+        elapsed,
+        latency_us: latency,
+    })
+}
+
+async fn consume(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summary> {
+    let admin = Admin::connect(client.clone())
+        .await
+        .context("cannot reach the broker")?;
+    let description = admin
+        .describe_topic(&args.topic)
+        .await
+        .context("cannot describe topic")?;
+    let held: i64 = description
+        .partitions
+        .iter()
+        .map(|p| p.end_offset - p.log_start_offset)
+        .sum();
+    if (held.max(0) as u64) < args.messages {
+        let mut fill = args.clone();
+        fill.messages = args.messages - held.max(0) as u64;
+        fill.acks = AcksArg::One;
+        produce(client, &fill, false)
+            .await
+            .context("cannot fill the topic")?;
+    }
+    let mut consumer = Consumer::new(ConsumerConfig {
+        client: client.clone(),
+        ..ConsumerConfig::default()
+    })
+    .await
+    .context("cannot connect the consumer")?;
+    let partitions: Vec<(String, i32)> = description
+        .partitions
+        .iter()
+        .map(|p| (args.topic.clone(), p.partition))
+        .collect();
+    consumer
+        .assign(partitions.clone())
+        .await
+        .context("assign failed")?;
+    for (topic, partition) in &partitions {
+        consumer
+            .seek(topic, *partition, Offset::Earliest)
+            .await
+            .context("seek failed")?;
+    }
+    let bar = progress(args.messages, "consume");
+    let mut latency = histogram()?;
+    let mut received = 0u64;
+    let mut bytes = 0u64;
+    let start = Instant::now();
+    while received < args.messages {
+        let round = Instant::now();
+        let records = consumer.poll().await.context("fetch failed")?;
+        let _ = latency.record(round.elapsed().as_micros().max(1) as u64);
+        for record in &records {
+            bytes += record.value.as_ref().map_or(0, |v| v.len() as u64);
+        }
+        received += records.len() as u64;
+        bar.set_position(received.min(args.messages));
+    }
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    Ok(Summary {
+        kind: "consume",
+        messages: received,
+        bytes,
+        elapsed,
+        latency_us: latency,
+    })
+}
+
+async fn e2e(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summary> {
+    if args.size < 8 {
+        bail!("e2e needs --size of at least 8 bytes to carry the send time");
+    }
+    let admin = Admin::connect(client.clone())
+        .await
+        .context("cannot reach the broker")?;
+    let description = admin
+        .describe_topic(&args.topic)
+        .await
+        .context("cannot describe topic")?;
+    let mut consumer = Consumer::new(ConsumerConfig {
+        client: client.clone(),
+        fetch_max_wait: Duration::from_millis(100),
+        ..ConsumerConfig::default()
+    })
+    .await
+    .context("cannot connect the consumer")?;
+    let partitions: Vec<(String, i32)> = description
+        .partitions
+        .iter()
+        .map(|p| (args.topic.clone(), p.partition))
+        .collect();
+    consumer
+        .assign(partitions.clone())
+        .await
+        .context("assign failed")?;
+    for (topic, partition) in &partitions {
+        consumer
+            .seek(topic, *partition, Offset::Latest)
+            .await
+            .context("seek failed")?;
+    }
+    let origin = Instant::now();
+    let producer = Producer::new(ProducerConfig {
+        client: client.clone(),
+        acks: acks(args.acks),
+        linger: Duration::ZERO,
+        ..ProducerConfig::default()
+    })
+    .await
+    .context("cannot connect the producer")?;
+    let topic = args.topic.clone();
+    let (messages, size, rate) = (args.messages, args.size, args.rate);
+    let send = tokio::spawn(async move {
+        let interval = if rate == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(1_000_000_000 / rate)
+        };
+        let mut deliveries = Vec::new();
+        for n in 0..messages {
+            let due = origin + interval.mul_f64(n as f64);
+            tokio::time::sleep_until(due.into()).await;
+            let stamp = origin.elapsed().as_nanos() as u64;
+            let record = ProducerRecord {
+                topic: topic.clone(),
+                partition: None,
+                key: None,
+                value: Some(payload(size, stamp)),
+                headers: Vec::new(),
+                timestamp: None,
+            };
+            deliveries.push(producer.enqueue(record).await.context("enqueue failed")?);
+        }
+        producer.flush().await.context("flush failed")?;
+        for delivery in deliveries {
+            delivery.await.context("a message was not acknowledged")?;
+        }
+        anyhow::Ok(())
+    });
+    let bar = progress(args.messages, "e2e");
+    let mut latency = histogram()?;
+    let mut received = 0u64;
+    let start = Instant::now();
+    while received < args.messages {
+        let records = consumer.poll().await.context("fetch failed")?;
+        let now = origin.elapsed().as_nanos() as u64;
+        for record in &records {
+            if let Some(value) = &record.value {
+                if value.len() >= 8 {
+                    let mut stamp = [0u8; 8];
+                    stamp.copy_from_slice(&value[..8]);
+                    let sent_at = u64::from_be_bytes(stamp);
+                    let _ = latency.record((now.saturating_sub(sent_at) / 1000).max(1));
+                }
+            }
+        }
+        received += records.len() as u64;
+        bar.set_position(received.min(args.messages));
+    }
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    send.await.context("producer task failed")??;
+    Ok(Summary {
+        kind: "e2e",
+        messages: received,
+        bytes: received * args.size as u64,
+        elapsed,
+        latency_us: latency,
+    })
+}

@@ -1,0 +1,158 @@
+//! `sediment consume T`: print messages as they arrive.
+//!
+//! Starts at the end of each partition (like Kafka's console consumer) unless
+//! `--from-beginning` or `--partition P --offset O` says otherwise. Stops after
+//! `--max-messages`, or when no message arrived for `--timeout-ms`, or on
+//! Ctrl-C.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use sediment_client::{Admin, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, Offset};
+
+/// Flags of `sediment consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Topic to read.
+    pub topic: String,
+    /// Consumer group (committed offsets and partition assignment).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Start at the first offset of each partition instead of the end.
+    #[arg(long, conflicts_with = "offset")]
+    pub from_beginning: bool,
+    /// Read only this partition.
+    #[arg(long)]
+    pub partition: Option<i32>,
+    /// Start at this offset (needs --partition).
+    #[arg(long, requires = "partition")]
+    pub offset: Option<i64>,
+    /// Exit after this many messages.
+    #[arg(long)]
+    pub max_messages: Option<u64>,
+    /// Exit when no message arrived for this many ms.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// How to print each message.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Value)]
+    pub format: MessageFormat,
+}
+
+/// How `consume` prints a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// The value alone, one per line.
+    Value,
+    /// One JSON object per line: topic, partition, offset, timestamp, key, value, headers.
+    Json,
+}
+
+/// Consumes until a stop condition holds.
+pub async fn run(args: ConsumeArgs, client: ClientConfig) -> anyhow::Result<ExitCode> {
+    if args.group.is_some() {
+        bail!("consumer groups are not available yet; read with --partition/--offset or --from-beginning");
+    }
+    let admin = super::connect_admin(client.clone()).await?;
+    let description = admin
+        .describe_topic(&args.topic)
+        .await
+        .with_context(|| format!("cannot read topic {}", args.topic))?;
+    let partitions: Vec<i32> = match args.partition {
+        Some(p) if description.partitions.iter().any(|d| d.partition == p) => vec![p],
+        Some(p) => bail!(
+            "topic {} has no partition {p} (it has {})",
+            args.topic,
+            description.partitions.len()
+        ),
+        None => description.partitions.iter().map(|d| d.partition).collect(),
+    };
+    drop::<Admin>(admin);
+    let mut consumer = Consumer::new(ConsumerConfig {
+        client,
+        ..ConsumerConfig::default()
+    })
+    .await
+    .context("cannot connect the consumer")?;
+    consumer
+        .assign(
+            partitions
+                .iter()
+                .map(|&p| (args.topic.clone(), p))
+                .collect(),
+        )
+        .await
+        .context("cannot assign partitions")?;
+    for &partition in &partitions {
+        let start = match (args.offset, args.from_beginning) {
+            (Some(offset), _) => Offset::At(offset),
+            (None, true) => Offset::Earliest,
+            (None, false) => Offset::Latest,
+        };
+        consumer
+            .seek(&args.topic, partition, start)
+            .await
+            .with_context(|| format!("cannot seek partition {partition}"))?;
+    }
+
+    let idle_limit = args.timeout_ms.map(Duration::from_millis);
+    let mut idle_since = tokio::time::Instant::now();
+    let mut printed = 0u64;
+    loop {
+        if args.max_messages.is_some_and(|max| printed >= max) {
+            break;
+        }
+        let batch = tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            batch = consumer.poll() => batch.context("fetch failed")?,
+        };
+        if batch.is_empty() {
+            if idle_limit.is_some_and(|limit| idle_since.elapsed() >= limit) {
+                break;
+            }
+            continue;
+        }
+        idle_since = tokio::time::Instant::now();
+        for record in batch {
+            if args.max_messages.is_some_and(|max| printed >= max) {
+                break;
+            }
+            print_record(&record, args.format);
+            printed += 1;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_record(record: &ConsumerRecord, format: MessageFormat) {
+    let text = |bytes: &Option<bytes::Bytes>| {
+        bytes
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    match format {
+        MessageFormat::Value => outln!("{}", text(&record.value).unwrap_or_default()),
+        MessageFormat::Json => {
+            let headers: serde_json::Map<String, serde_json::Value> = record
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(text(v))))
+                .collect();
+            outln!(
+                "{}",
+                json!({
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "timestamp": record.timestamp,
+                    "key": text(&record.key),
+                    "value": text(&record.value),
+                    "headers": headers,
+                })
+            );
+        }
+    }
+}

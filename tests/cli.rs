@@ -1,0 +1,283 @@
+//! The operators' commands through the real binary against a real broker:
+//! `topic`, `produce`, `consume`, `bench`, their JSON output, and the one-line
+//! errors for a missing topic, a bad flag and an unreachable broker.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::BrokerProcess;
+use serde_json::Value;
+
+fn sediment(broker: &BrokerProcess, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .arg("--bootstrap")
+        .arg(broker.bootstrap())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_str(ok(output).trim()).unwrap()
+}
+
+/// A failed command: non-zero exit, exactly one line on stderr, no panic.
+fn one_line_error(output: &Output) -> String {
+    assert!(!output.status.success(), "expected a failure, got success");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line on stderr: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn given_topic_commands_when_run_with_json_output_then_topics_are_created_described_listed_and_deleted(
+) {
+    let broker = BrokerProcess::start(&[]);
+    let created = json(&sediment(
+        &broker,
+        &[
+            "--output",
+            "json",
+            "topic",
+            "create",
+            "orders",
+            "--partitions",
+            "3",
+            "--config",
+            "retention.ms=3600000",
+        ],
+        None,
+    ));
+    assert_eq!(created["partitions"], 3);
+    let listed = json(&sediment(
+        &broker,
+        &["--output", "json", "topic", "list"],
+        None,
+    ));
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "orders" && t["partitions"] == 3));
+    let described = json(&sediment(
+        &broker,
+        &["--output", "json", "topic", "describe", "orders"],
+        None,
+    ));
+    assert_eq!(described["partitions"].as_array().unwrap().len(), 3);
+    assert_eq!(described["configs"]["retention.ms"], "3600000");
+    json(&sediment(
+        &broker,
+        &["--output", "json", "topic", "delete", "orders"],
+        None,
+    ));
+    let listed = json(&sediment(
+        &broker,
+        &["--output", "json", "topic", "list"],
+        None,
+    ));
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["name"] != "orders"));
+}
+
+#[test]
+fn given_lines_on_stdin_when_produced_then_consume_prints_them_back_with_keys_and_offsets() {
+    let broker = BrokerProcess::start(&[]);
+    ok(&sediment(
+        &broker,
+        &["topic", "create", "lines", "--partitions", "2"],
+        None,
+    ));
+    let input: String = (0..500)
+        .map(|i| format!("key-{}:value-{i}\n", i % 7))
+        .collect();
+    let produced = json(&sediment(
+        &broker,
+        &[
+            "--output",
+            "json",
+            "produce",
+            "lines",
+            "--key-separator",
+            ":",
+        ],
+        Some(&input),
+    ));
+    assert_eq!(produced["messages"], 500);
+    let consumed = ok(&sediment(
+        &broker,
+        &[
+            "consume",
+            "lines",
+            "--from-beginning",
+            "--max-messages",
+            "500",
+            "--timeout-ms",
+            "10000",
+            "--format",
+            "json",
+        ],
+        None,
+    ));
+    let records: Vec<Value> = consumed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 500);
+    let mut values: Vec<String> = records
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    values.sort();
+    let mut expected: Vec<String> = (0..500).map(|i| format!("value-{i}")).collect();
+    expected.sort();
+    assert_eq!(values, expected);
+    for record in &records {
+        let value = record["value"].as_str().unwrap();
+        let i: usize = value.trim_start_matches("value-").parse().unwrap();
+        assert_eq!(
+            record["key"],
+            format!("key-{}", i % 7),
+            "key travels with its value"
+        );
+    }
+    // One key always lands on one partition.
+    for key in 0..7 {
+        let partitions: std::collections::BTreeSet<i64> = records
+            .iter()
+            .filter(|r| r["key"] == format!("key-{key}"))
+            .map(|r| r["partition"].as_i64().unwrap())
+            .collect();
+        assert_eq!(partitions.len(), 1, "key-{key} spread over {partitions:?}");
+    }
+
+    // --partition/--offset reads one partition from an offset; --format value prints values.
+    ok(&sediment(
+        &broker,
+        &["produce", "lines", "--partition", "1"],
+        Some("x\ny\nz\n"),
+    ));
+    let from_offset = json(&sediment(
+        &broker,
+        &["--output", "json", "topic", "describe", "lines"],
+        None,
+    ));
+    let end = from_offset["partitions"][1]["end_offset"].as_i64().unwrap();
+    let tail = ok(&sediment(
+        &broker,
+        &[
+            "consume",
+            "lines",
+            "--partition",
+            "1",
+            "--offset",
+            &(end - 2).to_string(),
+            "--timeout-ms",
+            "1000",
+        ],
+        None,
+    ));
+    assert_eq!(tail, "y\nz\n");
+}
+
+#[test]
+fn given_user_mistakes_when_run_then_one_clear_line_and_non_zero_exit() {
+    let broker = BrokerProcess::start(&["--auto-create-topics", "false"]);
+    let missing = one_line_error(&sediment(&broker, &["topic", "describe", "nope"], None));
+    assert!(missing.contains("nope"), "{missing}");
+    let missing = one_line_error(&sediment(
+        &broker,
+        &["consume", "nope", "--timeout-ms", "100"],
+        None,
+    ));
+    assert!(missing.contains("nope"), "{missing}");
+
+    let bad_flag = Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .args(["topic", "create", "t", "--partitions", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_flag.status.code(), Some(2), "clap's usage exit code");
+    let stderr = String::from_utf8_lossy(&bad_flag.stderr);
+    assert!(stderr.contains("invalid value 'many'"), "{stderr}");
+
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .args(["--bootstrap", "127.0.0.1:1", "topic", "list"])
+        .output()
+        .unwrap();
+    let line = one_line_error(&unreachable);
+    assert!(
+        line.contains("127.0.0.1:1") && line.contains("sediment serve"),
+        "{line}"
+    );
+}
+
+#[test]
+fn given_bench_commands_when_run_small_then_json_summaries_report_throughput_and_latency() {
+    let broker = BrokerProcess::start(&[]);
+    for kind in ["produce", "consume", "e2e"] {
+        let summary = json(&sediment(
+            &broker,
+            &[
+                "--output",
+                "json",
+                "bench",
+                kind,
+                "--messages",
+                "2000",
+                "--size",
+                "100",
+                "--partitions",
+                "2",
+                "--rate",
+                "20000",
+            ],
+            None,
+        ));
+        assert_eq!(summary["kind"], kind);
+        assert!(summary["messages"].as_u64().unwrap() >= 2000, "{summary}");
+        assert!(summary["msgs_per_sec"].as_f64().unwrap() > 0.0, "{summary}");
+        let latency = &summary["latency_ms"];
+        assert!(
+            latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap(),
+            "{summary}"
+        );
+        assert!(
+            latency["p99"].as_f64().unwrap() <= latency["max"].as_f64().unwrap(),
+            "{summary}"
+        );
+    }
+}
