@@ -411,11 +411,10 @@ async fn e2e(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summary>
     let topic = args.topic.clone();
     let (messages, size, rate) = (args.messages, args.size, args.rate);
     let send = tokio::spawn(async move {
-        let interval = if rate == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos(1_000_000_000 / rate)
-        };
+        // Rate 0 means as fast as possible.
+        let interval = 1_000_000_000u64
+            .checked_div(rate)
+            .map_or(Duration::ZERO, Duration::from_nanos);
         let mut deliveries = Vec::new();
         for n in 0..messages {
             let due = origin + interval.mul_f64(n as f64);
