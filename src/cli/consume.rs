@@ -144,7 +144,7 @@ fn print_record(record: &ConsumerRecord, format: MessageFormat) {
             outln!(
                 "{}",
                 json!({
-                    "topic": record.topic,
+                    "topic": &*record.topic,
                     "partition": record.partition,
                     "offset": record.offset,
                     "timestamp": record.timestamp,

@@ -3,12 +3,16 @@
 //!
 //! The bytes are a sequence of record batches (v2), possibly ending in a
 //! partial batch cut off by the fetch size limits: each batch is framed here
-//! from its length field and only complete batches reach the decoder
-//! (`kafka-protocol`'s, which checks the CRC and decompresses). Offsets are
+//! from its length field and only complete batches are decoded. Uncompressed
+//! batches (the common case) are checked (CRC-32C) and walked here, handing
+//! out zero-copy slices of the fetched bytes; compressed ones go through
+//! `kafka-protocol`'s decoder, which decompresses. Offsets are
 //! always batch base offset + offset delta. A compressed batch is returned
 //! whole even when the fetch offset is inside it, so records below the
 //! position are skipped; control records (transaction markers) are never
 //! returned, but the position still moves past them.
+
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::records::RecordBatchDecoder;
@@ -22,36 +26,58 @@ const BATCH_HEADER: usize = 61;
 const MAGIC_AT: usize = 16;
 /// Where `lastOffsetDelta` sits in a batch.
 const LAST_OFFSET_DELTA_AT: usize = 23;
+/// Where the CRC-32C sits; it covers `attributes` to the end.
+const CRC_AT: usize = 17;
+/// Where `attributes` sits.
+const ATTRIBUTES_AT: usize = 21;
+/// Where `baseTimestamp` sits.
+const BASE_TIMESTAMP_AT: usize = 27;
+/// Where `maxTimestamp` sits.
+const MAX_TIMESTAMP_AT: usize = 35;
+/// Where `recordCount` sits.
+const RECORD_COUNT_AT: usize = 57;
+/// Compression codec bits of `attributes`.
+const COMPRESSION_MASK: i16 = 0x07;
+/// Timestamp type bit: set for log-append time.
+const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+/// Control-batch bit (transaction markers).
+const CONTROL_FLAG: i16 = 0x20;
 
-/// What one partition's fetched bytes held.
+/// What one partition's fetched bytes held (the records go straight into
+/// the caller's vector).
 #[derive(Debug, Default)]
 pub(crate) struct Decoded {
-    /// Records at or above the position, in offset order.
-    pub records: Vec<ConsumerRecord>,
     /// The position after the last complete batch, if any batch was complete.
     pub next_position: Option<i64>,
-    /// The batch decoding stopped at: records before it are in `records`,
-    /// and `next_position` points at it, so the next fetch meets it again.
+    /// The batch decoding stopped at: records before it were pushed, and
+    /// `next_position` points at it, so the next fetch meets it again.
     pub error: Option<ClientError>,
 }
 
-/// Decodes the complete batches in `data` for `topic`/`partition`,
-/// returning records at or above `position`, up to the first batch that
+/// Decodes the complete batches in `data` for `topic`/`partition`, pushing
+/// records at or above `position` onto `out`, up to the first batch that
 /// does not decode.
-pub(crate) fn decode_partition(topic: &str, partition: i32, position: i64, data: Bytes) -> Decoded {
+pub(crate) fn decode_partition(
+    topic: &Arc<str>,
+    partition: i32,
+    position: i64,
+    data: Bytes,
+    out: &mut Vec<ConsumerRecord>,
+) -> Decoded {
     let mut decoded = Decoded::default();
-    if let Err(e) = decode_into(topic, partition, position, data, &mut decoded) {
+    if let Err(e) = decode_into(topic, partition, position, data, &mut decoded, out) {
         decoded.error = Some(e);
     }
     decoded
 }
 
 fn decode_into(
-    topic: &str,
+    topic: &Arc<str>,
     partition: i32,
     position: i64,
     mut data: Bytes,
     decoded: &mut Decoded,
+    out: &mut Vec<ConsumerRecord>,
 ) -> Result<()> {
     let corrupt = |offset: i64, reason: String| ClientError::CorruptRecords {
         topic: topic.to_string(),
@@ -91,31 +117,158 @@ fn decode_into(
         let last_offset_delta = i32::from_be_bytes(fixed(
             &batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4],
         ));
-        let set = RecordBatchDecoder::decode(&mut batch)
-            .map_err(|e| corrupt(base_offset, e.to_string()))?;
-        debug_assert!(!batch.has_remaining());
-        for record in set.records {
-            if record.control || record.offset < position {
-                continue;
+        let attributes = i16::from_be_bytes(fixed(&batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2]));
+        if attributes & COMPRESSION_MASK == 0 {
+            // The common case, decoded here without intermediate records.
+            plain_batch(topic, partition, position, &batch, out)
+                .map_err(|reason| corrupt(base_offset, reason))?;
+        } else {
+            // Compressed: `kafka-protocol` checks the CRC and decompresses.
+            let set = RecordBatchDecoder::decode(&mut batch)
+                .map_err(|e| corrupt(base_offset, e.to_string()))?;
+            debug_assert!(!batch.has_remaining());
+            for record in set.records {
+                if record.control || record.offset < position {
+                    continue;
+                }
+                out.push(ConsumerRecord {
+                    topic: Arc::clone(topic),
+                    partition,
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                    key: record.key,
+                    value: record.value,
+                    headers: record
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                });
             }
-            decoded.records.push(ConsumerRecord {
-                topic: topic.to_string(),
-                partition,
-                offset: record.offset,
-                timestamp: record.timestamp,
-                key: record.key,
-                value: record.value,
-                headers: record
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
-            });
         }
         let after = base_offset.saturating_add(i64::from(last_offset_delta)) + 1;
         decoded.next_position = Some(decoded.next_position.unwrap_or(position).max(after));
     }
     Ok(())
+}
+
+/// Decodes an uncompressed batch: checks its CRC-32C, then walks the records
+/// (`length, attributes, timestampDelta, offsetDelta, key, value, headers`),
+/// slicing keys, values and header values out of `batch` without copying.
+/// Control batches (transaction markers) yield nothing.
+fn plain_batch(
+    topic: &Arc<str>,
+    partition: i32,
+    position: i64,
+    batch: &Bytes,
+    out: &mut Vec<ConsumerRecord>,
+) -> std::result::Result<(), String> {
+    let stored = u32::from_be_bytes(fixed(&batch[CRC_AT..CRC_AT + 4]));
+    let computed = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    if stored != computed {
+        return Err(format!(
+            "CRC-32C mismatch: stored {stored:#010x}, computed {computed:#010x}"
+        ));
+    }
+    let attributes = i16::from_be_bytes(fixed(&batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2]));
+    if attributes & CONTROL_FLAG != 0 {
+        return Ok(());
+    }
+    let base_offset = i64::from_be_bytes(fixed(&batch[0..8]));
+    let base_timestamp =
+        i64::from_be_bytes(fixed(&batch[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8]));
+    let max_timestamp = i64::from_be_bytes(fixed(&batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]));
+    let log_append_time = attributes & LOG_APPEND_TIME_FLAG != 0;
+    let count = i32::from_be_bytes(fixed(&batch[RECORD_COUNT_AT..RECORD_COUNT_AT + 4]));
+    let mut reader = Reader {
+        bytes: batch,
+        at: BATCH_HEADER,
+    };
+    out.reserve(usize::try_from(count).unwrap_or(0).min(batch.len() / 8));
+    for _ in 0..count.max(0) {
+        let length = reader.varint()?;
+        let end = reader
+            .at
+            .checked_add(usize::try_from(length).map_err(|_| "negative record length".to_string())?)
+            .filter(|&end| end <= batch.len())
+            .ok_or_else(|| "record runs past its batch".to_string())?;
+        reader.at += 1; // record attributes
+        let timestamp_delta = reader.varint()?;
+        let offset_delta = reader.varint()?;
+        let key = reader.optional_bytes()?;
+        let value = reader.optional_bytes()?;
+        let header_count = reader.varint()?;
+        let mut headers = Vec::new();
+        for _ in 0..header_count.max(0) {
+            let name = reader
+                .optional_bytes()?
+                .ok_or_else(|| "null header name".to_string())?;
+            let name = String::from_utf8_lossy(&name).into_owned();
+            headers.push((name, reader.optional_bytes()?));
+        }
+        if reader.at != end {
+            return Err("record length does not match its fields".to_string());
+        }
+        let offset = base_offset + offset_delta;
+        if offset < position {
+            continue;
+        }
+        out.push(ConsumerRecord {
+            topic: Arc::clone(topic),
+            partition,
+            offset,
+            timestamp: if log_append_time {
+                max_timestamp
+            } else {
+                base_timestamp + timestamp_delta
+            },
+            key,
+            value,
+            headers,
+        });
+    }
+    Ok(())
+}
+
+/// A cursor over a batch's records.
+struct Reader<'a> {
+    bytes: &'a Bytes,
+    at: usize,
+}
+
+impl Reader<'_> {
+    /// A zig-zag varint (up to 64 bits).
+    fn varint(&mut self) -> std::result::Result<i64, String> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *self
+                .bytes
+                .get(self.at)
+                .ok_or_else(|| "varint runs past its batch".to_string())?;
+            self.at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
+            }
+        }
+        Err("varint longer than 10 bytes".to_string())
+    }
+
+    /// A varint length then that many bytes (-1 = null), as a zero-copy slice.
+    fn optional_bytes(&mut self) -> std::result::Result<Option<Bytes>, String> {
+        let length = self.varint()?;
+        if length < 0 {
+            return Ok(None);
+        }
+        let end = self
+            .at
+            .checked_add(length as usize)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| "field runs past its batch".to_string())?;
+        let slice = self.bytes.slice(self.at..end);
+        self.at = end;
+        Ok(Some(slice))
+    }
 }
 
 /// Copies a slice whose length the caller has checked into an array.
@@ -128,6 +281,24 @@ fn fixed<const N: usize>(bytes: &[u8]) -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What one partition's bytes decode to, records included.
+    struct Out {
+        records: Vec<ConsumerRecord>,
+        next_position: Option<i64>,
+        error: Option<ClientError>,
+    }
+
+    fn decode_partition(topic: &str, partition: i32, position: i64, data: Bytes) -> Out {
+        let mut records = Vec::new();
+        let decoded =
+            super::decode_partition(&Arc::from(topic), partition, position, data, &mut records);
+        Out {
+            records,
+            next_position: decoded.next_position,
+            error: decoded.error,
+        }
+    }
     use bytes::BytesMut;
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -216,6 +387,86 @@ mod tests {
         assert!(matches!(
             decoded.error,
             Some(ClientError::CorruptRecords { partition: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn given_uncompressed_batch_with_keys_and_headers_then_fast_path_matches_kafka_protocol() {
+        let records: Vec<Record> = (0..5)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: i as i32,
+                timestamp: 5000 + i * 3,
+                key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))),
+                value: (i != 3).then(|| Bytes::from(format!("value-{i}"))),
+                headers: [(
+                    kafka_protocol::protocol::StrBytes::from_string(format!("h{i}")),
+                    Some(Bytes::from_static(b"hv")),
+                )]
+                .into_iter()
+                .collect(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap_or_default();
+        buf[..8].copy_from_slice(&100i64.to_be_bytes());
+        let out = decode_partition("t", 3, 101, buf.freeze());
+        assert!(out.error.is_none());
+        assert_eq!(out.next_position, Some(105));
+        let got: Vec<_> = out
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.offset,
+                    r.timestamp,
+                    r.key.clone(),
+                    r.value.clone(),
+                    r.headers.clone(),
+                )
+            })
+            .collect();
+        let expected: Vec<_> = records[1..]
+            .iter()
+            .map(|r| {
+                (
+                    100 + r.offset,
+                    r.timestamp,
+                    r.key.clone(),
+                    r.value.clone(),
+                    vec![(format!("h{}", r.offset), Some(Bytes::from_static(b"hv")))],
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(&*out.records[0].topic, "t");
+    }
+
+    #[test]
+    fn given_flipped_bit_in_uncompressed_batch_then_corrupt_records_error() {
+        let mut data = BytesMut::from(&batch(0, &["a", "b"], Compression::None)[..]);
+        let last = data.len() - 1;
+        data[last] ^= 1;
+        let out = decode_partition("t", 0, 0, data.freeze());
+        assert!(out.records.is_empty());
+        assert!(matches!(
+            out.error,
+            Some(ClientError::CorruptRecords { .. })
         ));
     }
 }

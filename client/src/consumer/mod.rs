@@ -20,6 +20,7 @@ mod decode;
 mod types;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use futures_util::Stream;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -32,8 +33,10 @@ use crate::error::{ClientError, Result};
 use crate::offsets::{self, OffsetSpec, Query};
 pub use types::{AutoOffsetReset, ConsumerConfig, ConsumerRecord, Offset};
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone)]
 struct PartitionState {
+    /// The topic's name, shared with every record handed out.
+    topic: Arc<str>,
     /// Next offset to return; `None` = to be reset by `reset`.
     position: Option<i64>,
     reset: Option<Offset>,
@@ -81,8 +84,9 @@ impl Consumer {
             let state = self
                 .partitions
                 .get(&key)
-                .copied()
-                .unwrap_or(PartitionState {
+                .cloned()
+                .unwrap_or_else(|| PartitionState {
+                    topic: Arc::from(key.0.as_str()),
                     position: None,
                     reset: Some(start),
                     high_watermark: None,
@@ -372,11 +376,12 @@ impl Consumer {
                 let Some(bytes) = data.records.filter(|b| !b.is_empty()) else {
                     continue;
                 };
-                let decoded = decode::decode_partition(&name, partition, position, bytes);
+                let topic_name = Arc::clone(&state.topic);
+                let decoded =
+                    decode::decode_partition(&topic_name, partition, position, bytes, records);
                 if let Some(next) = decoded.next_position {
                     state.position = Some(next);
                 }
-                records.extend(decoded.records);
                 if let Some(e) = decoded.error {
                     fatal = fatal.or(Some(e));
                 }

@@ -2,6 +2,7 @@
 //! [`ConsumerConfig`], [`ConsumerRecord`], and the two ways of naming a
 //! position, [`Offset`] and [`AutoOffsetReset`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,8 +12,8 @@ use crate::config::ClientConfig;
 /// One record read from a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared by every record of the topic: no allocation per record).
+    pub topic: Arc<str>,
     /// The partition.
     pub partition: i32,
     /// Its offset.
