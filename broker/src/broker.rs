@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 
 use crate::config::{BrokerConfig, LogConfig};
 use crate::error::StorageError;
+use crate::group::offsets::{OffsetStore, OFFSETS_TOPIC};
 use crate::storage::log_manager::{LogManager, TopicPartition};
 use crate::storage::partition_log::now_ms;
 use crate::storage::PartitionLog;
@@ -63,6 +64,7 @@ impl Refusal {
 pub struct Broker {
     config: BrokerConfig,
     logs: LogManager,
+    offsets: Arc<OffsetStore>,
     topics: TopicRegistry,
     advertised: OnceLock<(String, i32)>,
     next_producer_id: AtomicI64,
@@ -83,12 +85,17 @@ impl Broker {
             .map(|t| (t.name.clone(), t))
             .collect();
         let logs = LogManager::open(&config.data_dir, config.log.clone(), |tp| {
+            if tp.topic == OFFSETS_TOPIC {
+                return OffsetStore::log_config(&config.log);
+            }
             known
                 .get(&tp.topic)
                 .and_then(|t| topic_log_config(&config.log, &t.configs).ok())
                 .unwrap_or_else(|| config.log.clone())
         })?;
+        let offsets = Arc::new(OffsetStore::open(&logs, &config.log)?);
         let broker = Self {
+            offsets,
             // Producer ids only need to be unique: start from the clock so a
             // restart never hands out an id an earlier run used.
             next_producer_id: AtomicI64::new(now_ms().saturating_mul(1000)),
@@ -103,11 +110,14 @@ impl Broker {
 
     fn reconcile(&self) -> Result<(), StartupError> {
         let mut on_disk: BTreeMap<String, i32> = BTreeMap::new();
-        for (tp, _) in self.logs.partitions() {
-            let count = on_disk.entry(tp.topic.clone()).or_default();
-            *count = (*count).max(tp.partition + 1);
-        }
-        for (tp, _) in self.logs.offline_partitions() {
+        let user_partitions = self
+            .logs
+            .partitions()
+            .into_iter()
+            .map(|(tp, _)| tp)
+            .chain(self.logs.offline_partitions().into_iter().map(|(tp, _)| tp))
+            .filter(|tp| tp.topic != OFFSETS_TOPIC);
+        for tp in user_partitions {
             let count = on_disk.entry(tp.topic.clone()).or_default();
             *count = (*count).max(tp.partition + 1);
         }
@@ -142,6 +152,11 @@ impl Broker {
     /// The partition logs.
     pub fn logs(&self) -> &LogManager {
         &self.logs
+    }
+
+    /// The committed-offsets store.
+    pub fn offsets(&self) -> &Arc<OffsetStore> {
+        &self.offsets
     }
 
     /// The topics.

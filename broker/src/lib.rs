@@ -6,6 +6,7 @@
 //! - [`error`]: one error enum per layer, and the one place that maps errors to Kafka codes.
 //! - [`storage`]: segmented, memory-mapped partition logs with group commit and crash recovery.
 //! - [`topics`]: topic metadata and per-topic config overrides, persisted.
+//! - [`group`]: consumer groups and their durable committed offsets.
 //! - [`broker`]: the shared state handlers use (config, logs, topics).
 //! - [`protocol`]: sans-IO framing, the advertised versions, codec glue over `kafka-protocol`.
 //! - [`handlers`]: one module per API family.
@@ -25,6 +26,7 @@
 pub mod broker;
 pub mod config;
 pub mod error;
+pub mod group;
 pub mod handlers;
 pub mod protocol;
 pub mod server;

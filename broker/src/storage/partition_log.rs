@@ -414,8 +414,9 @@ impl PartitionLog {
     /// Deletes the sealed segments retention allows, oldest first, and moves
     /// the log start offset. `now_ms` is wall-clock milliseconds.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionOutcome, StorageError> {
-        let removed: Vec<Arc<Segment>> = {
-            let mut segments = write_lock(&self.segments);
+        let (retention_ms, retention_bytes) =
+            (self.config.retention_ms, self.config.retention_bytes);
+        self.delete_oldest("retention", |segments| {
             let stats: Vec<SegmentStats> = segments
                 .iter()
                 .map(|s| SegmentStats {
@@ -423,13 +424,34 @@ impl PartitionLog {
                     max_timestamp: s.max_timestamp(),
                 })
                 .collect();
-            let count = segments_to_delete(
-                &stats,
-                self.config.retention_ms,
-                self.config.retention_bytes,
-                now_ms,
-            );
-            let removed = segments.drain(..count).collect();
+            segments_to_delete(&stats, retention_ms, retention_bytes, now_ms)
+        })
+    }
+
+    /// Deletes the sealed segments that lie wholly below `offset`, moving the
+    /// log start offset to the first segment kept. The offsets store calls it
+    /// once a snapshot at `offset` makes everything before it redundant.
+    pub fn delete_segments_before(&self, offset: i64) -> Result<RetentionOutcome, StorageError> {
+        self.delete_oldest("compaction", |segments| {
+            let sealed = segments.len().saturating_sub(1);
+            segments[..sealed]
+                .iter()
+                .take_while(|s| s.next_offset() <= offset)
+                .count()
+        })
+    }
+
+    /// Removes the oldest `count(segments)` segments (never the active one)
+    /// from the log, then deletes their files.
+    fn delete_oldest(
+        &self,
+        why: &'static str,
+        count: impl FnOnce(&[Arc<Segment>]) -> usize,
+    ) -> Result<RetentionOutcome, StorageError> {
+        let removed: Vec<Arc<Segment>> = {
+            let mut segments = write_lock(&self.segments);
+            let n = count(&segments).min(segments.len().saturating_sub(1));
+            let removed = segments.drain(..n).collect();
             self.log_start
                 .store(segments[0].base_offset(), Ordering::Release);
             removed
@@ -450,7 +472,7 @@ impl PartitionLog {
                 segments = outcome.segments_deleted,
                 bytes = outcome.bytes_deleted,
                 log_start = outcome.log_start,
-                "retention deleted segments"
+                "{why} deleted segments"
             );
         }
         Ok(outcome)
