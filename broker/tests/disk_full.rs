@@ -21,6 +21,9 @@
 // Tests may unwrap (house style); the helpers below are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+use support::{append_acked, as_stored, read_all};
+
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -56,43 +59,6 @@ fn config() -> LogConfig {
         index_max_bytes: 64 * 1024,
         ..LogConfig::default()
     }
-}
-
-/// Appends and acknowledges (under flush always) one batch.
-fn append_acked(log: &PartitionLog, batch: &[u8]) -> i64 {
-    let outcome = log.append(batch).expect("append");
-    log.make_durable(outcome.next_offset).expect("durable");
-    outcome.base_offset
-}
-
-/// Reads every batch from `from` to the high watermark, returning (base offset, bytes).
-fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut offset = from;
-    while offset < log.high_watermark() {
-        let read = log.read(offset, 10_000).expect("read");
-        assert!(
-            !read.bytes.is_empty(),
-            "empty read at {offset} below hw {}",
-            log.high_watermark()
-        );
-        let mut rest = &read.bytes[..];
-        while !rest.is_empty() {
-            let header = BatchHeader::parse_verified(rest).expect("stored batch is valid");
-            out.push((header.base_offset(), rest[..header.total_len()].to_vec()));
-            rest = &rest[header.total_len()..];
-        }
-        offset = read.next_offset;
-    }
-    out
-}
-
-/// The batch as stored: the producer's bytes with the broker's base offset and leader epoch.
-fn as_stored(batch: &[u8], base_offset: i64) -> Vec<u8> {
-    let mut stored = batch.to_vec();
-    stored[..8].copy_from_slice(&base_offset.to_be_bytes());
-    stored[12..16].copy_from_slice(&0i32.to_be_bytes());
-    stored
 }
 
 fn batch(seed: u64) -> Vec<u8> {

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use sediment_client::{
     Acks, Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic, Offset, Producer,
-    ProducerConfig, ProducerRecord,
+    ProducerConfig, ProducerRecord, TopicDescription,
 };
 
 use super::OutputFormat;
@@ -205,6 +205,38 @@ async fn ensure_topic(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result
     Ok(())
 }
 
+/// A consumer assigned every partition of the topic, each positioned at `start`.
+async fn assigned_consumer(
+    client: &ClientConfig,
+    description: &TopicDescription,
+    start: Offset,
+    fetch_max_wait: Duration,
+) -> anyhow::Result<Consumer> {
+    let mut consumer = Consumer::new(ConsumerConfig {
+        client: client.clone(),
+        fetch_max_wait,
+        ..ConsumerConfig::default()
+    })
+    .await
+    .context("cannot connect the consumer")?;
+    let partitions: Vec<(String, i32)> = description
+        .partitions
+        .iter()
+        .map(|p| (description.name.clone(), p.partition))
+        .collect();
+    consumer
+        .assign(partitions.clone())
+        .await
+        .context("assign failed")?;
+    for (topic, partition) in &partitions {
+        consumer
+            .seek(topic, *partition, start)
+            .await
+            .context("seek failed")?;
+    }
+    Ok(consumer)
+}
+
 /// A value of `size` bytes whose first 8 bytes (if room) carry `stamp`.
 fn payload(size: usize, stamp: u64) -> Bytes {
     let mut value = vec![b'x'; size];
@@ -319,27 +351,13 @@ async fn consume(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summ
             .await
             .context("cannot fill the topic")?;
     }
-    let mut consumer = Consumer::new(ConsumerConfig {
-        client: client.clone(),
-        ..ConsumerConfig::default()
-    })
-    .await
-    .context("cannot connect the consumer")?;
-    let partitions: Vec<(String, i32)> = description
-        .partitions
-        .iter()
-        .map(|p| (args.topic.clone(), p.partition))
-        .collect();
-    consumer
-        .assign(partitions.clone())
-        .await
-        .context("assign failed")?;
-    for (topic, partition) in &partitions {
-        consumer
-            .seek(topic, *partition, Offset::Earliest)
-            .await
-            .context("seek failed")?;
-    }
+    let mut consumer = assigned_consumer(
+        client,
+        &description,
+        Offset::Earliest,
+        ConsumerConfig::default().fetch_max_wait,
+    )
+    .await?;
     let bar = progress(args.messages, "consume");
     let mut latency = histogram()?;
     let mut received = 0u64;
@@ -377,28 +395,13 @@ async fn e2e(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summary>
         .describe_topic(&args.topic)
         .await
         .context("cannot describe topic")?;
-    let mut consumer = Consumer::new(ConsumerConfig {
-        client: client.clone(),
-        fetch_max_wait: Duration::from_millis(100),
-        ..ConsumerConfig::default()
-    })
-    .await
-    .context("cannot connect the consumer")?;
-    let partitions: Vec<(String, i32)> = description
-        .partitions
-        .iter()
-        .map(|p| (args.topic.clone(), p.partition))
-        .collect();
-    consumer
-        .assign(partitions.clone())
-        .await
-        .context("assign failed")?;
-    for (topic, partition) in &partitions {
-        consumer
-            .seek(topic, *partition, Offset::Latest)
-            .await
-            .context("seek failed")?;
-    }
+    let mut consumer = assigned_consumer(
+        client,
+        &description,
+        Offset::Latest,
+        Duration::from_millis(100),
+    )
+    .await?;
     let origin = Instant::now();
     let producer = Producer::new(ProducerConfig {
         client: client.clone(),

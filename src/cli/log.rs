@@ -9,7 +9,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use sediment_broker::storage::batch::{BatchHeader, BatchIter};
-use sediment_broker::storage::index::{IndexFile, OffsetEntry, TimeEntry};
+use sediment_broker::storage::index::{IndexEntry, IndexFile, OffsetEntry, TimeEntry};
 use sediment_broker::storage::log_manager::TopicPartition;
 use sediment_broker::storage::recovery::{
     check_segment_indexes, list_partition_dir, map_read_only, plan_recovery, Finding, RecoveryHint,
@@ -215,39 +215,40 @@ fn dump(file: &Path, output: OutputFormat) -> anyhow::Result<ExitCode> {
     })?;
     match ext {
         LOG_EXT => dump_log(file, base_offset, output),
-        INDEX_EXT => {
-            let index = IndexFile::<OffsetEntry>::open_read_only(file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
-            for i in 0..index.len() {
-                let entry = index.entry(i);
-                let offset = base_offset + i64::from(entry.relative_offset);
-                print_line(
-                    output,
-                    format!("offset={offset} position={}", entry.position),
-                    json!({ "offset": offset, "position": entry.position }),
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        TIME_INDEX_EXT => {
-            let index = IndexFile::<TimeEntry>::open_read_only(file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
-            for i in 0..index.len() {
-                let entry = index.entry(i);
-                let offset = base_offset + i64::from(entry.relative_offset);
-                print_line(
-                    output,
-                    format!("timestamp={} offset={offset}", entry.timestamp),
-                    json!({ "timestamp": entry.timestamp, "offset": offset }),
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        INDEX_EXT => dump_index::<OffsetEntry>(file, output, |entry| {
+            let offset = base_offset + i64::from(entry.relative_offset);
+            (
+                format!("offset={offset} position={}", entry.position),
+                json!({ "offset": offset, "position": entry.position }),
+            )
+        }),
+        TIME_INDEX_EXT => dump_index::<TimeEntry>(file, output, |entry| {
+            let offset = base_offset + i64::from(entry.relative_offset);
+            (
+                format!("timestamp={} offset={offset}", entry.timestamp),
+                json!({ "timestamp": entry.timestamp, "offset": offset }),
+            )
+        }),
         _ => bail!(
             "{} is not a .log, .index or .timeindex file",
             file.display()
         ),
     }
+}
+
+/// One line per index entry, as `describe` renders it.
+fn dump_index<E: IndexEntry>(
+    file: &Path,
+    output: OutputFormat,
+    describe: impl Fn(E) -> (String, serde_json::Value),
+) -> anyhow::Result<ExitCode> {
+    let index = IndexFile::<E>::open_read_only(file)
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    for i in 0..index.len() {
+        let (table, json) = describe(index.entry(i));
+        print_line(output, table, json);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One line per batch; a batch with a bad CRC is reported and the walk goes
