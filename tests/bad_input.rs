@@ -363,7 +363,7 @@ fn case_unserved_apis_and_versions(broker: &BrokerProcess) {
         (3, 13, "Metadata v13 is not supported"),
         (1, 3, "Fetch v3 is not supported"),
         (0, -1, "Produce v-1 is not supported"),
-        (11, 5, "JoinGroup is not served"),
+        (68, 0, "ConsumerGroupHeartbeat is not served"),
         (
             0,
             2,

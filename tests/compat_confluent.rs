@@ -5,7 +5,7 @@
 //!   delivery report for every message, and the batches are stored with the
 //!   codec asked for;
 //! - a Consumer that only uses `assign()` from the beginning (no group
-//!   membership, no commits: groups are not implemented) reads every message
+//!   membership, no commits; groups are tested in `groups.rs`) reads every message
 //!   back byte-identical (key, value, headers, null and empty ones included),
 //!   in production order within each partition, and never sends a group API;
 //! - `offsets_for_times` finds the first offset at or after a timestamp;

@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 
 use crate::config::{BrokerConfig, LogConfig};
 use crate::error::StorageError;
+use crate::group::coordinator::Coordinator;
 use crate::group::offsets::{OffsetStore, OFFSETS_TOPIC};
 use crate::storage::log_manager::{LogManager, TopicPartition};
 use crate::storage::partition_log::now_ms;
@@ -65,6 +66,9 @@ pub struct Broker {
     config: BrokerConfig,
     logs: LogManager,
     offsets: Arc<OffsetStore>,
+    /// Started on the runtime by [`Broker::start_group_coordinator`] (the
+    /// broker itself is opened outside any runtime).
+    coordinator: OnceLock<Coordinator>,
     topics: TopicRegistry,
     advertised: OnceLock<(String, i32)>,
     next_producer_id: AtomicI64,
@@ -96,6 +100,7 @@ impl Broker {
         let offsets = Arc::new(OffsetStore::open(&logs, &config.log)?);
         let broker = Self {
             offsets,
+            coordinator: OnceLock::new(),
             // Producer ids only need to be unique: start from the clock so a
             // restart never hands out an id an earlier run used.
             next_producer_id: AtomicI64::new(now_ms().saturating_mul(1000)),
@@ -157,6 +162,36 @@ impl Broker {
     /// The committed-offsets store.
     pub fn offsets(&self) -> &Arc<OffsetStore> {
         &self.offsets
+    }
+
+    /// Starts the group coordinator task on the current tokio runtime (once;
+    /// later calls do nothing). Must be called from within a runtime.
+    pub fn start_group_coordinator(&self) -> &Coordinator {
+        self.coordinator.get_or_init(|| {
+            Coordinator::start(Arc::clone(&self.offsets), self.config.group.clone())
+        })
+    }
+
+    /// The group coordinator, started on first use if [`Server::bind`] did
+    /// not start it (handlers run inside the runtime); `None` outside a
+    /// runtime.
+    ///
+    /// [`Server::bind`]: crate::server::listener::Server::bind
+    pub fn group_coordinator(&self) -> Option<&Coordinator> {
+        match self.coordinator.get() {
+            Some(coordinator) => Some(coordinator),
+            None => tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|_| self.start_group_coordinator()),
+        }
+    }
+
+    /// Stops the group coordinator, answering its parked requests so that
+    /// connections can drain.
+    pub async fn stop_group_coordinator(&self) {
+        if let Some(coordinator) = self.coordinator.get() {
+            coordinator.shutdown().await;
+        }
     }
 
     /// The topics.

@@ -184,6 +184,62 @@ pub struct BrokerConfig {
     /// Upper bound on one Fetch response's record bytes, whatever the client
     /// asks. Default 50 MiB (Kafka's `fetch.max.bytes`).
     pub fetch_max_bytes: usize,
+    /// Consumer-group coordinator settings.
+    pub group: GroupConfig,
+}
+
+/// Settings of the consumer-group coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// How long a group leaving Empty waits for more members before its
+    /// first generation, in ms, extended by the same again (within the
+    /// rebalance timeout) while members keep arriving, so consumers started
+    /// together land in one generation instead of one rebalance each.
+    /// Kafka's `group.initial.rebalance.delay.ms` defaults to 3000; the
+    /// default here is 100, which covers clients started by one script or
+    /// orchestrator at once without making every first join slow.
+    pub initial_rebalance_delay_ms: u64,
+    /// Shortest session timeout a member may ask for, in ms. Kafka's
+    /// `group.min.session.timeout.ms` defaults to 6000; 1000 here so tests and
+    /// benchmarks can pace groups with short timeouts (a flapping consumer
+    /// with a short timeout only hurts its own group).
+    pub min_session_timeout_ms: i32,
+    /// Longest session timeout a member may ask for, in ms. Default 30
+    /// minutes (Kafka's `group.max.session.timeout.ms`).
+    pub max_session_timeout_ms: i32,
+    /// Most members (joined, or handed an id and expected) in one group;
+    /// further joiners get GROUP_MAX_SIZE_REACHED. Each member holds its
+    /// protocol metadata in memory, so the number is bounded. Default 1000.
+    pub max_members: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            initial_rebalance_delay_ms: 100,
+            min_session_timeout_ms: 1000,
+            max_session_timeout_ms: 30 * 60 * 1000,
+            max_members: 1000,
+        }
+    }
+}
+
+impl GroupConfig {
+    /// Rejects settings the coordinator cannot work with.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.min_session_timeout_ms < 1
+            || self.min_session_timeout_ms > self.max_session_timeout_ms
+        {
+            return Err(format!(
+                "group session timeout bounds must satisfy 1 <= min ({}) <= max ({})",
+                self.min_session_timeout_ms, self.max_session_timeout_ms
+            ));
+        }
+        if self.max_members == 0 {
+            return Err("group max members must be positive".to_string());
+        }
+        Ok(())
+    }
 }
 
 impl Default for BrokerConfig {
@@ -207,6 +263,7 @@ impl Default for BrokerConfig {
             max_unsent_response_bytes: 64 << 20,
             max_in_flight_requests: 64,
             fetch_max_bytes: 50 << 20,
+            group: GroupConfig::default(),
         }
     }
 }
@@ -215,6 +272,7 @@ impl BrokerConfig {
     /// Rejects settings the broker cannot run with.
     pub fn validate(&self) -> Result<(), String> {
         self.log.validate()?;
+        self.group.validate()?;
         if self.default_partitions < 1 {
             return Err(format!(
                 "default partitions must be at least 1, got {}",

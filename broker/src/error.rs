@@ -104,3 +104,41 @@ impl StorageError {
         }
     }
 }
+
+impl crate::group::state::GroupError {
+    /// The Kafka error code a client should receive for this refusal.
+    pub fn kafka_error_code(&self) -> i16 {
+        use crate::group::state::GroupError;
+        use kafka_protocol::ResponseError;
+        let error = match self {
+            GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+            GroupError::MemberIdRequired(_) => ResponseError::MemberIdRequired,
+            GroupError::UnknownMemberId(_) => ResponseError::UnknownMemberId,
+            GroupError::IllegalGeneration { .. } => ResponseError::IllegalGeneration,
+            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+            GroupError::InconsistentGroupProtocol(_) => ResponseError::InconsistentGroupProtocol,
+            GroupError::InvalidSessionTimeout { .. } => ResponseError::InvalidSessionTimeout,
+            GroupError::GroupMaxSizeReached(_) => ResponseError::GroupMaxSizeReached,
+            GroupError::CoordinatorNotAvailable(_) => ResponseError::CoordinatorNotAvailable,
+            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+            GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+            GroupError::NotCoordinator => ResponseError::NotCoordinator,
+        };
+        error.code()
+    }
+}
+
+impl crate::group::coordinator::CoordinatorError {
+    /// The Kafka error code a client should receive. A store that cannot
+    /// write and a stopped coordinator are both COORDINATOR_NOT_AVAILABLE:
+    /// retriable, so a consumer retries its commit instead of giving it up.
+    pub fn kafka_error_code(&self) -> i16 {
+        use crate::group::coordinator::CoordinatorError;
+        match self {
+            CoordinatorError::Group(error) => error.kafka_error_code(),
+            CoordinatorError::Storage(_) | CoordinatorError::Stopped => {
+                kafka_protocol::ResponseError::CoordinatorNotAvailable.code()
+            }
+        }
+    }
+}

@@ -34,5 +34,5 @@ pub mod storage;
 pub mod topics;
 
 pub use broker::Broker;
-pub use config::{BrokerConfig, FlushPolicy, LogConfig};
+pub use config::{BrokerConfig, FlushPolicy, GroupConfig, LogConfig};
 pub use error::StorageError;

@@ -44,10 +44,10 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
-    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
+    FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetFetchRequest, ProduceRequest, ProducerId, RequestHeader, SyncGroupRequest, TopicName,
     TransactionalId,
 };
@@ -199,6 +199,7 @@ fn decode_body_as(key: ApiKey, request: &Request) -> Option<bool> {
         ApiKey::OffsetFetch => request.decode_body::<OffsetFetchRequest>().is_ok(),
         ApiKey::DescribeGroups => request.decode_body::<DescribeGroupsRequest>().is_ok(),
         ApiKey::ListGroups => request.decode_body::<ListGroupsRequest>().is_ok(),
+        ApiKey::DeleteGroups => request.decode_body::<DeleteGroupsRequest>().is_ok(),
         _ => return None,
     })
 }
@@ -657,6 +658,10 @@ fn list_groups(version: i16) -> ListGroupsRequest {
     request
 }
 
+fn delete_groups(_version: i16) -> DeleteGroupsRequest {
+    DeleteGroupsRequest::default().with_groups_names(vec![group_id(), GroupId(text("other"))])
+}
+
 /// The body of the seed request for `key` at `version`. Produce v0–v2 are
 /// advertised but not decoded: they get the v3 body, which the decoder must
 /// refuse cleanly.
@@ -686,6 +691,7 @@ fn seed_body(key: ApiKey, version: i16) -> Vec<u8> {
         ApiKey::OffsetFetch => encode(&offset_fetch(version), version),
         ApiKey::DescribeGroups => encode(&describe_groups(version), version),
         ApiKey::ListGroups => encode(&list_groups(version), version),
+        ApiKey::DeleteGroups => encode(&delete_groups(version), version),
         other => panic!("{other:?} has no seed request: add one, and a body type"),
     }
 }
@@ -718,6 +724,7 @@ const PLANNED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 1, 7),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// True when this file has a body type and a seed request for `key`.
@@ -917,6 +924,7 @@ fn given_seed_request_of_every_served_api_and_version_then_it_decodes_back_to_it
             ApiKey::OffsetFetch => round_trip!(OffsetFetchRequest, offset_fetch),
             ApiKey::DescribeGroups => round_trip!(DescribeGroupsRequest, describe_groups),
             ApiKey::ListGroups => round_trip!(ListGroupsRequest, list_groups),
+            ApiKey::DeleteGroups => round_trip!(DeleteGroupsRequest, delete_groups),
             other => panic!("{other:?} has no round-trip case"),
         }
     }

@@ -11,11 +11,11 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
-    RequestHeader, SyncGroupRequest,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
 };
 use libfuzzer_sys::fuzz_target;
 use sediment_broker::protocol::codec::{decode_header, header_prefix, Request};
@@ -48,6 +48,7 @@ fn decode_body(key: ApiKey, request: &Request) {
         ApiKey::OffsetFetch => request.decode_body::<OffsetFetchRequest>().is_ok(),
         ApiKey::DescribeGroups => request.decode_body::<DescribeGroupsRequest>().is_ok(),
         ApiKey::ListGroups => request.decode_body::<ListGroupsRequest>().is_ok(),
+        ApiKey::DeleteGroups => request.decode_body::<DeleteGroupsRequest>().is_ok(),
         _ => false,
     };
 }

@@ -1,4 +1,7 @@
-//! Consumer groups: the committed-offsets store (and, with the coordinator,
-//! the classic group protocol).
+//! Consumer groups: the classic group protocol as a pure state machine
+//! ([`state`]), the task that owns every group and drives its timers
+//! ([`coordinator`]), and the committed-offsets store ([`offsets`]).
 
+pub mod coordinator;
 pub mod offsets;
+pub mod state;

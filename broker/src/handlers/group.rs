@@ -1,18 +1,60 @@
-//! Consumer-group APIs. For now only FindCoordinator: this broker is the
-//! coordinator of every group. It is advertised before the rest of the group
-//! protocol because librdkafka enables LZ4 only for brokers that advertise
-//! FindCoordinator (its feature table ties the two), and answering it is
-//! already correct on a single broker. Transaction coordinators are refused:
-//! transactions are not supported.
+//! Consumer-group APIs: FindCoordinator (this broker coordinates every
+//! group; transaction coordinators are refused, transactions are not
+//! supported), the classic group protocol (JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup) through the [`Coordinator`] task, committed offsets
+//! (OffsetCommit through the coordinator, which checks the member; OffsetFetch
+//! straight from the store), and DescribeGroups, ListGroups, DeleteGroups.
+//!
+//! Choices and their reasons:
+//! - JoinGroup v4+ without a member id gets MEMBER_ID_REQUIRED with a fresh
+//!   `client.id-uuid` id, as Kafka does; `group.instance.id` (static
+//!   membership) is ignored, so a LeaveGroup naming only an instance id gets
+//!   UNKNOWN_MEMBER_ID for it.
+//! - OffsetCommit: partitions of unknown topics (or beyond a topic's
+//!   partition count) get UNKNOWN_TOPIC_OR_PARTITION each and the rest are
+//!   committed; metadata over 4096 bytes gets OFFSET_METADATA_TOO_LARGE
+//!   (Kafka's `offset.metadata.max.bytes`); v2–4's `retention_time_ms` is
+//!   ignored (offsets are kept until the group is deleted); the answer waits
+//!   for fsync.
+//! - OffsetFetch v1–7: a partition without a committed offset gets -1 and no
+//!   error, as in Kafka; v2+ with null topics returns every committed offset.
+//! - DescribeGroups of a group that does not exist answers state `Dead`
+//!   without an error (Kafka before v6); its client host is empty (the
+//!   handler does not see the peer address).
+//! - DeleteGroups v0–2 (every version the codec knows): only Empty groups
+//!   (NON_EMPTY_GROUP otherwise); unknown ones get GROUP_ID_NOT_FOUND.
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use bytes::Bytes;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator as CoordinatorNode;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
+use crate::group::coordinator::{CommitRequest, Coordinator, CoordinatorError, SyncRequest};
+use crate::group::offsets::CommittedOffset;
+use crate::group::state::{GroupError, JoinRequest};
+use crate::storage::partition_log::now_ms;
 
 use super::str_bytes;
 
@@ -29,7 +71,7 @@ pub fn find_coordinator(
     let (host, port) = broker.advertised();
     let node = BrokerId(broker.config().broker_id);
     let answer = |key: StrBytes| {
-        let mut coordinator = Coordinator::default()
+        let mut coordinator = CoordinatorNode::default()
             .with_key(key)
             .with_node_id(BrokerId(-1))
             .with_port(-1);
@@ -64,4 +106,507 @@ pub fn find_coordinator(
         response.error_message = single.error_message;
     }
     response
+}
+
+/// Longest `committed_metadata` accepted (Kafka's `offset.metadata.max.bytes`).
+pub const MAX_OFFSET_METADATA_BYTES: usize = 4096;
+
+/// Operations a client may perform on a group, for DescribeGroups v3+ when
+/// asked (no ACLs: READ, DELETE and DESCRIBE, as bits of Kafka's `AclOperation`).
+const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+/// The coordinator, or the error to answer without one.
+fn coordinator(broker: &Broker) -> Result<&Coordinator, CoordinatorError> {
+    broker.group_coordinator().ok_or(CoordinatorError::Stopped)
+}
+
+/// A group id, refused when empty.
+fn group_id(id: &GroupId) -> Result<String, CoordinatorError> {
+    if id.0.is_empty() {
+        return Err(GroupError::InvalidGroupId.into());
+    }
+    Ok(id.0.to_string())
+}
+
+/// JoinGroup v0–7: answered once the rebalance completes.
+pub async fn join_group(
+    broker: &Arc<Broker>,
+    request: JoinGroupRequest,
+    client_id: Option<StrBytes>,
+    version: i16,
+) -> JoinGroupResponse {
+    let client_id = client_id.map(|c| c.to_string()).unwrap_or_default();
+    let member_id = request.member_id.clone();
+    let outcome = async {
+        let group = group_id(&request.group_id)?;
+        let prefix = if client_id.is_empty() {
+            "member"
+        } else {
+            client_id.as_str()
+        };
+        let join = JoinRequest {
+            member_id: request.member_id.to_string(),
+            new_member_id: format!("{prefix}-{}", uuid::Uuid::new_v4()),
+            client_id: client_id.clone(),
+            client_host: String::new(),
+            session_timeout_ms: request.session_timeout_ms,
+            // v0 has no rebalance timeout: Kafka uses the session timeout
+            // (and so does a client sending a negative one).
+            rebalance_timeout_ms: if version >= 1 && request.rebalance_timeout_ms >= 0 {
+                request.rebalance_timeout_ms
+            } else {
+                request.session_timeout_ms
+            },
+            protocol_type: request.protocol_type.to_string(),
+            protocols: request
+                .protocols
+                .into_iter()
+                .map(|p| (p.name.to_string(), p.metadata))
+                .collect(),
+            require_known_member_id: version >= 4,
+        };
+        coordinator(broker)?.join(group, join).await
+    }
+    .await;
+    match outcome {
+        Ok(joined) => JoinGroupResponse::default()
+            .with_generation_id(joined.generation_id)
+            .with_protocol_type((version >= 7).then(|| str_bytes(joined.protocol_type)))
+            .with_protocol_name(Some(str_bytes(joined.protocol_name)))
+            .with_leader(str_bytes(joined.leader))
+            .with_member_id(str_bytes(joined.member_id))
+            .with_members(
+                joined
+                    .members
+                    .into_iter()
+                    .map(|(id, metadata)| {
+                        JoinGroupResponseMember::default()
+                            .with_member_id(str_bytes(id))
+                            .with_metadata(metadata)
+                    })
+                    .collect(),
+            ),
+        Err(error) => {
+            let member_id = match &error {
+                CoordinatorError::Group(GroupError::MemberIdRequired(id)) => str_bytes(id.clone()),
+                _ => member_id,
+            };
+            JoinGroupResponse::default()
+                .with_error_code(error.kafka_error_code())
+                .with_generation_id(-1)
+                // Nullable from v7; an empty string before.
+                .with_protocol_name((version < 7).then(StrBytes::default))
+                .with_member_id(member_id)
+        }
+    }
+}
+
+/// SyncGroup v0–5: a follower's answer waits for the leader's assignment.
+pub async fn sync_group(
+    broker: &Arc<Broker>,
+    request: SyncGroupRequest,
+    version: i16,
+) -> SyncGroupResponse {
+    let outcome = async {
+        let group = group_id(&request.group_id)?;
+        let sync = SyncRequest {
+            member_id: request.member_id.to_string(),
+            generation: request.generation_id,
+            protocol_type: request.protocol_type.map(|t| t.to_string()),
+            protocol_name: request.protocol_name.map(|p| p.to_string()),
+            assignments: request
+                .assignments
+                .into_iter()
+                .map(|a| (a.member_id.to_string(), a.assignment))
+                .collect(),
+        };
+        coordinator(broker)?.sync(group, sync).await
+    }
+    .await;
+    match outcome {
+        Ok(synced) => {
+            let response = SyncGroupResponse::default().with_assignment(synced.assignment);
+            if version >= 5 {
+                response
+                    .with_protocol_type(Some(str_bytes(synced.protocol_type)))
+                    .with_protocol_name(Some(str_bytes(synced.protocol_name)))
+            } else {
+                response
+            }
+        }
+        Err(error) => SyncGroupResponse::default()
+            .with_error_code(error.kafka_error_code())
+            .with_assignment(Bytes::new()),
+    }
+}
+
+/// Heartbeat v0–4.
+pub async fn heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatResponse {
+    let outcome = async {
+        let group = group_id(&request.group_id)?;
+        coordinator(broker)?
+            .heartbeat(group, request.member_id.to_string(), request.generation_id)
+            .await
+    }
+    .await;
+    HeartbeatResponse::default().with_error_code(error_code(&outcome))
+}
+
+/// LeaveGroup v0–5: one member before v3, a batch with one result each from v3.
+pub async fn leave_group(
+    broker: &Arc<Broker>,
+    request: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
+    let identities: Vec<(StrBytes, Option<StrBytes>)> = if version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+            .collect()
+    } else {
+        vec![(request.member_id.clone(), None)]
+    };
+    let outcome = async {
+        let group = group_id(&request.group_id)?;
+        let ids = identities.iter().map(|(id, _)| id.to_string()).collect();
+        coordinator(broker)?.leave(group, ids).await
+    }
+    .await;
+    let results = match outcome {
+        Ok(results) => results,
+        Err(error) => {
+            return LeaveGroupResponse::default().with_error_code(error.kafka_error_code())
+        }
+    };
+    let codes: Vec<i16> = results
+        .iter()
+        .map(|r| r.as_ref().err().map_or(0, GroupError::kafka_error_code))
+        .collect();
+    if version < 3 {
+        return LeaveGroupResponse::default().with_error_code(codes.first().copied().unwrap_or(0));
+    }
+    LeaveGroupResponse::default().with_members(
+        identities
+            .into_iter()
+            .zip(codes)
+            .map(|((member_id, instance), code)| {
+                MemberResponse::default()
+                    .with_member_id(member_id)
+                    .with_group_instance_id(instance)
+                    .with_error_code(code)
+            })
+            .collect(),
+    )
+}
+
+/// OffsetCommit v2–9: durable before the answer.
+pub async fn offset_commit(
+    broker: &Arc<Broker>,
+    request: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
+    let now = now_ms();
+    // Each partition's code, known now (refused) or after the commit (None).
+    let mut codes: Vec<Vec<Option<i16>>> = Vec::with_capacity(request.topics.len());
+    let mut offsets = Vec::new();
+    for topic in &request.topics {
+        let meta = broker.topics().get(topic.name.0.as_str());
+        let mut topic_codes = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let exists = meta
+                .as_ref()
+                .is_some_and(|m| (0..m.partitions).contains(&partition.partition_index));
+            let metadata_len = partition.committed_metadata.as_ref().map_or(0, |m| m.len());
+            if !exists {
+                topic_codes.push(Some(ResponseError::UnknownTopicOrPartition.code()));
+            } else if metadata_len > MAX_OFFSET_METADATA_BYTES {
+                topic_codes.push(Some(ResponseError::OffsetMetadataTooLarge.code()));
+            } else {
+                topic_codes.push(None);
+                offsets.push((
+                    topic.name.0.to_string(),
+                    partition.partition_index,
+                    CommittedOffset {
+                        offset: partition.committed_offset,
+                        leader_epoch: if version >= 6 {
+                            partition.committed_leader_epoch
+                        } else {
+                            -1
+                        },
+                        metadata: partition.committed_metadata.as_ref().map(|m| m.to_string()),
+                        commit_timestamp: now,
+                    },
+                ));
+            }
+        }
+        codes.push(topic_codes);
+    }
+    let group_code = if offsets.is_empty() {
+        0
+    } else {
+        let outcome = async {
+            let group = group_id(&request.group_id)?;
+            let commit = CommitRequest {
+                member_id: request.member_id.to_string(),
+                generation: request.generation_id_or_member_epoch,
+                offsets,
+            };
+            coordinator(broker)?.commit(group, commit).await
+        }
+        .await;
+        error_code(&outcome)
+    };
+    let topics = request
+        .topics
+        .into_iter()
+        .zip(codes)
+        .map(|(topic, topic_codes)| {
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(
+                    topic
+                        .partitions
+                        .iter()
+                        .zip(topic_codes)
+                        .map(|(partition, code)| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(partition.partition_index)
+                                .with_error_code(code.unwrap_or(group_code))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// OffsetFetch v1–7: each partition's committed offset, or -1.
+pub fn offset_fetch(
+    broker: &Arc<Broker>,
+    request: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    let store = broker.offsets();
+    let group = request.group_id.0.to_string();
+    let partition = |index: i32, committed: Option<CommittedOffset>| {
+        let mut response = OffsetFetchResponsePartition::default()
+            .with_partition_index(index)
+            .with_committed_offset(-1)
+            .with_metadata(Some(StrBytes::default()));
+        if let Some(committed) = committed {
+            response.committed_offset = committed.offset;
+            response.metadata = Some(str_bytes(committed.metadata.unwrap_or_default()));
+            if version >= 5 {
+                response.committed_leader_epoch = committed.leader_epoch;
+            }
+        }
+        response
+    };
+    if group.is_empty() {
+        let code = ResponseError::InvalidGroupId.code();
+        if version >= 2 {
+            return OffsetFetchResponse::default().with_error_code(code);
+        }
+        // v1 has no top-level error: every partition carries it.
+        let topics = request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|&p| partition(p, None).with_error_code(code))
+                            .collect(),
+                    )
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_topics(topics);
+    }
+    let topics = match request.topics {
+        Some(topics) => topics
+            .into_iter()
+            .map(|t| {
+                let name = t.name.0.to_string();
+                OffsetFetchResponseTopic::default()
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|&p| partition(p, store.fetch(&group, &name, p)))
+                            .collect(),
+                    )
+                    .with_name(t.name)
+            })
+            .collect(),
+        // v2+: null topics = every committed offset of the group.
+        None => {
+            let mut by_topic: std::collections::BTreeMap<
+                String,
+                Vec<OffsetFetchResponsePartition>,
+            > = std::collections::BTreeMap::new();
+            let mut all = store.group_offsets(&group);
+            all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+            for (topic, index, committed) in all {
+                by_topic
+                    .entry(topic)
+                    .or_default()
+                    .push(partition(index, Some(committed)));
+            }
+            by_topic
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(str_bytes(topic)))
+                        .with_partitions(partitions)
+                })
+                .collect()
+        }
+    };
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// DescribeGroups v0–5.
+pub async fn describe_groups(
+    broker: &Arc<Broker>,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let with_operations = version >= 3 && request.include_authorized_operations;
+    let ids: Vec<String> = request.groups.iter().map(|g| g.0.to_string()).collect();
+    let described = match coordinator(broker) {
+        Ok(coordinator) => coordinator.describe(ids).await,
+        Err(error) => Err(error),
+    };
+    let groups = request
+        .groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut group = DescribedGroup::default()
+                .with_group_id(id.clone())
+                .with_group_state(str_bytes("Dead"));
+            if id.0.is_empty() {
+                return group.with_error_code(ResponseError::InvalidGroupId.code());
+            }
+            let description = match &described {
+                Err(error) => return group.with_error_code(error.kafka_error_code()),
+                Ok(all) => all.get(i).cloned().flatten(),
+            };
+            if with_operations {
+                group.authorized_operations = GROUP_AUTHORIZED_OPERATIONS;
+            }
+            let Some(description) = description else {
+                return group;
+            };
+            group
+                .with_group_state(str_bytes(description.state.name()))
+                .with_protocol_type(str_bytes(description.protocol_type))
+                .with_protocol_data(str_bytes(description.protocol))
+                .with_members(
+                    description
+                        .members
+                        .into_iter()
+                        .map(|m| {
+                            DescribedGroupMember::default()
+                                .with_member_id(str_bytes(m.member_id))
+                                .with_client_id(str_bytes(m.client_id))
+                                .with_client_host(str_bytes(m.client_host))
+                                .with_member_metadata(m.metadata)
+                                .with_member_assignment(m.assignment)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+/// ListGroups v0–4 (v4 filters by state, case-insensitively as Kafka).
+pub async fn list_groups(
+    broker: &Arc<Broker>,
+    request: ListGroupsRequest,
+    version: i16,
+) -> ListGroupsResponse {
+    let listed = match coordinator(broker) {
+        Ok(coordinator) => coordinator.list().await,
+        Err(error) => Err(error),
+    };
+    let groups = match listed {
+        Ok(groups) => groups,
+        Err(error) => {
+            return ListGroupsResponse::default().with_error_code(error.kafka_error_code())
+        }
+    };
+    let states: Vec<String> = if version >= 4 {
+        request
+            .states_filter
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ListGroupsResponse::default().with_groups(
+        groups
+            .into_iter()
+            .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
+            .map(|g| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(str_bytes(g.group_id)))
+                    .with_protocol_type(str_bytes(g.protocol_type))
+                    .with_group_state(str_bytes(g.state.name()))
+            })
+            .collect(),
+    )
+}
+
+/// DeleteGroups v0–2: empty groups only; their offsets are deleted durably.
+pub async fn delete_groups(
+    broker: &Arc<Broker>,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let ids: Vec<String> = request
+        .groups_names
+        .iter()
+        .filter(|g| !g.0.is_empty())
+        .map(|g| g.0.to_string())
+        .collect();
+    let deleted = match coordinator(broker) {
+        Ok(coordinator) => coordinator.delete(ids).await,
+        Err(error) => Err(error),
+    };
+    let mut results = match &deleted {
+        Ok(results) => results.iter(),
+        Err(_) => [].iter(),
+    };
+    let results = request
+        .groups_names
+        .into_iter()
+        .map(|id| {
+            let code = if id.0.is_empty() {
+                ResponseError::InvalidGroupId.code()
+            } else {
+                match (&deleted, results.next()) {
+                    (Err(error), _) => error.kafka_error_code(),
+                    (Ok(_), Some(result)) => error_code(result),
+                    (Ok(_), None) => ResponseError::CoordinatorNotAvailable.code(),
+                }
+            };
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code)
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}
+
+/// 0, or the error's Kafka code.
+fn error_code<T>(outcome: &Result<T, CoordinatorError>) -> i16 {
+    outcome
+        .as_ref()
+        .err()
+        .map_or(0, CoordinatorError::kafka_error_code)
 }

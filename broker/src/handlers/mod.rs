@@ -124,6 +124,45 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, H
             ApiKey::FindCoordinator,
             group::find_coordinator(broker, request.decode_body()?, version)
         ),
+        ApiKey::JoinGroup => {
+            let client_id = request.header.client_id.clone();
+            reply!(
+                ApiKey::JoinGroup,
+                group::join_group(broker, request.decode_body()?, client_id, version).await
+            )
+        }
+        ApiKey::SyncGroup => reply!(
+            ApiKey::SyncGroup,
+            group::sync_group(broker, request.decode_body()?, version).await
+        ),
+        ApiKey::Heartbeat => reply!(
+            ApiKey::Heartbeat,
+            group::heartbeat(broker, request.decode_body()?).await
+        ),
+        ApiKey::LeaveGroup => reply!(
+            ApiKey::LeaveGroup,
+            group::leave_group(broker, request.decode_body()?, version).await
+        ),
+        ApiKey::OffsetCommit => reply!(
+            ApiKey::OffsetCommit,
+            group::offset_commit(broker, request.decode_body()?, version).await
+        ),
+        ApiKey::OffsetFetch => reply!(
+            ApiKey::OffsetFetch,
+            group::offset_fetch(broker, request.decode_body()?, version)
+        ),
+        ApiKey::DescribeGroups => reply!(
+            ApiKey::DescribeGroups,
+            group::describe_groups(broker, request.decode_body()?, version).await
+        ),
+        ApiKey::ListGroups => reply!(
+            ApiKey::ListGroups,
+            group::list_groups(broker, request.decode_body()?, version).await
+        ),
+        ApiKey::DeleteGroups => reply!(
+            ApiKey::DeleteGroups,
+            group::delete_groups(broker, request.decode_body()?).await
+        ),
         ApiKey::InitProducerId => reply!(
             ApiKey::InitProducerId,
             admin::init_producer_id(broker, request.decode_body()?)

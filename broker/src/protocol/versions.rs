@@ -43,15 +43,24 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::Fetch, 4, 12),
     range(ApiKey::ListOffsets, 1, 7),
     range(ApiKey::Metadata, 0, 12),
-    // Advertised ahead of the other group APIs: librdkafka enables LZ4 only
-    // for brokers advertising FindCoordinator.
+    range(ApiKey::OffsetCommit, 2, 9),
+    // v8+ batches groups; 1–7 is what DESIGN §4 asks for.
+    range(ApiKey::OffsetFetch, 1, 7),
     range(ApiKey::FindCoordinator, 0, 4),
+    range(ApiKey::JoinGroup, 0, 7),
+    range(ApiKey::Heartbeat, 0, 4),
+    range(ApiKey::LeaveGroup, 0, 5),
+    range(ApiKey::SyncGroup, 0, 5),
+    range(ApiKey::DescribeGroups, 0, 5),
+    range(ApiKey::ListGroups, 0, 4),
     range(ApiKey::ApiVersions, 0, 4),
     range(ApiKey::CreateTopics, 2, 7),
     range(ApiKey::DeleteTopics, 1, 6),
     range(ApiKey::InitProducerId, 0, 4),
     // DESIGN says 0–4; the codec (and Kafka 4) start at v1, so v1–4 is advertised.
     range(ApiKey::DescribeConfigs, 1, 4),
+    // Every version the codec knows.
+    range(ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The advertised range of `key`, if the broker serves it.
@@ -99,9 +108,33 @@ mod tests {
     }
 
     #[test]
-    fn group_apis_and_newer_protocols_are_not_advertised_yet() {
+    fn advertised_table_is_in_api_key_order() {
+        for pair in ADVERTISED.windows(2) {
+            assert!((pair[0].key as i16) < (pair[1].key as i16), "{:?}", pair);
+        }
+    }
+
+    #[test]
+    fn classic_group_apis_are_advertised_at_design_versions() {
+        for (key, min, max) in [
+            (ApiKey::OffsetCommit, 2, 9),
+            (ApiKey::OffsetFetch, 1, 7),
+            (ApiKey::JoinGroup, 0, 7),
+            (ApiKey::Heartbeat, 0, 4),
+            (ApiKey::LeaveGroup, 0, 5),
+            (ApiKey::SyncGroup, 0, 5),
+            (ApiKey::DescribeGroups, 0, 5),
+            (ApiKey::ListGroups, 0, 4),
+            (ApiKey::DeleteGroups, 0, 2),
+        ] {
+            let range = advertised(key as i16).unwrap_or_else(|| panic!("{key:?}"));
+            assert_eq!((range.min, range.max), (min, max), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn newer_group_protocols_are_not_advertised() {
         for key in [
-            ApiKey::JoinGroup,
             ApiKey::ConsumerGroupHeartbeat,
             ApiKey::GetTelemetrySubscriptions,
         ] {

@@ -38,6 +38,8 @@ impl Server {
             .clone()
             .unwrap_or_else(|| local.ip().to_string());
         broker.set_advertised(host, local.port());
+        // Group timers (session expiry, rebalance deadlines) run from now on.
+        broker.start_group_coordinator();
         Ok(Self { broker, listener })
     }
 
@@ -89,6 +91,9 @@ impl Server {
             }
         }
         tracing::info!("shutting down: no new connections; finishing in-flight requests");
+        // Parked JoinGroup/SyncGroup requests would otherwise hold their
+        // connections open until the drain timeout.
+        self.broker.stop_group_coordinator().await;
         let _ = stop_tx.send(true);
         let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
         if tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all))
