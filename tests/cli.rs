@@ -281,3 +281,169 @@ fn given_bench_commands_when_run_small_then_json_summaries_report_throughput_and
         );
     }
 }
+
+#[test]
+fn given_group_commands_when_consuming_in_a_group_then_offsets_are_committed_described_reset_and_deleted(
+) {
+    let broker = BrokerProcess::start(&[]);
+    ok(&sediment(
+        &broker,
+        &["topic", "create", "work", "--partitions", "2"],
+        None,
+    ));
+    let input: String = (0..20).map(|i| format!("k{i}:v{i}\n")).collect();
+    ok(&sediment(
+        &broker,
+        &["produce", "work", "--key-separator", ":"],
+        Some(&input),
+    ));
+
+    // A group consumer reads 12 and commits exactly what it printed.
+    let first = ok(&sediment(
+        &broker,
+        &[
+            "consume",
+            "work",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--max-messages",
+            "12",
+            "--timeout-ms",
+            "10000",
+        ],
+        None,
+    ));
+    assert_eq!(first.lines().count(), 12);
+    let listed = json(&sediment(
+        &broker,
+        &["--output", "json", "group", "list"],
+        None,
+    ));
+    assert!(
+        listed.as_array().unwrap().iter().any(|g| g["group"] == "g"),
+        "{listed}"
+    );
+    let described = json(&sediment(
+        &broker,
+        &["--output", "json", "group", "describe", "g"],
+        None,
+    ));
+    assert_eq!(described["state"], "Empty");
+    let committed: i64 = described["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["committed"].as_i64().unwrap())
+        .sum();
+    let lag: i64 = described["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["lag"].as_i64().unwrap())
+        .sum();
+    assert_eq!(committed, 12, "{described}");
+    assert_eq!(lag, 8, "{described}");
+
+    // The next member of the group resumes where the first stopped: the other 8.
+    let rest = ok(&sediment(
+        &broker,
+        &["consume", "work", "--group", "g", "--timeout-ms", "3000"],
+        None,
+    ));
+    let mut all: Vec<&str> = first.lines().chain(rest.lines()).collect();
+    all.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        all, expected,
+        "every message exactly once across the two runs"
+    );
+
+    // Reset to the start: everything again.
+    json(&sediment(
+        &broker,
+        &[
+            "--output",
+            "json",
+            "group",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "work",
+            "--to-earliest",
+        ],
+        None,
+    ));
+    let again = ok(&sediment(
+        &broker,
+        &["consume", "work", "--group", "g", "--timeout-ms", "3000"],
+        None,
+    ));
+    assert_eq!(again.lines().count(), 20);
+
+    json(&sediment(
+        &broker,
+        &["--output", "json", "group", "delete", "g"],
+        None,
+    ));
+    let missing = one_line_error(&sediment(&broker, &["group", "describe", "g"], None));
+    assert!(missing.contains("does not exist"), "{missing}");
+}
+
+#[test]
+fn given_active_member_when_resetting_offsets_then_refused_with_a_clear_error() {
+    let broker = BrokerProcess::start(&[]);
+    ok(&sediment(&broker, &["topic", "create", "busy"], None));
+    let mut member = Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .args([
+            "--bootstrap",
+            &broker.bootstrap(),
+            "consume",
+            "busy",
+            "--group",
+            "live",
+            "--timeout-ms",
+            "20000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the member is in the group.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let described = sediment(
+            &broker,
+            &["--output", "json", "group", "describe", "live"],
+            None,
+        );
+        if described.status.success()
+            && json(&described)["members"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the member never joined"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let refused = one_line_error(&sediment(
+        &broker,
+        &[
+            "group",
+            "reset-offsets",
+            "live",
+            "--topic",
+            "busy",
+            "--to-latest",
+        ],
+        None,
+    ));
+    assert!(refused.contains("active members"), "{refused}");
+    let _ = member.kill();
+    let _ = member.wait();
+}

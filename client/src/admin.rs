@@ -96,6 +96,11 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// The cluster connections (for the group administration in `group_admin`).
+    pub(crate) fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
     /// Connects to the cluster.
     pub async fn connect(config: ClientConfig) -> Result<Admin> {
         Ok(Admin {
@@ -317,6 +322,6 @@ impl Admin {
     }
 }
 
-fn topic_name(name: &str) -> TopicName {
+pub(crate) fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }

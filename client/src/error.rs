@@ -172,6 +172,11 @@ pub enum ClientError {
         reason: String,
     },
 
+    /// The group consumer's background work stopped before answering
+    /// (its runtime is shutting down).
+    #[error("the group consumer is closed")]
+    ConsumerClosed,
+
     /// The consumer was asked about a partition it is not assigned.
     #[error("{topic}-{partition} is not assigned to this consumer")]
     NotAssigned {

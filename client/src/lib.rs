@@ -52,13 +52,20 @@
 //! - [`producer`] — [`Producer`]: partitioning (Kafka's murmur2, sticky),
 //!   batching with compression, pipelined sends, retries.
 //! - [`consumer`] — [`Consumer`]: manual assignment, fetch, decode.
+//! - [`group`] — [`GroupConsumer`]: consumer groups (classic protocol,
+//!   range and round-robin assignors, heartbeats, rebalance callbacks,
+//!   commits; auto-commit commits only what the application has returned
+//!   control for).
 //!
 //! # Protocol versions
 //!
 //! The client negotiates each API with the broker and uses the highest
 //! version both support, within: Produce 3–9, Fetch 4–12 (topics by name),
 //! ListOffsets 1–7, Metadata 1–12, ApiVersions 0–3, CreateTopics 2–7,
-//! DeleteTopics 1–6, DescribeConfigs 1–4. Records are written and read as
+//! DeleteTopics 1–6, DescribeConfigs 1–4, FindCoordinator 0–4, JoinGroup
+//! 1–5, SyncGroup 0–3, Heartbeat 0–4, LeaveGroup 0–2, OffsetCommit 2–9,
+//! OffsetFetch 1–7 (see `versions` for why each stops where it does).
+//! Records are written and read as
 //! record batches v2 with none, gzip, snappy, lz4 or zstd compression.
 //!
 //! # Delivery guarantees
@@ -73,6 +80,8 @@ mod config;
 mod connection;
 pub mod consumer;
 mod error;
+pub mod group;
+pub mod group_admin;
 mod metadata;
 mod offsets;
 pub mod producer;
@@ -82,6 +91,8 @@ pub use admin::{Admin, NewTopic, PartitionDescription, TopicDescription, TopicSu
 pub use config::ClientConfig;
 pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, Offset};
 pub use error::{ClientError, Result};
+pub use group::{AssignorKind, GroupConsumer, GroupConsumerConfig, RebalanceListener};
+pub use group_admin::{GroupDescription, GroupListing, GroupMember, GroupPartitionOffset};
 pub use kafka_protocol::ResponseError;
 pub use offsets::OffsetSpec;
 pub use producer::partitioner::{murmur2, partition_for_key};

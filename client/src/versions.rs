@@ -13,6 +13,16 @@
 //! | CreateTopics | 2–7 | what Kafka 4 and Sediment accept |
 //! | DeleteTopics | 1–6 | v6 names topics in a struct array, earlier versions in a string array |
 //! | DescribeConfigs | 1–4 | v1 has config sources |
+//! | FindCoordinator | 0–4 | v4 batches keys (`coordinator_keys`); earlier versions take one key |
+//! | JoinGroup | 1–5 | v1 carries the rebalance timeout; v4+ may answer MEMBER_ID_REQUIRED; v6+ only add flexible encoding and echoed fields, and librdkafka (whose mock cluster advertises v6 but misreads it) stops at v5 too |
+//! | SyncGroup | 0–3 | v4+ only add flexible encoding and echoed fields; librdkafka's mock cluster misreads v4 |
+//! | Heartbeat | 0–4 | v4 is flexible |
+//! | LeaveGroup | 0–2 | v3+ batch members for static membership, which this client does not use; librdkafka's mock cluster misreads them |
+//! | OffsetCommit | 2–9 | v2 is the oldest the codec knows; v9 is the last before topic ids |
+//! | OffsetFetch | 1–7 | v8+ batches groups, which a consumer does not need |
+//! | DescribeGroups | 0–5 | for `sediment group describe` |
+//! | ListGroups | 0–4 | v4 reports each group's state |
+//! | DeleteGroups | 0–2 | every version the codec has |
 //!
 //! Every maximum is a version `kafka-protocol` can encode (checked by a test).
 
@@ -33,6 +43,16 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 1, 5),
+    (ApiKey::SyncGroup, 0, 3),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 2),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// Short name of an API for messages (`"Produce"`).
@@ -46,6 +66,16 @@ pub(crate) fn api_name(key: ApiKey) -> &'static str {
         ApiKey::CreateTopics => "CreateTopics",
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
         _ => "an unsupported API",
     }
 }

@@ -12,7 +12,12 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use sediment_client::{Admin, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, Offset};
+use std::collections::BTreeMap;
+
+use sediment_client::{
+    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, GroupConsumer,
+    GroupConsumerConfig, Offset, ResponseError,
+};
 
 /// Flags of `sediment consume`.
 #[derive(Debug, Args)]
@@ -53,8 +58,11 @@ pub enum MessageFormat {
 
 /// Consumes until a stop condition holds.
 pub async fn run(args: ConsumeArgs, client: ClientConfig) -> anyhow::Result<ExitCode> {
-    if args.group.is_some() {
-        bail!("consumer groups are not available yet; read with --partition/--offset or --from-beginning");
+    if let Some(group) = args.group.clone() {
+        if args.partition.is_some() {
+            bail!("--group assigns partitions itself; leave out --partition/--offset");
+        }
+        return consume_in_group(args, group, client).await;
     }
     let admin = super::connect_admin(client.clone()).await?;
     let description = admin
@@ -124,6 +132,113 @@ pub async fn run(args: ConsumeArgs, client: ClientConfig) -> anyhow::Result<Exit
             printed += 1;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Consumes as a member of `group`: the group assigns partitions, reading
+/// starts at the committed offsets (or, with none, at the end, or the start
+/// with `--from-beginning`), and after each printed batch the positions of
+/// exactly the printed records are committed (at-least-once: a crash between
+/// printing and committing prints them again).
+async fn consume_in_group(
+    args: ConsumeArgs,
+    group: String,
+    client: ClientConfig,
+) -> anyhow::Result<ExitCode> {
+    let admin = super::connect_admin(client.clone()).await?;
+    admin
+        .describe_topic(&args.topic)
+        .await
+        .with_context(|| format!("cannot read topic {}", args.topic))?;
+    let reset = if args.from_beginning {
+        AutoOffsetReset::Earliest
+    } else {
+        AutoOffsetReset::Latest
+    };
+    let config = GroupConsumerConfig {
+        consumer: ConsumerConfig {
+            client,
+            auto_offset_reset: reset,
+            ..ConsumerConfig::default()
+        },
+        group_id: group.clone(),
+        ..GroupConsumerConfig::default()
+    }
+    .with_auto_commit(None);
+    let mut consumer = GroupConsumer::new(config)
+        .await
+        .with_context(|| format!("cannot join group {group}"))?;
+    consumer
+        .subscribe([args.topic.clone()])
+        .with_context(|| format!("cannot subscribe to {}", args.topic))?;
+    let idle_limit = args.timeout_ms.map(Duration::from_millis);
+    let mut idle_since = tokio::time::Instant::now();
+    let mut printed = 0u64;
+    let outcome: anyhow::Result<()> = async {
+        loop {
+            if args.max_messages.is_some_and(|max| printed >= max) {
+                return Ok(());
+            }
+            let poll = match idle_limit {
+                Some(limit) => {
+                    let left = limit.saturating_sub(idle_since.elapsed());
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => return Ok(()),
+                        batch = tokio::time::timeout(left, consumer.poll()) => match batch {
+                            Ok(batch) => batch,
+                            Err(_) => return Ok(()),
+                        },
+                    }
+                }
+                None => tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                    batch = consumer.poll() => batch,
+                },
+            };
+            let batch = poll.context("fetch failed")?;
+            if batch.is_empty() {
+                if idle_limit.is_some_and(|limit| idle_since.elapsed() >= limit) {
+                    return Ok(());
+                }
+                continue;
+            }
+            idle_since = tokio::time::Instant::now();
+            let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+            for record in batch {
+                if args.max_messages.is_some_and(|max| printed >= max) {
+                    break;
+                }
+                print_record(&record, args.format);
+                printed += 1;
+                next.insert(
+                    (record.topic.to_string(), record.partition),
+                    record.offset + 1,
+                );
+            }
+            match consumer.commit_offsets(next).await {
+                Ok(()) => {}
+                // The group moved on: the printed records go to their next
+                // owner again (at-least-once), reading goes on.
+                Err(error)
+                    if matches!(
+                        error.kafka_error(),
+                        Some(
+                            ResponseError::RebalanceInProgress
+                                | ResponseError::IllegalGeneration
+                                | ResponseError::UnknownMemberId
+                        )
+                    ) => {}
+                Err(error) => {
+                    return Err(anyhow::Error::new(error)
+                        .context("cannot commit the printed messages' offsets"))
+                }
+            }
+        }
+    }
+    .await;
+    let closed = consumer.close().await;
+    outcome?;
+    closed.context("cannot leave the group cleanly")?;
     Ok(ExitCode::SUCCESS)
 }
 

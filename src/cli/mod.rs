@@ -9,6 +9,7 @@ macro_rules! outln {
 
 mod bench;
 mod consume;
+mod group;
 mod log;
 mod output;
 mod produce;
@@ -56,6 +57,9 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print messages from a topic.
     Consume(consume::ConsumeArgs),
+    /// List, describe, reset and delete consumer groups.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Measure throughput and latency through the real client and broker.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Topic(command) => block_on(topic::run(command, client, cli.output)),
         Command::Produce(args) => block_on(produce::run(args, client, cli.output)),
         Command::Consume(args) => block_on(consume::run(args, client)),
+        Command::Group(command) => block_on(group::run(command, client, cli.output)),
         Command::Bench(command) => block_on(bench::run(command, client, cli.output)),
     }
 }

@@ -191,6 +191,11 @@ impl BrokerConnection {
         &self.inner.addr
     }
 
+    /// True when both handles share one connection.
+    pub(crate) fn same_connection(&self, other: &BrokerConnection) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// True once the connection failed or was closed; it then accepts nothing.
     pub(crate) fn is_closed(&self) -> bool {
         self.inner.shared.is_closed()
@@ -333,7 +338,7 @@ impl<R: Request> PendingResponse<R> {
     }
 
     /// Waits for the response; returns the bytes after the response header.
-    async fn raw_body(self) -> Result<Bytes> {
+    pub(crate) async fn raw_body(self) -> Result<Bytes> {
         let shared = &self.connection.inner.shared;
         let addr = &self.connection.inner.addr;
         let api = ApiKey::try_from(R::KEY).map(api_name).unwrap_or("request");
@@ -377,7 +382,8 @@ impl<R: Request> PendingResponse<R> {
     }
 }
 
-fn decode_body<T: Decodable>(mut body: Bytes, version: i16, addr: &str) -> Result<T> {
+/// Decodes a response body, naming the broker and message in the error.
+pub(crate) fn decode_body<T: Decodable>(mut body: Bytes, version: i16, addr: &str) -> Result<T> {
     T::decode(&mut body, version).map_err(|e| ClientError::Protocol {
         addr: addr.to_string(),
         reason: format!(

@@ -97,6 +97,39 @@ impl Consumer {
         self.resolve_positions().await
     }
 
+    /// Replaces the assignment with explicit start positions (the group
+    /// consumer's committed offsets, or its reset policy), looked up in one
+    /// round. Unlike [`Consumer::assign`], kept partitions are repositioned too.
+    pub(crate) async fn assign_at(
+        &mut self,
+        partitions: Vec<((String, i32), Offset)>,
+    ) -> Result<()> {
+        self.partitions = partitions
+            .into_iter()
+            .map(|(key, offset)| {
+                let (position, reset) = match offset {
+                    Offset::At(at) => (Some(at), None),
+                    other => (None, Some(other)),
+                };
+                let state = PartitionState {
+                    topic: Arc::from(key.0.as_str()),
+                    position,
+                    reset,
+                    high_watermark: None,
+                };
+                (key, state)
+            })
+            .collect();
+        self.deferred_error = None;
+        self.resolve_positions().await
+    }
+
+    /// The cluster view this consumer fetches through (shared with the
+    /// group consumer's coordinator client).
+    pub(crate) fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
     /// Moves the position of an assigned partition.
     pub async fn seek(&mut self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
         let key = (topic.to_string(), partition);

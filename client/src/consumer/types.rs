@@ -28,7 +28,7 @@ pub struct ConsumerRecord {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
-/// Where to move a position with [`Consumer::seek`].
+/// Where to move a position with [`Consumer::seek`](crate::Consumer::seek).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offset {
     /// The log start offset.
