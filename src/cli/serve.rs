@@ -68,6 +68,12 @@ pub struct ServeArgs {
     /// Host advertised to clients in Metadata [default: the listen address].
     #[arg(long)]
     pub advertised_host: Option<String>,
+    /// How long a new group waits for more members before its first generation, in ms [default: 100].
+    #[arg(long)]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
+    /// Shortest session timeout a group member may ask for, in ms [default: 1000].
+    #[arg(long)]
+    pub group_min_session_timeout_ms: Option<i32>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -106,6 +112,12 @@ struct FileConfig {
     advertised_host: Option<String>,
     broker_id: Option<i32>,
     cluster_id: Option<String>,
+    max_partitions_per_topic: Option<i32>,
+    max_control_request_bytes: Option<usize>,
+    group_initial_rebalance_delay_ms: Option<u64>,
+    group_min_session_timeout_ms: Option<i32>,
+    group_max_session_timeout_ms: Option<i32>,
+    group_max_members: Option<usize>,
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -174,6 +186,12 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     }
     set!(config.broker_id, file.broker_id);
     set!(config.cluster_id, file.cluster_id);
+    set!(config.max_partitions_per_topic, file.max_partitions_per_topic);
+    set!(config.max_control_request_bytes, file.max_control_request_bytes);
+    set!(config.group.initial_rebalance_delay_ms, file.group_initial_rebalance_delay_ms);
+    set!(config.group.min_session_timeout_ms, file.group_min_session_timeout_ms);
+    set!(config.group.max_session_timeout_ms, file.group_max_session_timeout_ms);
+    set!(config.group.max_members, file.group_max_members);
 
     set!(config.data_dir, args.data_dir.clone());
     set!(config.listen, args.listen);
@@ -200,6 +218,8 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     if args.advertised_host.is_some() {
         config.advertised_host = args.advertised_host.clone();
     }
+    set!(config.group.initial_rebalance_delay_ms, args.group_initial_rebalance_delay_ms);
+    set!(config.group.min_session_timeout_ms, args.group_min_session_timeout_ms);
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
