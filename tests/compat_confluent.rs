@@ -20,13 +20,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::wire::WireClient;
-use common::{python_with_confluent_kafka, BrokerProcess};
+use common::{python_with_confluent_kafka, run_bounded, tail, BrokerProcess, Finished};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -45,41 +45,13 @@ fn run_script<T: DeserializeOwned>(broker: &BrokerProcess, script: &str, args: &
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(script);
-    let mut child = Command::new(&python)
-        .arg(&path)
-        .arg(broker.bootstrap())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python");
-    let mut out_pipe = child.stdout.take().expect("stdout piped");
-    let mut err_pipe = child.stderr.take().expect("stderr piped");
-    let stdout = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut buf = String::new();
-        let _ = err_pipe.read_to_string(&mut buf);
-        buf
-    });
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for python") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = stdout.join().expect("stdout reader");
-    let stderr = stderr.join().expect("stderr reader");
+    let mut command = Command::new(&python);
+    command.arg(&path).arg(broker.bootstrap()).args(args);
+    let Finished {
+        status,
+        stdout,
+        stderr,
+    } = run_bounded(command, None, SCRIPT_TIMEOUT);
     let context = || {
         format!(
             "{script} {args:?}\nscript stderr:\n{}\nbroker log:\n{}",
@@ -98,15 +70,6 @@ fn run_script<T: DeserializeOwned>(broker: &BrokerProcess, script: &str, args: &
             )
         }),
     }
-}
-
-/// The last `max` bytes of `text` (librdkafka's debug log can be long).
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
 }
 
 /// One message as the scripts print it: bytes as hex, null as `None`.

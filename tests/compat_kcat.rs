@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{require_tool, BrokerProcess};
+use common::{require_tool, run_bounded, BrokerProcess};
 
 /// Longest any one kcat run may take before it is killed and the test fails.
 const KCAT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -31,48 +30,13 @@ struct Output {
 /// exits 0.
 fn kcat(broker: &BrokerProcess, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let kcat = require_tool("kcat", KCAT_HINT);
-    let mut child = Command::new(&kcat)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kcat");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin piped");
-        pipe.write_all(input).expect("write kcat's stdin");
-    }
-    let mut out_pipe = child.stdout.take().expect("stdout piped");
-    let mut err_pipe = child.stderr.take().expect("stderr piped");
-    let stdout = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut buf = String::new();
-        let _ = err_pipe.read_to_string(&mut buf);
-        buf
-    });
-    let deadline = Instant::now() + KCAT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for kcat") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut command = Command::new(&kcat);
+    command.args(args);
+    let finished = run_bounded(command, stdin.map(<[u8]>::to_vec), KCAT_TIMEOUT);
+    let status = finished.status;
     let output = Output {
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
+        stdout: finished.stdout,
+        stderr: finished.stderr,
     };
     match status {
         None => panic!(

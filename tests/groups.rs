@@ -19,7 +19,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::canary::{create_topic, latest_offset};
 use common::wire::WireClient;
-use common::{python_with_confluent_kafka, require_tool, BrokerProcess};
+use common::{
+    python_with_confluent_kafka, require_tool, run_bounded, tail, BrokerProcess, Finished,
+};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
@@ -76,42 +78,13 @@ fn group(id: &str) -> GroupId {
 /// Runs `program args…` with `stdin`, killing it after [`WAIT`]; panics with
 /// its stderr and the broker's log unless it exits 0. Returns its stdout.
 fn run(broker: &BrokerProcess, program: &PathBuf, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
-    let mut input = child.stdin.take().expect("stdin piped");
-    input.write_all(stdin).expect("write stdin");
-    drop(input);
-    let mut out_pipe = child.stdout.take().expect("stdout piped");
-    let mut err_pipe = child.stderr.take().expect("stderr piped");
-    let stdout = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut buf = String::new();
-        let _ = err_pipe.read_to_string(&mut buf);
-        buf
-    });
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = stdout.join().expect("stdout reader");
-    let stderr = stderr.join().expect("stderr reader");
+    let mut command = Command::new(program);
+    command.args(args);
+    let Finished {
+        status,
+        stdout,
+        stderr,
+    } = run_bounded(command, Some(stdin.to_vec()), WAIT);
     match status {
         Some(status) if status.success() => stdout,
         status => panic!(
@@ -124,14 +97,6 @@ fn run(broker: &BrokerProcess, program: &PathBuf, args: &[&str], stdin: &[u8]) -
             tail(&broker.logs(), 8000)
         ),
     }
-}
-
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
 }
 
 fn kcat(broker: &BrokerProcess, args: &[&str], stdin: &[u8]) -> String {

@@ -186,11 +186,26 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     }
     set!(config.broker_id, file.broker_id);
     set!(config.cluster_id, file.cluster_id);
-    set!(config.max_partitions_per_topic, file.max_partitions_per_topic);
-    set!(config.max_control_request_bytes, file.max_control_request_bytes);
-    set!(config.group.initial_rebalance_delay_ms, file.group_initial_rebalance_delay_ms);
-    set!(config.group.min_session_timeout_ms, file.group_min_session_timeout_ms);
-    set!(config.group.max_session_timeout_ms, file.group_max_session_timeout_ms);
+    set!(
+        config.max_partitions_per_topic,
+        file.max_partitions_per_topic
+    );
+    set!(
+        config.max_control_request_bytes,
+        file.max_control_request_bytes
+    );
+    set!(
+        config.group.initial_rebalance_delay_ms,
+        file.group_initial_rebalance_delay_ms
+    );
+    set!(
+        config.group.min_session_timeout_ms,
+        file.group_min_session_timeout_ms
+    );
+    set!(
+        config.group.max_session_timeout_ms,
+        file.group_max_session_timeout_ms
+    );
     set!(config.group.max_members, file.group_max_members);
 
     set!(config.data_dir, args.data_dir.clone());
@@ -218,8 +233,14 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     if args.advertised_host.is_some() {
         config.advertised_host = args.advertised_host.clone();
     }
-    set!(config.group.initial_rebalance_delay_ms, args.group_initial_rebalance_delay_ms);
-    set!(config.group.min_session_timeout_ms, args.group_min_session_timeout_ms);
+    set!(
+        config.group.initial_rebalance_delay_ms,
+        args.group_initial_rebalance_delay_ms
+    );
+    set!(
+        config.group.min_session_timeout_ms,
+        args.group_min_session_timeout_ms
+    );
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
