@@ -1,0 +1,586 @@
+//! A windowed-aggregation job over a consumer group: reads the input
+//! topic(s), keeps one [`PartitionWindows`] per assigned input partition,
+//! produces every closed window to the output topic (and events that count
+//! in no window to the late-output topic), and checkpoints.
+//!
+//! Checkpoints, and why in this order: every `checkpoint_interval` the job
+//! (1) waits until every output record produced so far is acknowledged,
+//! (2) writes, per partition, its window state *and watermark* together with
+//! the next input offset as one record of the state topic (acks=all), and
+//! only then (3) commits those input offsets to the group. After a crash the
+//! job restores the latest state record of each partition it is assigned,
+//! seeks to that record's offset and replays: windows emitted since the
+//! checkpoint are emitted again (at-least-once) with identical aggregates,
+//! because every decision is a pure function of the events' order within the
+//! partition — and the restored watermark keeps already-late events late.
+//!
+//! The state topic (`<group>.window-state`, one partition) keeps each
+//! partition's checkpoints as keyed records; a job reads it to its end when
+//! partitions are assigned, so another instance's newer checkpoints are seen.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use sediment_client::group::RebalanceEvent;
+use sediment_client::{
+    Admin, AutoOffsetReset, ClientConfig, ClientError, Consumer, ConsumerConfig, ConsumerRecord,
+    DeliveryFuture, GroupConsumer, GroupConsumerConfig, NewTopic, Offset, Producer, ProducerConfig,
+    ProducerRecord,
+};
+
+use crate::{Event, PartitionSnapshot, PartitionWindows, Window};
+
+/// What the job does and where.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Cluster address (`host:port[,…]`).
+    pub bootstrap: String,
+    /// Topics to read.
+    pub inputs: Vec<String>,
+    /// Topic the closed windows are written to.
+    pub output: String,
+    /// Topic for events that count in no window (too late, or malformed), if any.
+    pub late_output: Option<String>,
+    /// Consumer group (job instances in one group split the input partitions).
+    pub group: String,
+    /// The window.
+    pub window: Window,
+    /// Allowed lateness in ms.
+    pub grace: i64,
+    /// How often state and offsets are checkpointed.
+    pub checkpoint_interval: Duration,
+}
+
+/// Why the job stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The cluster refused or failed a request.
+    #[error("{context}: {source}")]
+    Client {
+        /// What the job was doing.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: ClientError,
+    },
+    /// A state record could not be read or written.
+    #[error("checkpoint state of {partition}: {reason}")]
+    State {
+        /// `topic-partition`.
+        partition: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+fn client(context: impl Into<String>) -> impl FnOnce(ClientError) -> JobError {
+    let context = context.into();
+    move |source| JobError::Client { context, source }
+}
+
+/// Counters the job reports (status line, tests).
+#[derive(Debug, Clone, Default)]
+pub struct JobStats {
+    /// Events read.
+    pub events: u64,
+    /// Windows emitted.
+    pub emitted: u64,
+    /// Events that counted in no window.
+    pub late: u64,
+    /// Records that were not valid events.
+    pub malformed: u64,
+    /// Open windows over all assigned partitions.
+    pub open_windows: usize,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// Per assigned partition: how far the watermark trails the newest event time seen.
+    pub watermark_lag_ms: BTreeMap<(String, i32), i64>,
+}
+
+/// Reads one record as an event, or says why it is not one.
+pub type Extractor = Box<dyn Fn(&ConsumerRecord) -> Result<Event, String> + Send>;
+
+/// One checkpoint record of the state topic.
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    /// The next input offset to read.
+    offset: i64,
+    /// Window state and watermark.
+    state: PartitionSnapshot,
+}
+
+struct PartitionState {
+    windows: PartitionWindows,
+    /// Next offset to process; records below it are already in `windows`.
+    next_offset: i64,
+    /// Newest event time seen (for the watermark-lag status).
+    max_ts: Option<i64>,
+}
+
+/// A running job.
+pub struct WindowJob {
+    config: JobConfig,
+    extract: Extractor,
+    consumer: GroupConsumer,
+    producer: Producer,
+    client: ClientConfig,
+    state_topic: String,
+    partitions: HashMap<(String, i32), PartitionState>,
+    pending_outputs: Vec<DeliveryFuture>,
+    rebalances: mpsc::UnboundedReceiver<RebalanceEvent>,
+    stats: JobStats,
+}
+
+impl WindowJob {
+    /// Connects, creates the output, late-output and state topics if needed,
+    /// and joins the group.
+    pub async fn start(config: JobConfig, extract: Extractor) -> Result<WindowJob, JobError> {
+        let client = ClientConfig::new(config.bootstrap.clone());
+        let admin = Admin::connect(client.clone())
+            .await
+            .map_err(client_err("connect"))?;
+        let state_topic = format!("{}.window-state", config.group);
+        let mut wanted = vec![(config.output.clone(), 1), (state_topic.clone(), 1)];
+        if let Some(late) = &config.late_output {
+            wanted.push((late.clone(), 1));
+        }
+        let existing: Vec<String> = admin
+            .list_topics()
+            .await
+            .map_err(client_err("list topics"))?
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        for (topic, partitions) in wanted {
+            if !existing.contains(&topic) {
+                match admin
+                    .create_topic(NewTopic::new(topic.clone(), partitions))
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(e)
+                        if e.kafka_error()
+                            == Some(sediment_client::ResponseError::TopicAlreadyExists) => {}
+                    Err(e) => return Err(self::client(format!("create topic {topic}"))(e)),
+                }
+            }
+        }
+        let producer = Producer::new(ProducerConfig {
+            linger: Duration::from_millis(2),
+            ..ProducerConfig::new(config.bootstrap.clone())
+        })
+        .await
+        .map_err(client_err("start the producer"))?;
+        let mut consumer = GroupConsumer::new(
+            GroupConsumerConfig::new(config.bootstrap.clone(), config.group.clone())
+                .with_auto_offset_reset(AutoOffsetReset::Earliest)
+                .with_auto_commit(None),
+        )
+        .await
+        .map_err(client_err("join the group"))?;
+        let (tx, rebalances) = mpsc::unbounded_channel();
+        consumer.set_rebalance_listener(tx);
+        consumer
+            .subscribe(config.inputs.clone())
+            .map_err(client_err("subscribe"))?;
+        Ok(WindowJob {
+            config,
+            extract,
+            consumer,
+            producer,
+            client,
+            state_topic,
+            partitions: HashMap::new(),
+            pending_outputs: Vec::new(),
+            rebalances,
+            stats: JobStats::default(),
+        })
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &JobStats {
+        &self.stats
+    }
+
+    /// Runs until `stop` completes, then checkpoints and leaves the group.
+    /// `on_tick` is called about once a second with the counters (a status line).
+    pub async fn run(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+        mut on_tick: impl FnMut(&JobStats),
+    ) -> Result<JobStats, JobError> {
+        tokio::pin!(stop);
+        let mut last_checkpoint = Instant::now();
+        let mut last_tick = Instant::now();
+        loop {
+            let batch = tokio::select! {
+                _ = &mut stop => break,
+                batch = self.consumer.poll() => batch,
+            };
+            self.handle_rebalances().await?;
+            match batch {
+                Ok(records) => self.process(records).await?,
+                Err(e) if e.is_retriable() => tracing::debug!(error = %e, "poll will be retried"),
+                Err(e) => return Err(client("poll the input")(e)),
+            }
+            if last_checkpoint.elapsed() >= self.config.checkpoint_interval {
+                self.checkpoint().await?;
+                last_checkpoint = Instant::now();
+            }
+            if last_tick.elapsed() >= Duration::from_secs(1) {
+                self.refresh_stats();
+                on_tick(&self.stats);
+                last_tick = Instant::now();
+            }
+        }
+        self.handle_rebalances().await?;
+        self.checkpoint().await?;
+        self.refresh_stats();
+        let stats = self.stats.clone();
+        self.consumer
+            .close()
+            .await
+            .map_err(client_err("leave the group"))?;
+        Ok(stats)
+    }
+
+    /// Applies assignment changes: revoked partitions are checkpointed and
+    /// dropped, assigned ones restored from the state topic and sought to
+    /// their checkpoint offset.
+    async fn handle_rebalances(&mut self) -> Result<(), JobError> {
+        while let Ok(event) = self.rebalances.try_recv() {
+            match event {
+                RebalanceEvent::Revoked { partitions, lost } => {
+                    if lost {
+                        // Another member may already own them: our state is stale.
+                        for tp in partitions {
+                            self.partitions.remove(&tp);
+                        }
+                        continue;
+                    }
+                    let revoked: Vec<(String, i32)> = partitions;
+                    self.checkpoint_partitions(&revoked).await?;
+                    for tp in revoked {
+                        self.partitions.remove(&tp);
+                    }
+                }
+                RebalanceEvent::Assigned { partitions, .. } => {
+                    let checkpoints = self.read_checkpoints().await?;
+                    for tp in partitions {
+                        let restored = match checkpoints.get(&tp) {
+                            Some(checkpoint) => PartitionState {
+                                windows: PartitionWindows::restore(
+                                    self.config.window,
+                                    self.config.grace,
+                                    checkpoint.state.clone(),
+                                )
+                                .map_err(|e| JobError::State {
+                                    partition: format!("{}-{}", tp.0, tp.1),
+                                    reason: format!("checkpoint does not restore: {e}"),
+                                })?,
+                                next_offset: checkpoint.offset,
+                                max_ts: None,
+                            },
+                            None => PartitionState {
+                                windows: PartitionWindows::new(
+                                    self.config.window,
+                                    self.config.grace,
+                                ),
+                                next_offset: -1,
+                                max_ts: None,
+                            },
+                        };
+                        if restored.next_offset >= 0 {
+                            self.consumer
+                                .seek(&tp.0, tp.1, Offset::At(restored.next_offset))
+                                .await
+                                .map_err(client(format!("seek {}-{}", tp.0, tp.1)))?;
+                        }
+                        self.partitions.insert(tp, restored);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn process(&mut self, records: Vec<ConsumerRecord>) -> Result<(), JobError> {
+        for record in records {
+            let tp = (record.topic.to_string(), record.partition);
+            let Some(state) = self.partitions.get_mut(&tp) else {
+                continue; // not (or no longer) ours
+            };
+            if record.offset < state.next_offset {
+                continue; // already in the restored state
+            }
+            state.next_offset = record.offset + 1;
+            self.stats.events += 1;
+            let event = match (self.extract)(&record) {
+                Ok(event) => event,
+                Err(reason) => {
+                    self.stats.malformed += 1;
+                    if self.stats.malformed <= 10 || self.stats.malformed % 10_000 == 0 {
+                        tracing::warn!(
+                            topic = %record.topic, partition = record.partition, offset = record.offset,
+                            %reason, malformed = self.stats.malformed, "malformed event"
+                        );
+                    }
+                    self.send_late(&record).await?;
+                    continue;
+                }
+            };
+            state.max_ts = Some(state.max_ts.map_or(event.ts, |m| m.max(event.ts)));
+            let processed = state.windows.process(event);
+            if processed.late {
+                self.stats.late += 1;
+                self.send_late(&record).await?;
+            }
+            for result in processed.emitted {
+                self.stats.emitted += 1;
+                let value = serde_json::to_vec(&result).map_err(|e| JobError::State {
+                    partition: format!("{}-{}", tp.0, tp.1),
+                    reason: format!("cannot encode a window: {e}"),
+                })?;
+                let record = ProducerRecord {
+                    topic: self.config.output.clone(),
+                    partition: None,
+                    key: Some(Bytes::from(result.key.clone())),
+                    value: Some(Bytes::from(value)),
+                    headers: Vec::new(),
+                    timestamp: Some(result.end),
+                };
+                let delivery = self
+                    .producer
+                    .enqueue(record)
+                    .await
+                    .map_err(client_err("produce a window"))?;
+                self.pending_outputs.push(delivery);
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_late(&mut self, record: &ConsumerRecord) -> Result<(), JobError> {
+        let Some(topic) = &self.config.late_output else {
+            return Ok(());
+        };
+        let late = ProducerRecord {
+            topic: topic.clone(),
+            partition: None,
+            key: record.key.clone(),
+            value: record.value.clone(),
+            headers: Vec::new(),
+            timestamp: Some(record.timestamp),
+        };
+        let delivery = self
+            .producer
+            .enqueue(late)
+            .await
+            .map_err(client_err("produce a late event"))?;
+        self.pending_outputs.push(delivery);
+        Ok(())
+    }
+
+    /// Checkpoints every assigned partition.
+    async fn checkpoint(&mut self) -> Result<(), JobError> {
+        let all: Vec<(String, i32)> = self.partitions.keys().cloned().collect();
+        self.checkpoint_partitions(&all).await
+    }
+
+    /// Outputs acknowledged → state records written → input offsets committed.
+    async fn checkpoint_partitions(
+        &mut self,
+        partitions: &[(String, i32)],
+    ) -> Result<(), JobError> {
+        self.producer
+            .flush()
+            .await
+            .map_err(client_err("flush outputs"))?;
+        for delivery in self.pending_outputs.drain(..) {
+            delivery
+                .await
+                .map_err(client_err("an output was not acknowledged"))?;
+        }
+        let mut offsets = BTreeMap::new();
+        let mut writes = Vec::new();
+        for tp in partitions {
+            let Some(state) = self.partitions.get(tp) else {
+                continue;
+            };
+            if state.next_offset < 0 {
+                continue; // nothing read yet: nothing to save
+            }
+            let checkpoint = Checkpoint {
+                offset: state.next_offset,
+                state: state.windows.snapshot(),
+            };
+            let value = serde_json::to_vec(&checkpoint).map_err(|e| JobError::State {
+                partition: format!("{}-{}", tp.0, tp.1),
+                reason: e.to_string(),
+            })?;
+            let record = ProducerRecord {
+                topic: self.state_topic.clone(),
+                partition: Some(0),
+                key: Some(Bytes::from(state_key(&self.config.group, tp))),
+                value: Some(Bytes::from(value)),
+                headers: Vec::new(),
+                timestamp: None,
+            };
+            writes.push(
+                self.producer
+                    .enqueue(record)
+                    .await
+                    .map_err(client_err("write a checkpoint"))?,
+            );
+            offsets.insert(tp.clone(), state.next_offset);
+        }
+        self.producer
+            .flush()
+            .await
+            .map_err(client_err("flush checkpoints"))?;
+        for write in writes {
+            write
+                .await
+                .map_err(client_err("a checkpoint was not acknowledged"))?;
+        }
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        match self.consumer.commit_offsets(offsets).await {
+            Ok(()) => {}
+            // The group moved on; the state record is what restores it.
+            Err(e)
+                if e.is_retriable()
+                    || matches!(
+                        e.kafka_error(),
+                        Some(
+                            sediment_client::ResponseError::IllegalGeneration
+                                | sediment_client::ResponseError::UnknownMemberId
+                                | sediment_client::ResponseError::RebalanceInProgress
+                        )
+                    ) =>
+            {
+                tracing::debug!(error = %e, "offset commit after a checkpoint was refused")
+            }
+            Err(e) => return Err(client("commit input offsets")(e)),
+        }
+        self.stats.checkpoints += 1;
+        Ok(())
+    }
+
+    /// The latest checkpoint of every partition in the state topic.
+    async fn read_checkpoints(&self) -> Result<HashMap<(String, i32), Checkpoint>, JobError> {
+        let mut consumer = Consumer::new(ConsumerConfig {
+            fetch_max_wait: Duration::from_millis(10),
+            ..ConsumerConfig::new(self.client.bootstrap.clone())
+        })
+        .await
+        .map_err(client_err("read checkpoints"))?;
+        consumer
+            .assign(vec![(self.state_topic.clone(), 0)])
+            .await
+            .map_err(client_err("read checkpoints"))?;
+        consumer
+            .seek(&self.state_topic, 0, Offset::Earliest)
+            .await
+            .map_err(client_err("read checkpoints"))?;
+        let admin = Admin::connect(self.client.clone())
+            .await
+            .map_err(client_err("read checkpoints"))?;
+        let end = admin
+            .list_offsets(&self.state_topic, 0, sediment_client::OffsetSpec::Latest)
+            .await
+            .map_err(client_err("read checkpoints"))?;
+        let prefix = format!("{}\u{0}", self.config.group);
+        let mut latest = HashMap::new();
+        while consumer.position(&self.state_topic, 0).unwrap_or(0) < end {
+            for record in consumer
+                .poll()
+                .await
+                .map_err(client_err("read checkpoints"))?
+            {
+                let Some(key) = record
+                    .key
+                    .as_ref()
+                    .and_then(|k| std::str::from_utf8(k).ok())
+                else {
+                    continue;
+                };
+                let Some(tp) = key.strip_prefix(&prefix).and_then(parse_tp) else {
+                    continue;
+                };
+                let Some(value) = &record.value else { continue };
+                let checkpoint: Checkpoint =
+                    serde_json::from_slice(value).map_err(|e| JobError::State {
+                        partition: format!("{}-{}", tp.0, tp.1),
+                        reason: format!("unreadable checkpoint at offset {}: {e}", record.offset),
+                    })?;
+                latest.insert(tp, checkpoint);
+            }
+        }
+        Ok(latest)
+    }
+
+    fn refresh_stats(&mut self) {
+        self.stats.open_windows = self
+            .partitions
+            .values()
+            .map(|p| p.windows.open_windows())
+            .sum();
+        self.stats.watermark_lag_ms = self
+            .partitions
+            .iter()
+            .filter_map(|(tp, p)| Some((tp.clone(), p.max_ts? - p.windows.watermark()?)))
+            .collect();
+    }
+}
+
+/// Key of a partition's checkpoint records: `group NUL topic NUL partition`.
+fn state_key(group: &str, tp: &(String, i32)) -> String {
+    format!("{group}\u{0}{}\u{0}{}", tp.0, tp.1)
+}
+
+fn parse_tp(rest: &str) -> Option<(String, i32)> {
+    let (topic, partition) = rest.rsplit_once('\u{0}')?;
+    Some((topic.to_string(), partition.parse().ok()?))
+}
+
+fn client_err(context: &'static str) -> impl FnOnce(ClientError) -> JobError {
+    client(context)
+}
+
+/// Reads the `sediment window` event format: a JSON value
+/// `{"key": str, "ts": int ms, "value": number}`; integers stay exact.
+pub fn json_event(record: &ConsumerRecord) -> Result<Event, String> {
+    #[derive(Deserialize)]
+    struct Wire {
+        key: String,
+        ts: i64,
+        value: serde_json::Number,
+    }
+    let bytes = record
+        .value
+        .as_ref()
+        .ok_or("a null value is not an event")?;
+    let wire: Wire = serde_json::from_slice(bytes).map_err(|e| format!("not an event: {e}"))?;
+    let value = match wire.value.as_i64() {
+        Some(int) => crate::Number::Int(int),
+        None => crate::Number::Float(wire.value.as_f64().ok_or("value is not a number")?),
+    };
+    Ok(Event {
+        key: wire.key,
+        ts: wire.ts,
+        value,
+    })
+}
+
+/// Shared so tests can build jobs with the default extractor.
+pub fn json_extractor() -> Extractor {
+    Box::new(json_event)
+}

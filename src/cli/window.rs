@@ -1,0 +1,149 @@
+//! `sediment window`: a windowed-aggregation job (DESIGN §6, "wagg-1") over
+//! JSON events `{"key": str, "ts": int ms, "value": number}`, writing each
+//! closed window as `{"kind","key","start","end","count","sum","min","max"}`
+//! keyed by the group key. SIGTERM or Ctrl-C checkpoints and exits 0.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use sediment_client::ClientConfig;
+use sediment_stream::job::{json_extractor, JobConfig, JobStats, WindowJob};
+use sediment_stream::Window;
+
+/// Flags of `sediment window` (its `--output TOPIC` is the global `--output`).
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["tumbling", "hopping", "session"])))]
+pub struct WindowArgs {
+    /// Input topic.
+    #[arg(long)]
+    pub input: String,
+    /// Consumer group of the job (instances in one group split the input partitions).
+    #[arg(long)]
+    pub group: String,
+    /// Tumbling windows of this many ms.
+    #[arg(long, value_name = "MS")]
+    pub tumbling: Option<i64>,
+    /// Hopping windows: SIZE:ADVANCE in ms.
+    #[arg(long, value_name = "SIZE:ADVANCE")]
+    pub hopping: Option<String>,
+    /// Session windows with this gap in ms.
+    #[arg(long, value_name = "GAP")]
+    pub session: Option<i64>,
+    /// Allowed lateness in ms.
+    #[arg(long, default_value_t = 0)]
+    pub grace: i64,
+    /// Topic for events that count in no window (too late or malformed).
+    #[arg(long)]
+    pub late_output: Option<String>,
+    /// Checkpoint interval in ms.
+    #[arg(long, default_value_t = 1000)]
+    pub checkpoint_ms: u64,
+}
+
+impl WindowArgs {
+    fn window(&self) -> anyhow::Result<Window> {
+        let window = match (&self.tumbling, &self.hopping, &self.session) {
+            (Some(size), None, None) => Window::tumbling(*size),
+            (None, Some(spec), None) => {
+                let (size, advance) = spec
+                    .split_once(':')
+                    .with_context(|| format!("--hopping takes SIZE:ADVANCE in ms, got `{spec}`"))?;
+                let size = size
+                    .parse()
+                    .with_context(|| format!("--hopping size `{size}` is not a number"))?;
+                let advance = advance
+                    .parse()
+                    .with_context(|| format!("--hopping advance `{advance}` is not a number"))?;
+                Window::hopping(size, advance)
+            }
+            (None, None, Some(gap)) => Window::session(*gap),
+            _ => bail!("give exactly one of --tumbling, --hopping, --session"),
+        };
+        window.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// Runs the job until SIGTERM or Ctrl-C.
+pub async fn run(
+    args: WindowArgs,
+    output: String,
+    client: ClientConfig,
+) -> anyhow::Result<ExitCode> {
+    let window = args.window()?;
+    if args.grace < 0 {
+        bail!("--grace must be at least 0, got {}", args.grace);
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEDIMENT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
+    super::connect_admin(client.clone()).await?;
+    let config = JobConfig {
+        bootstrap: client.bootstrap.clone(),
+        inputs: vec![args.input.clone()],
+        output,
+        late_output: args.late_output.clone(),
+        group: args.group.clone(),
+        window,
+        grace: args.grace,
+        checkpoint_interval: Duration::from_millis(args.checkpoint_ms.max(1)),
+    };
+    let job = WindowJob::start(config, json_extractor())
+        .await
+        .context("cannot start the window job")?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_events = 0u64;
+    let stats = job
+        .run(stop_signal(), |stats: &JobStats| {
+            if terminal {
+                let lag = stats
+                    .watermark_lag_ms
+                    .iter()
+                    .map(|((t, p), lag)| format!("{t}-{p}:{lag}ms"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                eprint!(
+                    "\r{} events/s, {} open windows, {} emitted, {} late, watermark lag {lag}   ",
+                    stats.events - last_events,
+                    stats.open_windows,
+                    stats.emitted,
+                    stats.late
+                );
+                last_events = stats.events;
+            }
+        })
+        .await
+        .context("the window job stopped")?;
+    if terminal {
+        eprintln!();
+    }
+    tracing::info!(
+        events = stats.events,
+        emitted = stats.emitted,
+        late = stats.late,
+        "window job stopped"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
