@@ -53,6 +53,9 @@ pub struct JobConfig {
     pub grace: i64,
     /// How often state and offsets are checkpointed.
     pub checkpoint_interval: Duration,
+    /// Group session timeout: how long a crashed instance keeps its
+    /// partitions before another takes them over (heartbeats every third).
+    pub session_timeout: Duration,
 }
 
 /// Why the job stopped.
@@ -176,13 +179,16 @@ impl WindowJob {
         })
         .await
         .map_err(client_err("start the producer"))?;
-        let mut consumer = GroupConsumer::new(
+        let mut group_config =
             GroupConsumerConfig::new(config.bootstrap.clone(), config.group.clone())
                 .with_auto_offset_reset(AutoOffsetReset::Earliest)
-                .with_auto_commit(None),
-        )
-        .await
-        .map_err(client_err("join the group"))?;
+                .with_auto_commit(None);
+        group_config.session_timeout = config.session_timeout;
+        group_config.heartbeat_interval =
+            (config.session_timeout / 3).max(Duration::from_millis(100));
+        let mut consumer = GroupConsumer::new(group_config)
+            .await
+            .map_err(client_err("join the group"))?;
         let (tx, rebalances) = mpsc::unbounded_channel();
         consumer.set_rebalance_listener(tx);
         consumer

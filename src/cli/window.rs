@@ -42,6 +42,9 @@ pub struct WindowArgs {
     /// Checkpoint interval in ms.
     #[arg(long, default_value_t = 1000)]
     pub checkpoint_ms: u64,
+    /// Group session timeout in ms: how soon a crashed job's partitions move to another instance.
+    #[arg(long, default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
 }
 
 impl WindowArgs {
@@ -94,6 +97,7 @@ pub async fn run(
         window,
         grace: args.grace,
         checkpoint_interval: Duration::from_millis(args.checkpoint_ms.max(1)),
+        session_timeout: Duration::from_millis(args.session_timeout_ms.max(1000)),
     };
     let job = WindowJob::start(config, json_extractor())
         .await
