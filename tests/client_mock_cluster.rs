@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::client::read_back;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,8 +19,7 @@ use std::collections::BTreeMap;
 
 use sediment_client::{
     partition_for_key, Acks, Admin, ClientConfig, ClientError, CompressionCodec, Consumer,
-    ConsumerConfig, ConsumerRecord, NewTopic, Offset, OffsetSpec, Producer, ProducerConfig,
-    ProducerRecord,
+    ConsumerConfig, NewTopic, OffsetSpec, Producer, ProducerConfig, ProducerRecord,
 };
 
 /// The mock cluster process; it exits when its stdin closes (on drop).
@@ -71,41 +72,6 @@ impl Drop for MockCluster {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Reads `topic`/`partition` from the start until `count` records arrived
-/// (the mock answers a Fetch with one batch at a time).
-async fn read_back(
-    bootstrap: &str,
-    topic: &str,
-    partition: i32,
-    count: usize,
-) -> Vec<ConsumerRecord> {
-    let mut consumer = Consumer::new(ConsumerConfig {
-        fetch_max_wait: Duration::from_millis(100),
-        ..ConsumerConfig::new(bootstrap)
-    })
-    .await
-    .unwrap();
-    consumer
-        .assign(vec![(topic.to_string(), partition)])
-        .await
-        .unwrap();
-    consumer
-        .seek(topic, partition, Offset::Earliest)
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut records = Vec::new();
-    while records.len() < count {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {count} records of {topic}-{partition} came back",
-            records.len()
-        );
-        records.extend(consumer.poll().await.unwrap());
-    }
-    records
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,15 +5,16 @@
 
 mod common;
 
+use common::client::read_back;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::BrokerProcess;
 use sediment_client::{
-    Acks, Admin, ClientConfig, ClientError, CompressionCodec, Consumer, ConsumerConfig,
-    ConsumerRecord, NewTopic, Offset, OffsetSpec, Producer, ProducerConfig, ProducerRecord,
-    ResponseError,
+    Acks, Admin, ClientConfig, ClientError, CompressionCodec, Consumer, ConsumerConfig, NewTopic,
+    Offset, OffsetSpec, Producer, ProducerConfig, ProducerRecord, ResponseError,
 };
 
 fn producer_config(bootstrap: &str, acks: Acks, compression: CompressionCodec) -> ProducerConfig {
@@ -22,40 +23,6 @@ fn producer_config(bootstrap: &str, acks: Acks, compression: CompressionCodec) -
         compression,
         ..ProducerConfig::new(bootstrap)
     }
-}
-
-/// Reads `topic`/`partition` from the start until `count` records arrived.
-async fn read_back(
-    bootstrap: &str,
-    topic: &str,
-    partition: i32,
-    count: usize,
-) -> Vec<ConsumerRecord> {
-    let mut consumer = Consumer::new(ConsumerConfig {
-        fetch_max_wait: Duration::from_millis(100),
-        ..ConsumerConfig::new(bootstrap)
-    })
-    .await
-    .unwrap();
-    consumer
-        .assign(vec![(topic.to_string(), partition)])
-        .await
-        .unwrap();
-    consumer
-        .seek(topic, partition, Offset::Earliest)
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut records = Vec::new();
-    while records.len() < count {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {count} records of {topic}-{partition} came back",
-            records.len()
-        );
-        records.extend(consumer.poll().await.unwrap());
-    }
-    records
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod canary;
+pub mod client;
 pub mod wire;
 
 /// A running broker process.

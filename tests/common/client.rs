@@ -1,0 +1,41 @@
+//! Helpers for tests that drive `sediment-client` (against Sediment or the mock cluster).
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use sediment_client::{Consumer, ConsumerConfig, ConsumerRecord, Offset};
+
+/// Reads `topic`/`partition` from the start until `count` records arrived
+/// (within 30 s; the mock cluster answers a Fetch with one batch at a time).
+pub async fn read_back(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    count: usize,
+) -> Vec<ConsumerRecord> {
+    let mut consumer = Consumer::new(ConsumerConfig {
+        fetch_max_wait: Duration::from_millis(100),
+        ..ConsumerConfig::new(bootstrap)
+    })
+    .await
+    .expect("consumer");
+    consumer
+        .assign(vec![(topic.to_string(), partition)])
+        .await
+        .expect("assign");
+    consumer
+        .seek(topic, partition, Offset::Earliest)
+        .await
+        .expect("seek");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut records = Vec::new();
+    while records.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} records of {topic}-{partition} came back",
+            records.len()
+        );
+        records.extend(consumer.poll().await.expect("poll"));
+    }
+    records
+}
