@@ -575,7 +575,11 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
     create_topic(&broker, "out", 1);
     let expected = reference(kind, GRACE, &split(&events, parts));
     let (output, group) = ("out", "g-crash");
-    let mut job = start_job(&broker, dir.path(), "in", output, group, kind, None, 50);
+    // Checkpoints far apart, so the kills land between them: the windows
+    // emitted since the last checkpoint are emitted again after the restart,
+    // which is what the identical-duplicates check is about.
+    let checkpoint_ms = 2_000;
+    let mut job = start_job(&broker, dir.path(), "in", output, group, kind, None, checkpoint_ms);
     let chunks: Vec<&[Ev]> = events.chunks(200).collect();
     let mut job_kills = 0;
     let mut broker_restarted = false;
@@ -592,7 +596,7 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
                 started.elapsed()
             );
             job_kills += 1;
-            job = start_job(&broker, dir.path(), "in", output, group, kind, None, 50);
+            job = start_job(&broker, dir.path(), "in", output, group, kind, None, checkpoint_ms);
         }
         if i == 6 {
             broker.restart();
@@ -605,15 +609,15 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
                     job.log()
                 );
                 job_restarts_after_broker += 1;
-                job = start_job(&broker, dir.path(), "in", output, group, kind, None, 50);
+                job = start_job(&broker, dir.path(), "in", output, group, kind, None, checkpoint_ms);
             }
         }
     }
     assert_eq!(job_kills, 3);
     assert!(broker_restarted);
     // A SIGKILLed member stays in the group until its session times out
-    // (the job's consumer uses the client default, 45 s), so the restarted
-    // job can stall that long before it gets the partitions back.
+    // (the job's default, 10 s), so the restarted job can stall that long
+    // before it gets the partitions back.
     let raw = wait_for_output(
         &broker,
         output,
@@ -625,6 +629,11 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
     let log = job.log();
     assert_eq!(job.sigterm(), Some(0), "exit code on SIGTERM; log:\n{log}");
     let got = dedup(&raw);
+    assert!(
+        raw.len() > got.len(),
+        "kills between checkpoints re-emit windows; none were re-emitted ({} records)",
+        raw.len()
+    );
     assert!(
         got == expected.windows,
         "after 3 job kills and a broker restart: {}\nlast job log:\n{}",
