@@ -579,7 +579,16 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
     // emitted since the last checkpoint are emitted again after the restart,
     // which is what the identical-duplicates check is about.
     let checkpoint_ms = 2_000;
-    let mut job = start_job(&broker, dir.path(), "in", output, group, kind, None, checkpoint_ms);
+    let mut job = start_job(
+        &broker,
+        dir.path(),
+        "in",
+        output,
+        group,
+        kind,
+        None,
+        checkpoint_ms,
+    );
     let chunks: Vec<&[Ev]> = events.chunks(200).collect();
     let mut job_kills = 0;
     let mut broker_restarted = false;
@@ -596,7 +605,16 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
                 started.elapsed()
             );
             job_kills += 1;
-            job = start_job(&broker, dir.path(), "in", output, group, kind, None, checkpoint_ms);
+            job = start_job(
+                &broker,
+                dir.path(),
+                "in",
+                output,
+                group,
+                kind,
+                None,
+                checkpoint_ms,
+            );
         }
         if i == 6 {
             broker.restart();
@@ -609,7 +627,16 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
                     job.log()
                 );
                 job_restarts_after_broker += 1;
-                job = start_job(&broker, dir.path(), "in", output, group, kind, None, checkpoint_ms);
+                job = start_job(
+                    &broker,
+                    dir.path(),
+                    "in",
+                    output,
+                    group,
+                    kind,
+                    None,
+                    checkpoint_ms,
+                );
             }
         }
     }
