@@ -579,16 +579,19 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
     // emitted since the last checkpoint are emitted again after the restart,
     // which is what the identical-duplicates check is about.
     let checkpoint_ms = 2_000;
-    let mut job = start_job(
-        &broker,
-        dir.path(),
-        "in",
-        output,
-        group,
-        kind,
-        None,
-        checkpoint_ms,
-    );
+    let restart_job = |broker: &BrokerProcess| {
+        start_job(
+            broker,
+            dir.path(),
+            "in",
+            output,
+            group,
+            kind,
+            None,
+            checkpoint_ms,
+        )
+    };
+    let mut job = restart_job(&broker);
     let chunks: Vec<&[Ev]> = events.chunks(200).collect();
     let mut job_kills = 0;
     let mut broker_restarted = false;
@@ -605,16 +608,7 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
                 started.elapsed()
             );
             job_kills += 1;
-            job = start_job(
-                &broker,
-                dir.path(),
-                "in",
-                output,
-                group,
-                kind,
-                None,
-                checkpoint_ms,
-            );
+            job = restart_job(&broker);
         }
         if i == 6 {
             broker.restart();
@@ -627,16 +621,7 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
                     job.log()
                 );
                 job_restarts_after_broker += 1;
-                job = start_job(
-                    &broker,
-                    dir.path(),
-                    "in",
-                    output,
-                    group,
-                    kind,
-                    None,
-                    checkpoint_ms,
-                );
+                job = restart_job(&broker);
             }
         }
     }

@@ -134,13 +134,8 @@ fn retention_bytes(bytes: i64) -> Option<u64> {
     u64::try_from(bytes).ok()
 }
 
-/// Defaults, then the file, then the flags.
-fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
-    let file = match &args.config {
-        Some(path) => load_file(path)?,
-        None => FileConfig::default(),
-    };
-    let mut config = BrokerConfig::default();
+/// Sets every setting `file` names; the others keep their values.
+fn apply(config: &mut BrokerConfig, file: FileConfig) -> anyhow::Result<()> {
     macro_rules! set {
         ($target:expr, $value:expr) => {
             if let Some(value) = $value {
@@ -207,40 +202,43 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         file.group_max_session_timeout_ms
     );
     set!(config.group.max_members, file.group_max_members);
+    Ok(())
+}
 
-    set!(config.data_dir, args.data_dir.clone());
-    set!(config.listen, args.listen);
-    set!(config.log.flush, args.flush);
-    set!(config.log.segment_bytes, args.segment_bytes);
-    set!(config.log.retention_ms, args.retention_ms.map(retention_ms));
-    set!(
-        config.log.retention_bytes,
-        args.retention_bytes.map(retention_bytes)
-    );
-    set!(config.message_max_bytes, args.message_max_bytes);
-    set!(config.max_request_bytes, args.max_request_bytes);
-    set!(config.max_connections, args.max_connections);
-    set!(config.auto_create_topics, args.auto_create_topics);
-    set!(config.default_partitions, args.default_partitions);
-    set!(
-        config.idle_timeout,
-        args.idle_timeout_ms.map(Duration::from_millis)
-    );
-    set!(
-        config.request_read_timeout,
-        args.request_read_timeout_ms.map(Duration::from_millis)
-    );
-    if args.advertised_host.is_some() {
-        config.advertised_host = args.advertised_host.clone();
+impl ServeArgs {
+    /// The flags as one more configuration layer.
+    fn overrides(&self) -> FileConfig {
+        FileConfig {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            flush: self.flush.map(|f| f.to_string()),
+            segment_bytes: self.segment_bytes,
+            retention_ms: self.retention_ms,
+            retention_bytes: self.retention_bytes,
+            message_max_bytes: self.message_max_bytes,
+            max_request_bytes: self.max_request_bytes,
+            max_connections: self.max_connections,
+            auto_create_topics: self.auto_create_topics,
+            default_partitions: self.default_partitions,
+            idle_timeout_ms: self.idle_timeout_ms,
+            request_read_timeout_ms: self.request_read_timeout_ms,
+            advertised_host: self.advertised_host.clone(),
+            group_initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+            group_min_session_timeout_ms: self.group_min_session_timeout_ms,
+            ..FileConfig::default()
+        }
     }
-    set!(
-        config.group.initial_rebalance_delay_ms,
-        args.group_initial_rebalance_delay_ms
-    );
-    set!(
-        config.group.min_session_timeout_ms,
-        args.group_min_session_timeout_ms
-    );
+}
+
+/// Defaults, then the file, then the flags (each layer overrides the one before).
+fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let file = match &args.config {
+        Some(path) => load_file(path)?,
+        None => FileConfig::default(),
+    };
+    let mut config = BrokerConfig::default();
+    apply(&mut config, file)?;
+    apply(&mut config, args.overrides())?;
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
@@ -350,5 +348,59 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Harness {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn given_config_file_and_flags_then_flags_win_and_file_fills_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sediment.toml");
+        std::fs::write(
+            &file,
+            "flush = \"always\"\nretention_ms = 3600000\ngroup_max_members = 7\nlisten = \"127.0.0.1:7000\"\n",
+        )
+        .unwrap();
+        let args = Harness::parse_from([
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--flush",
+            "interval:5",
+            "--retention-bytes",
+            "-1",
+        ])
+        .serve;
+        let config = broker_config(&args).unwrap();
+        assert_eq!(
+            config.log.flush,
+            FlushPolicy::Interval(Duration::from_millis(5))
+        );
+        assert_eq!(config.log.retention_ms, Some(Duration::from_secs(3600)));
+        assert_eq!(config.log.retention_bytes, None);
+        assert_eq!(config.group.max_members, 7);
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:7000".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn given_unknown_key_in_config_file_then_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sediment.toml");
+        std::fs::write(&file, "retention_hours = 3\n").unwrap();
+        let args = Harness::parse_from(["serve", "--config", file.to_str().unwrap()]).serve;
+        assert!(broker_config(&args).is_err());
     }
 }

@@ -22,15 +22,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{FlushPolicy, LogConfig};
 use crate::error::StorageError;
+use crate::storage::encode::{encode_plain_batch, PlainRecord};
 use crate::storage::log_manager::{LogManager, TopicPartition};
 use crate::storage::partition_log::now_ms;
 use crate::storage::segment::{read_lock, write_lock};
@@ -250,11 +248,6 @@ impl OffsetStore {
         self.partitions.iter().map(|p| p.size_bytes()).sum()
     }
 
-    fn partition_of(&self, group: &str) -> &Arc<PartitionLog> {
-        let index = crc32fast::hash(group.as_bytes()) as usize % self.partitions.len();
-        &self.partitions[index]
-    }
-
     /// Appends records for one group, applies them, and waits for durability.
     async fn write(
         &self,
@@ -264,7 +257,8 @@ impl OffsetStore {
         if records.is_empty() {
             return Ok(());
         }
-        let log = Arc::clone(self.partition_of(group));
+        let index = self.partition_index(group);
+        let log = Arc::clone(&self.partitions[index]);
         let next_offset = {
             let _writer = lock(&self.writer);
             let batch = encode(&records)?;
@@ -276,17 +270,17 @@ impl OffsetStore {
             outcome.next_offset
         };
         make_durable(&log, next_offset).await?;
-        self.compact_if_needed(&log).await
+        self.compact_if_needed(index).await
     }
 
     /// Snapshot-and-delete once the partition holds far more records than live keys.
-    async fn compact_if_needed(&self, log: &Arc<PartitionLog>) -> Result<(), StorageError> {
-        let index = self
-            .partitions
-            .iter()
-            .position(|p| Arc::ptr_eq(p, log))
-            .unwrap_or_default();
+    async fn compact_if_needed(&self, index: usize) -> Result<(), StorageError> {
+        let log = &self.partitions[index];
         let held = log.log_end_offset() - log.log_start_offset();
+        // Cheap test first: counting live keys walks the whole view.
+        if held <= SNAPSHOT_SLACK {
+            return Ok(());
+        }
         let live = self.live_in_partition(index);
         if held <= 2 * live as i64 + SNAPSHOT_SLACK {
             return Ok(());
@@ -319,6 +313,7 @@ impl OffsetStore {
         Ok(())
     }
 
+    /// The partition a group's records live in.
     fn partition_index(&self, group: &str) -> usize {
         crc32fast::hash(group.as_bytes()) as usize % self.partitions.len()
     }
@@ -370,56 +365,27 @@ async fn make_durable(log: &Arc<PartitionLog>, offset: i64) -> Result<(), Storag
         })?
 }
 
-/// Encodes records as one uncompressed batch.
+/// Encodes records as one uncompressed batch (JSON keys and values).
 fn encode(records: &[(Key, Option<Value>)]) -> Result<Vec<u8>, StorageError> {
+    let failed =
+        |reason: String| StorageError::io("encode", OFFSETS_TOPIC, std::io::Error::other(reason));
     let now = now_ms();
-    let encoded: Vec<Record> = records
+    let plain = records
         .iter()
-        .enumerate()
-        .map(|(i, (key, value))| {
-            let key = serde_json::to_vec(key).map(Bytes::from);
-            let value = value
-                .as_ref()
-                .map(|v| serde_json::to_vec(v).map(Bytes::from))
-                .transpose();
-            (i, key, value)
-        })
-        .map(|(i, key, value)| -> Result<Record, serde_json::Error> {
-            Ok(Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
+        .map(|(key, value)| {
+            Ok(PlainRecord {
+                key: Some(Bytes::from(serde_json::to_vec(key)?)),
+                value: value
+                    .as_ref()
+                    .map(serde_json::to_vec)
+                    .transpose()?
+                    .map(Bytes::from),
                 timestamp: now,
-                key: Some(key?),
-                value: value?,
-                headers: IndexMap::new(),
             })
         })
-        .collect::<Result<_, _>>()
-        .map_err(|e| StorageError::io("encode", OFFSETS_TOPIC, std::io::Error::other(e)))?;
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        encoded.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| {
-        StorageError::io(
-            "encode",
-            OFFSETS_TOPIC,
-            std::io::Error::other(e.to_string()),
-        )
-    })?;
-    Ok(buf.to_vec())
+        .collect::<Result<Vec<_>, serde_json::Error>>()
+        .map_err(|e| failed(e.to_string()))?;
+    encode_plain_batch(plain).map_err(failed)
 }
 
 /// Applies every record of a partition, in order, to the view.

@@ -7,11 +7,13 @@
 //! - [`partition_log`]: segments, append, read, roll, high watermark, group commit, poison.
 //! - [`recovery`]: what a restart trusts, cuts or fences (also `sediment log verify`).
 //! - [`retention`]: which sealed segments retention deletes.
+//! - [`encode`]: encodes records the broker writes itself as one v2 batch.
 //! - [`checkpoint`]: small files written atomically (temp → fdatasync → rename → fsync dir).
 //! - [`log_manager`]: the data directory: partitions, clean-shutdown marker, recovery points.
 
 pub mod batch;
 pub mod checkpoint;
+pub mod encode;
 pub mod index;
 pub mod log_manager;
 pub mod partition_log;
