@@ -1,0 +1,572 @@
+//! Record batches (magic v2): building one from records, with any of Kafka's
+//! codecs, and reading the records back out of one.
+//!
+//! Layout of a batch (all big-endian):
+//! `baseOffset i64 · batchLength i32 · partitionLeaderEpoch i32 · magic i8 ·
+//! crc u32 · attributes i16 · lastOffsetDelta i32 · baseTimestamp i64 ·
+//! maxTimestamp i64 · producerId i64 · producerEpoch i16 · baseSequence i32 ·
+//! recordCount i32 · records…`, where the CRC-32C covers everything from
+//! `attributes` to the end and the records may be compressed as one block.
+//!
+//! Decoding is bounded: a batch's decompressed size is capped by the caller
+//! (a decompression bomb is an error, not an allocation), record counts are
+//! checked against the bytes left, and keys, values and header values of
+//! uncompressed batches are zero-copy slices of the input.
+
+use std::io::{Read, Write};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::wire::{DecodeError, Reader, Writer};
+
+/// Bytes of a batch before its records.
+pub const BATCH_HEADER_LEN: usize = 61;
+/// Offset of the CRC-32C within a batch.
+const CRC_AT: usize = 17;
+/// Offset of `attributes` within a batch: the CRC covers from here.
+const ATTRIBUTES_AT: usize = 21;
+/// Bytes of `baseOffset` and `batchLength`, not counted by `batchLength`.
+const LOG_OVERHEAD: usize = 12;
+
+/// The compression codec of a batch (attribute bits 0–2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Uncompressed.
+    #[default]
+    None,
+    /// gzip (codec 1).
+    Gzip,
+    /// Snappy (codec 2), in the xerial framing Kafka's Java client writes.
+    Snappy,
+    /// LZ4 frames (codec 3).
+    Lz4,
+    /// Zstandard (codec 4).
+    Zstd,
+}
+
+impl Compression {
+    /// The codec's attribute bits.
+    pub const fn id(self) -> i16 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+
+    /// The codec with these attribute bits.
+    pub const fn from_id(id: i16) -> Option<Self> {
+        match id {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Gzip),
+            2 => Some(Compression::Snappy),
+            3 => Some(Compression::Lz4),
+            4 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a batch's timestamps were set by the producer or the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Set by the producer (CreateTime).
+    #[default]
+    Create,
+    /// Set by the broker at append (LogAppendTime).
+    LogAppend,
+}
+
+/// One record of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// The record's offset (base offset + delta).
+    pub offset: i64,
+    /// Its timestamp in ms.
+    pub timestamp: i64,
+    /// Its key; `None` when null.
+    pub key: Option<Bytes>,
+    /// Its value; `None` for a tombstone.
+    pub value: Option<Bytes>,
+    /// Its headers, in order; a header value may be null.
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// Batch-level settings when building a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Offset of the first record (the broker rewrites it on append).
+    pub base_offset: i64,
+    /// Codec for the records.
+    pub compression: Compression,
+    /// Timestamp type.
+    pub timestamp_type: TimestampType,
+    /// Producer id, or -1.
+    pub producer_id: i64,
+    /// Producer epoch, or -1.
+    pub producer_epoch: i16,
+    /// Sequence of the first record, or -1.
+    pub base_sequence: i32,
+    /// Leader epoch, or -1.
+    pub partition_leader_epoch: i32,
+    /// Part of a transaction.
+    pub transactional: bool,
+    /// A control batch (transaction marker).
+    pub control: bool,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            base_offset: 0,
+            compression: Compression::None,
+            timestamp_type: TimestampType::Create,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            partition_leader_epoch: -1,
+            transactional: false,
+            control: false,
+        }
+    }
+}
+
+/// Why a batch could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchEncodeError {
+    /// A batch needs at least one record.
+    #[error("a record batch needs at least one record")]
+    Empty,
+    /// Offsets must rise from the first record, within 32-bit deltas.
+    #[error("record offsets must rise from the base offset within 32-bit deltas")]
+    BadOffsets,
+    /// A key, value or header is longer than a varint length can say.
+    #[error("a record field of {0} bytes is too long")]
+    TooLong(usize),
+    /// The codec failed.
+    #[error("compression failed: {0}")]
+    Compression(#[from] std::io::Error),
+}
+
+/// Builds one batch holding `records` (offsets as given; the first one is
+/// the base offset, overriding `options.base_offset`).
+pub fn encode_batch(records: &[Record], options: &BatchOptions) -> Result<Bytes, BatchEncodeError> {
+    let first = records.first().ok_or(BatchEncodeError::Empty)?;
+    let base_offset = first.offset;
+    let base_timestamp = first.timestamp;
+    let mut max_timestamp = base_timestamp;
+    let mut last_delta = 0i32;
+    let mut body = Writer::new();
+    let mut record = Writer::new();
+    for r in records {
+        let delta = r
+            .offset
+            .checked_sub(base_offset)
+            .and_then(|d| i32::try_from(d).ok())
+            .filter(|d| *d >= last_delta && (*d > last_delta || std::ptr::eq(r, first)))
+            .ok_or(BatchEncodeError::BadOffsets)?;
+        last_delta = delta;
+        max_timestamp = max_timestamp.max(r.timestamp);
+        record_body(
+            &mut record,
+            r,
+            delta,
+            r.timestamp.wrapping_sub(base_timestamp),
+        )?;
+        let encoded = std::mem::take(&mut record).into_bytes();
+        let len =
+            i32::try_from(encoded.len()).map_err(|_| BatchEncodeError::TooLong(encoded.len()))?;
+        body.put_varint(len);
+        body.put_slice(&encoded);
+    }
+    let body = body.into_bytes();
+    let payload = compress(options.compression, &body)?;
+
+    let mut attributes = options.compression.id();
+    if options.timestamp_type == TimestampType::LogAppend {
+        attributes |= 0x08;
+    }
+    if options.transactional {
+        attributes |= 0x10;
+    }
+    if options.control {
+        attributes |= 0x20;
+    }
+    let total = BATCH_HEADER_LEN + payload.len();
+    let mut out = BytesMut::with_capacity(total);
+    out.put_i64(base_offset);
+    out.put_i32((total - LOG_OVERHEAD) as i32);
+    out.put_i32(options.partition_leader_epoch);
+    out.put_i8(2);
+    out.put_u32(0); // CRC, filled below
+    out.put_i16(attributes);
+    out.put_i32(last_delta);
+    out.put_i64(base_timestamp);
+    out.put_i64(max_timestamp);
+    out.put_i64(options.producer_id);
+    out.put_i16(options.producer_epoch);
+    out.put_i32(options.base_sequence);
+    out.put_i32(records.len() as i32);
+    out.put_slice(&payload);
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(out.freeze())
+}
+
+fn put_varint_bytes(w: &mut Writer, b: Option<&[u8]>) -> Result<(), BatchEncodeError> {
+    match b {
+        None => w.put_varint(-1),
+        Some(b) => {
+            w.put_varint(i32::try_from(b.len()).map_err(|_| BatchEncodeError::TooLong(b.len()))?);
+            w.put_slice(b);
+        }
+    }
+    Ok(())
+}
+
+fn record_body(
+    w: &mut Writer,
+    r: &Record,
+    offset_delta: i32,
+    timestamp_delta: i64,
+) -> Result<(), BatchEncodeError> {
+    w.put_i8(0);
+    w.put_varlong(timestamp_delta);
+    w.put_varint(offset_delta);
+    put_varint_bytes(w, r.key.as_deref())?;
+    put_varint_bytes(w, r.value.as_deref())?;
+    w.put_varint(
+        i32::try_from(r.headers.len()).map_err(|_| BatchEncodeError::TooLong(r.headers.len()))?,
+    );
+    for (key, value) in &r.headers {
+        put_varint_bytes(w, Some(key.as_bytes()))?;
+        put_varint_bytes(w, value.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Snappy's xerial framing: magic, version 1, compatible version 1.
+const XERIAL_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+/// Uncompressed bytes per xerial block.
+const XERIAL_BLOCK: usize = 32 * 1024;
+
+fn compress(codec: Compression, body: &Bytes) -> Result<Bytes, std::io::Error> {
+    Ok(match codec {
+        Compression::None => body.clone(),
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(body)?;
+            Bytes::from(enc.finish()?)
+        }
+        Compression::Snappy => {
+            let mut out = Vec::with_capacity(body.len() / 2 + 32);
+            out.extend_from_slice(XERIAL_HEADER);
+            let mut encoder = snap::raw::Encoder::new();
+            for block in body.chunks(XERIAL_BLOCK) {
+                let compressed = encoder.compress_vec(block).map_err(std::io::Error::other)?;
+                out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+                out.extend_from_slice(&compressed);
+            }
+            Bytes::from(out)
+        }
+        Compression::Lz4 => {
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .block_mode(lz4_flex::frame::BlockMode::Independent);
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            enc.write_all(body)?;
+            Bytes::from(enc.finish().map_err(std::io::Error::other)?)
+        }
+        Compression::Zstd => Bytes::from(zstd::bulk::compress(body, 3)?),
+    })
+}
+
+/// Inflates `payload` with `codec`, refusing to produce more than `limit` bytes.
+fn decompress(codec: Compression, payload: Bytes, limit: usize) -> Result<Bytes, DecodeError> {
+    let too_big = || DecodeError::Invalid(format!("batch inflates to more than {limit} bytes"));
+    let bad = |e: std::io::Error| DecodeError::Invalid(format!("cannot decompress batch: {e}"));
+    let read_limited = |mut reader: Box<dyn Read + '_>| -> Result<Bytes, DecodeError> {
+        let mut out = Vec::new();
+        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        reader
+            .by_ref()
+            .take(cap)
+            .read_to_end(&mut out)
+            .map_err(bad)?;
+        if out.len() > limit {
+            return Err(too_big());
+        }
+        Ok(Bytes::from(out))
+    };
+    match codec {
+        Compression::None => Ok(payload),
+        Compression::Gzip => read_limited(Box::new(flate2::read::GzDecoder::new(&payload[..]))),
+        Compression::Lz4 => {
+            read_limited(Box::new(lz4_flex::frame::FrameDecoder::new(&payload[..])))
+        }
+        Compression::Zstd => read_limited(Box::new(
+            zstd::stream::read::Decoder::new(&payload[..]).map_err(bad)?,
+        )),
+        Compression::Snappy => {
+            let mut decoder = snap::raw::Decoder::new();
+            let mut block = |raw: &[u8], out: &mut Vec<u8>| -> Result<(), DecodeError> {
+                let len =
+                    snap::raw::decompress_len(raw).map_err(|e| bad(std::io::Error::other(e)))?;
+                if out.len().saturating_add(len) > limit {
+                    return Err(too_big());
+                }
+                let start = out.len();
+                out.resize(start + len, 0);
+                decoder
+                    .decompress(raw, &mut out[start..])
+                    .map_err(|e| bad(std::io::Error::other(e)))?;
+                Ok(())
+            };
+            let mut out = Vec::new();
+            if payload.starts_with(XERIAL_HEADER) {
+                let mut r = Reader::new(payload.slice(XERIAL_HEADER.len()..));
+                while r.remaining() > 0 {
+                    let len = r.u32()? as usize;
+                    let raw = r.take(len)?;
+                    block(&raw, &mut out)?;
+                }
+            } else {
+                block(&payload, &mut out)?;
+            }
+            Ok(Bytes::from(out))
+        }
+    }
+}
+
+/// A decoded batch: its header fields and its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordBatch {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Leader epoch stamped by the broker.
+    pub partition_leader_epoch: i32,
+    /// Codec of the records.
+    pub compression: Compression,
+    /// Timestamp type.
+    pub timestamp_type: TimestampType,
+    /// Part of a transaction.
+    pub transactional: bool,
+    /// A control batch (transaction marker).
+    pub control: bool,
+    /// Offset of the last record minus the base offset.
+    pub last_offset_delta: i32,
+    /// The batch's max timestamp.
+    pub max_timestamp: i64,
+    /// Producer id, or -1.
+    pub producer_id: i64,
+    /// Producer epoch, or -1.
+    pub producer_epoch: i16,
+    /// Sequence of the first record, or -1.
+    pub base_sequence: i32,
+    /// The records, with absolute offsets and timestamps (LogAppendTime
+    /// batches report the batch's max timestamp for every record, as Kafka does).
+    pub records: Vec<Record>,
+}
+
+/// Decodes one whole batch, checking its magic, length and CRC-32C;
+/// `max_inflated` bounds the decompressed size of its records.
+pub fn decode_batch(batch: Bytes, max_inflated: usize) -> Result<RecordBatch, DecodeError> {
+    let mut r = Reader::new(batch.clone());
+    let base_offset = r.i64()?;
+    let length = r.i32()?;
+    if length < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32
+        || length as usize + LOG_OVERHEAD != batch.len()
+    {
+        return Err(DecodeError::InvalidLength(i64::from(length)));
+    }
+    let partition_leader_epoch = r.i32()?;
+    let magic = r.i8()?;
+    if magic != 2 {
+        return Err(DecodeError::Invalid(format!(
+            "record batch magic {magic}, expected 2"
+        )));
+    }
+    let crc = r.u32()?;
+    let computed = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    if crc != computed {
+        return Err(DecodeError::Invalid(format!(
+            "record batch CRC-32C mismatch: stored {crc:#010x}, computed {computed:#010x}"
+        )));
+    }
+    let attributes = r.i16()?;
+    let last_offset_delta = r.i32()?;
+    let base_timestamp = r.i64()?;
+    let max_timestamp = r.i64()?;
+    let producer_id = r.i64()?;
+    let producer_epoch = r.i16()?;
+    let base_sequence = r.i32()?;
+    let count = r.i32()?;
+    let compression = Compression::from_id(attributes & 0x07).ok_or_else(|| {
+        DecodeError::Invalid(format!("unknown compression codec {}", attributes & 0x07))
+    })?;
+    let timestamp_type = if attributes & 0x08 != 0 {
+        TimestampType::LogAppend
+    } else {
+        TimestampType::Create
+    };
+    let payload = decompress(compression, r.into_rest(), max_inflated)?;
+    let mut r = Reader::new(payload);
+    // Every record takes at least 7 bytes (length, attributes, 2 deltas, key, value, headers).
+    if count < 0 || count as usize > r.remaining() / 7 + 1 {
+        return Err(DecodeError::InvalidLength(i64::from(count)));
+    }
+    let mut records =
+        Vec::with_capacity((count as usize).min(crate::wire::MAX_PREALLOCATED_ELEMENTS));
+    for _ in 0..count {
+        let len = r.varint()?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::InvalidLength(i64::from(len)))?;
+        let mut rec = Reader::new(r.take(len)?);
+        let _attributes = rec.i8()?;
+        let timestamp_delta = rec.varlong()?;
+        let offset_delta = rec.varint()?;
+        let key = varint_bytes(&mut rec)?;
+        let value = varint_bytes(&mut rec)?;
+        let header_count = rec.varint()?;
+        if header_count < 0 || header_count as usize > rec.remaining() / 2 {
+            return Err(DecodeError::InvalidLength(i64::from(header_count)));
+        }
+        let mut headers = Vec::with_capacity(header_count as usize);
+        for _ in 0..header_count {
+            let key = varint_bytes(&mut rec)?.ok_or(DecodeError::UnexpectedNull("header key"))?;
+            let key = String::from_utf8(key.to_vec()).map_err(|_| DecodeError::InvalidUtf8)?;
+            headers.push((key, varint_bytes(&mut rec)?));
+        }
+        records.push(Record {
+            offset: base_offset.wrapping_add(i64::from(offset_delta)),
+            timestamp: match timestamp_type {
+                TimestampType::Create => base_timestamp.wrapping_add(timestamp_delta),
+                TimestampType::LogAppend => max_timestamp,
+            },
+            key,
+            value,
+            headers,
+        });
+    }
+    Ok(RecordBatch {
+        base_offset,
+        partition_leader_epoch,
+        compression,
+        timestamp_type,
+        transactional: attributes & 0x10 != 0,
+        control: attributes & 0x20 != 0,
+        last_offset_delta,
+        max_timestamp,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        records,
+    })
+}
+
+fn varint_bytes(r: &mut Reader) -> Result<Option<Bytes>, DecodeError> {
+    match r.varint()? {
+        -1 => Ok(None),
+        n if n < 0 => Err(DecodeError::InvalidLength(i64::from(n))),
+        n => r.take(n as usize).map(Some),
+    }
+}
+
+/// Splits `bytes` into whole batches by their length fields; a partial
+/// batch at the end (as a Fetch may return) is left out.
+pub fn split_batches(bytes: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let header = bytes.get(at..at + LOG_OVERHEAD)?;
+        let len = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        let end = at
+            .checked_add(LOG_OVERHEAD)?
+            .checked_add(usize::try_from(len).ok()?)?;
+        if end > bytes.len() {
+            return None;
+        }
+        let batch = bytes.slice(at..end);
+        at = end;
+        Some(batch)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records() -> Vec<Record> {
+        (0..50)
+            .map(|i| Record {
+                offset: 100 + i,
+                timestamp: 1_700_000_000_000 + i * 3,
+                key: (i % 3 != 0).then(|| Bytes::from(format!("key-{i}"))),
+                value: (i % 7 != 0).then(|| Bytes::from(vec![b'v'; i as usize * 10])),
+                headers: vec![
+                    ("h".into(), Some(Bytes::from_static(b"x"))),
+                    ("n".into(), None),
+                ],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_round_trip_with_every_codec() {
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let options = BatchOptions {
+                compression: codec,
+                producer_id: 7,
+                producer_epoch: 1,
+                base_sequence: 3,
+                ..BatchOptions::default()
+            };
+            let batch = encode_batch(&records(), &options).unwrap();
+            let decoded = decode_batch(batch.clone(), 1 << 20).unwrap();
+            assert_eq!(decoded.records, records(), "{codec:?}");
+            assert_eq!(decoded.compression, codec);
+            assert_eq!(decoded.producer_id, 7);
+            assert_eq!(decoded.last_offset_delta, 49);
+            assert_eq!(split_batches(&batch).count(), 1);
+        }
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused() {
+        let big = vec![Record {
+            value: Some(Bytes::from(vec![0u8; 1 << 20])),
+            ..Record::default()
+        }];
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let options = BatchOptions {
+                compression: codec,
+                ..BatchOptions::default()
+            };
+            let batch = encode_batch(&big, &options).unwrap();
+            assert!(batch.len() < 64 * 1024, "{codec:?} {}", batch.len());
+            assert!(decode_batch(batch, 64 * 1024).is_err(), "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_fails_the_crc() {
+        let batch = encode_batch(&records(), &BatchOptions::default()).unwrap();
+        let mut bad = batch.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(decode_batch(Bytes::from(bad), 1 << 20).is_err());
+    }
+}
