@@ -31,23 +31,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use kafka_protocol::messages::{
-    ApiKey, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
-    RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use sediment_broker::handlers::{dispatch, Reply};
 use sediment_broker::protocol::codec::{decode_header, header_prefix};
 use sediment_broker::{Broker, BrokerConfig, GroupConfig};
+use sediment_protocol::messages::join_group::JoinGroupRequestProtocol;
+use sediment_protocol::messages::leave_group::MemberIdentity;
+use sediment_protocol::messages::offset_commit::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use sediment_protocol::messages::sync_group::SyncGroupRequestAssignment;
+use sediment_protocol::messages::{
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse, SyncGroupRequest,
+    SyncGroupResponse,
+};
+use sediment_protocol::{ApiKey, Message, Reader, RequestHeader, ResponseHeader, Writer};
 use tokio::sync::watch;
 
 const NONE: i16 = 0;
@@ -65,36 +65,38 @@ const COMMITTERS: usize = 8;
 /// Commits each concurrent committer makes per iteration.
 const COMMITS_PER_COMMITTER: u64 = 8;
 
-fn s(text: &str) -> StrBytes {
-    StrBytes::from_string(text.to_string())
+fn s(text: &str) -> String {
+    text.to_string()
 }
 
 /// Runs one request through the broker's dispatch and decodes the response.
-async fn call<Req: Encodable, Resp: Decodable>(
+async fn call<Req: Message, Resp: Message>(
     broker: &Arc<Broker>,
     api_key: ApiKey,
     version: i16,
     body: &Req,
 ) -> Resp {
-    let mut buf = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(api_key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("bench")))
-        .encode(&mut buf, api_key.request_header_version(version))
-        .expect("header");
-    body.encode(&mut buf, version).expect("body");
-    let frame = buf.freeze();
+    let mut w = Writer::new();
+    RequestHeader {
+        request_api_key: api_key as i16,
+        request_api_version: version,
+        correlation_id: 7,
+        client_id: Some("bench".into()),
+    }
+    .encode(&mut w, api_key.request_header_version(version))
+    .expect("header");
+    body.encode(&mut w, version).expect("body");
+    let frame = w.into_bytes();
     let prefix = header_prefix(&frame).expect("prefix");
     let request = decode_header(frame, api_key, prefix.api_version).expect("header");
-    let Reply::Frame(mut response) = dispatch(broker, request).await.expect("dispatch") else {
+    let Reply::Frame(chunks) = dispatch(broker, request).await.expect("dispatch") else {
         panic!("{api_key:?} got no response");
     };
-    let _size = response.split_to(4);
-    ResponseHeader::decode(&mut response, api_key.response_header_version(version))
+    let response: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    let mut r = Reader::new(Bytes::from(response).slice(4..));
+    ResponseHeader::decode(&mut r, api_key.response_header_version(version))
         .expect("response header");
-    Resp::decode(&mut response, version).expect("response body")
+    Resp::decode(&mut r, version).expect("response body")
 }
 
 fn open_broker(dir: &tempfile::TempDir, initial_rebalance_delay_ms: u64) -> Arc<Broker> {
@@ -138,7 +140,7 @@ async fn member(
     let mut stable = forming.stable.subscribe();
     for _attempt in 0..1000 {
         let join = JoinGroupRequest::default()
-            .with_group_id(GroupId(s(&group)))
+            .with_group_id(s(&group))
             .with_session_timeout_ms(timeouts.session_ms)
             .with_rebalance_timeout_ms(timeouts.rebalance_ms)
             .with_member_id(s(&member_id))
@@ -176,7 +178,7 @@ async fn member(
             Vec::new()
         };
         let sync = SyncGroupRequest::default()
-            .with_group_id(GroupId(s(&group)))
+            .with_group_id(s(&group))
             .with_generation_id(generation)
             .with_member_id(s(&member_id))
             .with_assignments(assignments);
@@ -205,7 +207,7 @@ async fn member(
                 return (member_id, generation);
             }
             let heartbeat = HeartbeatRequest::default()
-                .with_group_id(GroupId(s(&group)))
+                .with_group_id(s(&group))
                 .with_generation_id(generation)
                 .with_member_id(s(&member_id));
             let answer: HeartbeatResponse = call(&broker, ApiKey::Heartbeat, 3, &heartbeat).await;
@@ -258,7 +260,7 @@ async fn form_group(
 
 async fn leave(broker: &Arc<Broker>, group: &str, members: &[String]) {
     let request = LeaveGroupRequest::default()
-        .with_group_id(GroupId(s(group)))
+        .with_group_id(s(group))
         .with_members(
             members
                 .iter()
@@ -321,11 +323,11 @@ fn commit_request(
     offset: i64,
 ) -> OffsetCommitRequest {
     OffsetCommitRequest::default()
-        .with_group_id(GroupId(s(group)))
+        .with_group_id(s(group))
         .with_generation_id_or_member_epoch(generation)
         .with_member_id(s(member))
         .with_topics(vec![OffsetCommitRequestTopic::default()
-            .with_name(TopicName(s(TOPIC)))
+            .with_name(s(TOPIC))
             .with_partitions(
                 (first..first + PARTITIONS_PER_COMMIT)
                     .map(|p| {
@@ -333,7 +335,7 @@ fn commit_request(
                             .with_partition_index(p)
                             .with_committed_offset(offset)
                             .with_committed_leader_epoch(-1)
-                            .with_committed_metadata(Some(StrBytes::from_static_str("")))
+                            .with_committed_metadata(Some(String::new()))
                     })
                     .collect(),
             )])

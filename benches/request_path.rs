@@ -11,30 +11,31 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, ProduceRequest, RequestHeader, TopicName};
-use kafka_protocol::protocol::{Encodable, StrBytes};
 use sediment_broker::handlers::{dispatch, Reply};
 use sediment_broker::protocol::codec::{decode_header, header_prefix};
 use sediment_broker::storage::test_batches::batch_of_size;
 use sediment_broker::{Broker, BrokerConfig, FlushPolicy};
+use sediment_protocol::messages::fetch::{FetchPartition, FetchTopic};
+use sediment_protocol::messages::produce::{PartitionProduceData, TopicProduceData};
+use sediment_protocol::messages::{FetchRequest, ProduceRequest};
+use sediment_protocol::{ApiKey, Message, RequestHeader, Writer};
 
 const TOPIC: &str = "bench";
 
-fn frame<T: Encodable>(api_key: ApiKey, version: i16, body: &T) -> Bytes {
-    let mut buf = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(api_key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("bench")))
-        .encode(&mut buf, api_key.request_header_version(version))
-        .expect("header");
-    body.encode(&mut buf, version).expect("body");
-    buf.freeze()
+fn frame<T: Message>(api_key: ApiKey, version: i16, body: &T) -> Bytes {
+    let mut w = Writer::new();
+    RequestHeader {
+        request_api_key: api_key as i16,
+        request_api_version: version,
+        correlation_id: 7,
+        client_id: Some("bench".into()),
+    }
+    .encode(&mut w, api_key.request_header_version(version))
+    .expect("header");
+    body.encode(&mut w, version).expect("body");
+    w.into_bytes()
 }
 
 fn produce_frame(records: Bytes) -> Bytes {
@@ -42,7 +43,7 @@ fn produce_frame(records: Bytes) -> Bytes {
         .with_acks(-1)
         .with_timeout_ms(30_000)
         .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_name(TOPIC.into())
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
                 .with_records(Some(records))])]);
@@ -55,7 +56,7 @@ fn fetch_frame(offset: i64) -> Bytes {
         .with_min_bytes(1)
         .with_max_bytes(1 << 20)
         .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_topic(TOPIC.into())
             .with_partitions(vec![FetchPartition::default()
                 .with_partition(0)
                 .with_fetch_offset(offset)
@@ -68,7 +69,7 @@ async fn run(broker: &Arc<Broker>, frame: Bytes) -> usize {
     let key = ApiKey::try_from(prefix.api_key).expect("key");
     let request = decode_header(frame, key, prefix.api_version).expect("header");
     match dispatch(broker, request).await.expect("dispatch") {
-        Reply::Frame(bytes) => bytes.len(),
+        Reply::Frame(chunks) => chunks.iter().map(Bytes::len).sum(),
         Reply::Nothing => 0,
     }
 }

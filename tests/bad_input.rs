@@ -1054,3 +1054,71 @@ fn given_topic_names_that_try_to_leave_the_data_dir_when_used_then_invalid_topic
     assert!(!root.parent().unwrap().join("escape").exists());
     fixture.assert_survived("escaping topic names");
 }
+
+/// The hostile bodies of the sweep: counts and lengths at their extremes in
+/// both encodings, and seeded random bytes.
+fn hostile_bodies(seed: u64) -> Vec<(&'static str, Vec<u8>)> {
+    let mut state = seed;
+    let mut random = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as u8
+    };
+    vec![
+        (
+            "all 0xff (every i32 -1, every varint unterminated)",
+            vec![0xff; 64],
+        ),
+        ("i32::MAX counts", [0x7f, 0xff, 0xff, 0xff].repeat(16)),
+        ("maximal varints", [0xff, 0xff, 0xff, 0xff, 0x0f].repeat(13)),
+        ("empty body", Vec::new()),
+        ("random bytes", (0..96).map(|_| random()).collect()),
+    ]
+}
+
+#[test]
+fn given_hostile_bodies_for_every_advertised_api_version_and_header_form_when_sent_then_broker_stays_up_with_rss_bounded(
+) {
+    let mut fixture = Fixture::start(&[]);
+    let addr = fixture.broker.addr;
+    let mut sent = 0;
+    for range in sediment_broker::protocol::versions::ADVERTISED {
+        let key = range.key as i16;
+        for version in range.min..=range.max {
+            // Both request-header forms: v1 (classic) and v2 (flexible, with
+            // a tagged-field count), whichever the version really uses.
+            for header_version in [1, 2] {
+                for (what, body) in
+                    hostile_bodies(((key as u64) << 32) | ((version as u64) << 8) | header_version)
+                {
+                    let mut frame = Vec::new();
+                    frame.extend_from_slice(&key.to_be_bytes());
+                    frame.extend_from_slice(&version.to_be_bytes());
+                    frame.extend_from_slice(&7i32.to_be_bytes());
+                    frame.extend_from_slice(&5i16.to_be_bytes());
+                    frame.extend_from_slice(b"sweep");
+                    if header_version == 2 {
+                        frame.push(0);
+                    }
+                    frame.extend_from_slice(&body);
+                    let mut stream = raw_connect(addr);
+                    send_raw(&mut stream, &framed(&frame));
+                    // Half-close: a request that does decode is answered and
+                    // the connection then ends; one that does not is refused.
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
+                    let _ = read_until_closed(&mut stream, CLOSE_WITHIN);
+                    sent += 1;
+                    assert!(
+                        fixture.broker.is_running(),
+                        "the broker died on {:?} v{version} header v{header_version} with {what}; log:\n{}",
+                        range.key,
+                        fixture.broker.logs()
+                    );
+                }
+            }
+        }
+        fixture.assert_survived(&format!("hostile bodies for {:?}", range.key));
+    }
+    assert!(sent > 500, "only {sent} hostile frames sent");
+}

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::BrokerProcess;
 use sediment_client::{
-    Acks, Admin, ClientConfig, ClientError, CompressionCodec, Consumer, ConsumerConfig, NewTopic,
-    Offset, OffsetSpec, Producer, ProducerConfig, ProducerRecord, ResponseError,
+    Acks, Admin, ClientConfig, ClientError, CompressionCodec, Consumer, ConsumerConfig, ErrorCode,
+    NewTopic, Offset, OffsetSpec, Producer, ProducerConfig, ProducerRecord,
 };
 
 fn producer_config(bootstrap: &str, acks: Acks, compression: CompressionCodec) -> ProducerConfig {
@@ -223,7 +223,7 @@ async fn given_admin_when_topics_created_described_listed_deleted_then_broker_ag
     admin.create_topic(NewTopic::new("audit", 1)).await.unwrap();
     let again = admin.create_topic(NewTopic::new("orders", 3)).await;
     assert!(
-        matches!(&again, Err(e) if e.kafka_error() == Some(ResponseError::TopicAlreadyExists)),
+        matches!(&again, Err(e) if e.kafka_error() == Some(ErrorCode::TopicAlreadyExists)),
         "{again:?}"
     );
 
@@ -499,7 +499,7 @@ async fn given_record_above_broker_limit_then_message_too_large_without_retries(
     let error = result.unwrap_err();
     assert_eq!(
         error.kafka_error(),
-        Some(ResponseError::MessageTooLarge),
+        Some(ErrorCode::MessageTooLarge),
         "{error}"
     );
     assert!(

@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use kafka_protocol::ResponseError;
-
+use crate::basics::now_ms;
+use crate::basics::TopicPartition;
 use crate::config::{BrokerConfig, LogConfig};
 use crate::error::StorageError;
 use crate::group::coordinator::Coordinator;
 use crate::group::offsets::{OffsetStore, OFFSETS_TOPIC};
-use crate::storage::log_manager::{LogManager, TopicPartition};
-use crate::storage::partition_log::now_ms;
+use crate::storage::log_manager::LogManager;
 use crate::storage::PartitionLog;
 use crate::topics::{
     topic_log_config, validate_topic_name, TopicError, TopicMeta, TopicRegistry, MAX_MESSAGE_BYTES,
@@ -34,31 +33,31 @@ pub enum StartupError {
     Topics(#[from] TopicError),
 }
 
-/// A refusal with the Kafka error code the client gets and a message for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// Kafka error code.
-    pub code: i16,
-    /// Human-readable reason (sent where the API has an error message field).
-    pub message: String,
-}
-
-impl Refusal {
-    /// A refusal with `error`'s code.
-    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
-        Self {
-            code: error.code(),
-            message: message.into(),
-        }
-    }
-
-    /// The refusal a storage error maps to.
-    pub fn storage(error: &StorageError) -> Self {
-        Self {
-            code: error.kafka_error_code(),
-            message: error.to_string(),
-        }
-    }
+/// Why a topic or partition operation was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicOpError {
+    /// No such topic, or no such partition of it.
+    #[error("{0}")]
+    UnknownTopicOrPartition(String),
+    /// The topic exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The name is not a valid topic name.
+    #[error("{0}")]
+    InvalidName(String),
+    /// The partition count is out of range.
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// A topic config is unknown or has a bad value.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// Topic metadata could not be written.
+    #[error("{0}")]
+    Metadata(String),
+    /// A partition's storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// Shared broker state.
@@ -172,11 +171,9 @@ impl Broker {
         })
     }
 
-    /// The group coordinator, started on first use if [`Server::bind`] did
+    /// The group coordinator, started on first use if [`Broker::start`] did
     /// not start it (handlers run inside the runtime); `None` outside a
     /// runtime.
-    ///
-    /// [`Server::bind`]: crate::server::listener::Server::bind
     pub fn group_coordinator(&self) -> Option<&Coordinator> {
         match self.coordinator.get() {
             Some(coordinator) => Some(coordinator),
@@ -234,15 +231,14 @@ impl Broker {
     }
 
     /// The topic, creating it with the defaults if auto-creation is on.
-    pub fn topic_or_auto_create(&self, name: &str) -> Result<TopicMeta, Refusal> {
+    pub fn topic_or_auto_create(&self, name: &str) -> Result<TopicMeta, TopicOpError> {
         if let Some(topic) = self.topics.get(name) {
             return Ok(topic);
         }
         if !self.config.auto_create_topics {
-            return Err(Refusal::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist and auto-creation is off"),
-            ));
+            return Err(TopicOpError::UnknownTopicOrPartition(format!(
+                "topic {name} does not exist and auto-creation is off"
+            )));
         }
         match self.create_topic(
             name,
@@ -252,22 +248,24 @@ impl Broker {
         ) {
             Ok(topic) => Ok(topic),
             // Another request created it meanwhile.
-            Err(refusal) if refusal.code == ResponseError::TopicAlreadyExists.code() => {
-                self.topics.get(name).ok_or_else(|| {
-                    Refusal::new(ResponseError::UnknownTopicOrPartition, name.to_string())
-                })
-            }
+            Err(TopicOpError::AlreadyExists(_)) => self
+                .topics
+                .get(name)
+                .ok_or_else(|| TopicOpError::UnknownTopicOrPartition(name.to_string())),
             Err(refusal) => Err(refusal),
         }
     }
 
     /// The log of one partition of an existing topic.
-    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionLog>, Refusal> {
+    pub fn partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<PartitionLog>, TopicOpError> {
         let unknown = || {
-            Refusal::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("this broker does not host {topic}-{partition}"),
-            )
+            TopicOpError::UnknownTopicOrPartition(format!(
+                "this broker does not host {topic}-{partition}"
+            ))
         };
         let meta = self.topics.get(topic).ok_or_else(unknown)?;
         if partition < 0 || partition >= meta.partitions {
@@ -275,7 +273,7 @@ impl Broker {
         }
         self.logs
             .get(&TopicPartition::new(topic, partition))
-            .map_err(|e| Refusal::storage(&e))?
+            .map_err(TopicOpError::Storage)?
             .ok_or_else(unknown)
     }
 
@@ -286,23 +284,19 @@ impl Broker {
         partitions: i32,
         configs: &BTreeMap<String, String>,
         validate_only: bool,
-    ) -> Result<TopicMeta, Refusal> {
-        validate_topic_name(name)
-            .map_err(|e| Refusal::new(ResponseError::InvalidTopicException, e.to_string()))?;
+    ) -> Result<TopicMeta, TopicOpError> {
+        validate_topic_name(name).map_err(|e| TopicOpError::InvalidName(e.to_string()))?;
         let max = self.config.max_partitions_per_topic;
         if !(1..=max).contains(&partitions) {
-            return Err(Refusal::new(
-                ResponseError::InvalidPartitions,
-                format!("number of partitions must be between 1 and {max} (max_partitions_per_topic), got {partitions}"),
+            return Err(TopicOpError::InvalidPartitions(format!("number of partitions must be between 1 and {max} (max_partitions_per_topic), got {partitions}"),
             ));
         }
         let log_config = topic_log_config(&self.config.log, configs)
-            .map_err(|e| Refusal::new(ResponseError::InvalidConfig, e.to_string()))?;
+            .map_err(|e| TopicOpError::InvalidConfig(e.to_string()))?;
         if self.topics.get(name).is_some() {
-            return Err(Refusal::new(
-                ResponseError::TopicAlreadyExists,
-                format!("topic {name} already exists"),
-            ));
+            return Err(TopicOpError::AlreadyExists(format!(
+                "topic {name} already exists"
+            )));
         }
         let topic = TopicMeta {
             name: name.to_string(),
@@ -316,33 +310,29 @@ impl Broker {
         for partition in 0..partitions {
             self.logs
                 .get_or_create(&TopicPartition::new(name, partition), log_config.clone())
-                .map_err(|e| Refusal::storage(&e))?;
+                .map_err(TopicOpError::Storage)?;
         }
         let inserted = self
             .topics
             .insert(topic.clone())
-            .map_err(|e| Refusal::new(ResponseError::KafkaStorageError, e.to_string()))?;
+            .map_err(|e| TopicOpError::Metadata(e.to_string()))?;
         if !inserted {
-            return Err(Refusal::new(
-                ResponseError::TopicAlreadyExists,
-                format!("topic {name} already exists"),
-            ));
+            return Err(TopicOpError::AlreadyExists(format!(
+                "topic {name} already exists"
+            )));
         }
         tracing::info!(topic = %name, partitions, configs = ?configs, "topic created");
         Ok(topic)
     }
 
     /// Deletes a topic and its files.
-    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, Refusal> {
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, TopicOpError> {
         let topic = self
             .topics
             .remove(name)
-            .map_err(|e| Refusal::new(ResponseError::KafkaStorageError, e.to_string()))?
+            .map_err(|e| TopicOpError::Metadata(e.to_string()))?
             .ok_or_else(|| {
-                Refusal::new(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic {name} does not exist"),
-                )
+                TopicOpError::UnknownTopicOrPartition(format!("topic {name} does not exist"))
             })?;
         for partition in 0..topic.partitions {
             if let Err(error) = self

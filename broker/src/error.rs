@@ -1,5 +1,5 @@
-//! Errors, one `thiserror` enum per layer, and the one place that maps them
-//! to Kafka error codes.
+//! Errors of the storage layer. They know nothing of the Kafka protocol:
+//! `protocol/errors.rs` maps them to error codes at the protocol edge.
 //!
 //! Every variant carries the context an operator needs (which partition, which
 //! file, which byte) and keeps the underlying `io::Error` as its source.
@@ -8,16 +8,6 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::storage::batch::BatchDefect;
-
-/// Kafka error codes the storage layer can cause.
-pub mod kafka_code {
-    /// The requested offset is outside the log.
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    /// A batch failed its CRC or structure check.
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    /// The partition's storage failed or is fenced.
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-}
 
 /// Errors of the storage engine (segments, indexes, partition logs, recovery).
 #[derive(Debug, thiserror::Error)]
@@ -89,56 +79,6 @@ impl StorageError {
             op,
             path: path.into(),
             source,
-        }
-    }
-
-    /// The Kafka error code a client should receive for this error.
-    pub fn kafka_error_code(&self) -> i16 {
-        match self {
-            Self::Io { .. } | Self::Poisoned { .. } | Self::Fenced { .. } => {
-                kafka_code::KAFKA_STORAGE_ERROR
-            }
-            Self::InvalidBatch { .. } | Self::EmptyAppend => kafka_code::CORRUPT_MESSAGE,
-            Self::OffsetOutOfRange { .. } => kafka_code::OFFSET_OUT_OF_RANGE,
-            Self::Config(_) => kafka_code::KAFKA_STORAGE_ERROR,
-        }
-    }
-}
-
-impl crate::group::state::GroupError {
-    /// The Kafka error code a client should receive for this refusal.
-    pub fn kafka_error_code(&self) -> i16 {
-        use crate::group::state::GroupError;
-        use kafka_protocol::ResponseError;
-        let error = match self {
-            GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
-            GroupError::MemberIdRequired(_) => ResponseError::MemberIdRequired,
-            GroupError::UnknownMemberId(_) => ResponseError::UnknownMemberId,
-            GroupError::IllegalGeneration { .. } => ResponseError::IllegalGeneration,
-            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
-            GroupError::InconsistentGroupProtocol(_) => ResponseError::InconsistentGroupProtocol,
-            GroupError::InvalidSessionTimeout { .. } => ResponseError::InvalidSessionTimeout,
-            GroupError::GroupMaxSizeReached(_) => ResponseError::GroupMaxSizeReached,
-            GroupError::CoordinatorNotAvailable(_) => ResponseError::CoordinatorNotAvailable,
-            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
-            GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
-            GroupError::NotCoordinator => ResponseError::NotCoordinator,
-        };
-        error.code()
-    }
-}
-
-impl crate::group::coordinator::CoordinatorError {
-    /// The Kafka error code a client should receive. A store that cannot
-    /// write and a stopped coordinator are both COORDINATOR_NOT_AVAILABLE:
-    /// retriable, so a consumer retries its commit instead of giving it up.
-    pub fn kafka_error_code(&self) -> i16 {
-        use crate::group::coordinator::CoordinatorError;
-        match self {
-            CoordinatorError::Group(error) => error.kafka_error_code(),
-            CoordinatorError::Storage(_) | CoordinatorError::Stopped => {
-                kafka_protocol::ResponseError::CoordinatorNotAvailable.code()
-            }
         }
     }
 }

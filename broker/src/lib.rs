@@ -2,14 +2,17 @@
 //! coordinator behind the `sediment` binary.
 //!
 //! Crate map:
+//! - [`basics`]: what every layer shares (topic-partition names, the clock, lock helpers).
 //! - [`config`]: log settings (segment size, retention, flush policy) with units and defaults.
-//! - [`error`]: one error enum per layer, and the one place that maps errors to Kafka codes.
+//! - [`error`]: the storage layer's errors (no Kafka codes: `protocol::errors` maps them).
 //! - [`storage`]: segmented, memory-mapped partition logs with group commit and crash recovery.
 //! - [`topics`]: topic metadata and per-topic config overrides, persisted.
 //! - [`group`]: consumer groups and their durable committed offsets.
 //! - [`broker`]: the shared state handlers use (config, logs, topics).
-//! - [`protocol`]: sans-IO framing, the advertised versions, codec glue over `kafka-protocol`.
+//! - [`protocol`]: sans-IO framing, the advertised versions, codec glue over `sediment-protocol`,
+//!   and the one mapping of domain errors to Kafka codes.
 //! - [`handlers`]: one module per API family.
+//! - [`lifecycle`]: start (open, bind, background work) and clean stop of a broker.
 //! - [`server`]: the TCP listener and per-connection request pipeline.
 //!
 //! Request path: `server::listener` accepts → `server::connection` splits
@@ -23,11 +26,13 @@
 //! ran. Recovery after a crash never drops an acknowledged batch and never
 //! reuses an offset.
 
+pub mod basics;
 pub mod broker;
 pub mod config;
 pub mod error;
 pub mod group;
 pub mod handlers;
+pub mod lifecycle;
 pub mod protocol;
 pub mod server;
 pub mod storage;
@@ -36,3 +41,4 @@ pub mod topics;
 pub use broker::Broker;
 pub use config::{BrokerConfig, FlushPolicy, GroupConfig, LogConfig};
 pub use error::StorageError;
+pub use lifecycle::{LifecycleError, RunningBroker};

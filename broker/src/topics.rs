@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::basics::{read_lock, write_lock};
 use crate::config::LogConfig;
 use crate::storage::checkpoint::{read_checksummed, write_checksummed};
 use crate::storage::log_manager::META_DIR;
-use crate::storage::segment::{read_lock, write_lock};
 
 /// File under `DATA/meta` holding topic metadata.
 pub const TOPICS_FILE: &str = "topics.json";

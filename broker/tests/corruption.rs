@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use sediment_broker::protocol::errors::ToErrorCode;
 use sediment_broker::storage::batch::BatchHeader;
 use sediment_broker::storage::recovery::{
     list_partition_dir, plan_recovery, Finding, SegmentFiles,

@@ -29,6 +29,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sediment_broker::protocol::errors::ToErrorCode;
 use sediment_broker::storage::batch::BatchHeader;
 use sediment_broker::storage::test_batches::batch_of_size;
 use sediment_broker::storage::{PartitionLog, RecoveryHint};

@@ -8,6 +8,7 @@ use support::{append_acked, as_stored, read_all};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sediment_broker::protocol::errors::ToErrorCode;
 use sediment_broker::storage::test_batches::{batch_of_size, batch_with_records, batch_with_seed};
 use sediment_broker::storage::{PartitionLog, RecoveryHint};
 use sediment_broker::{FlushPolicy, LogConfig, StorageError};

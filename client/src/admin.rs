@@ -8,13 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, TopicName,
+use sediment_protocol::messages::create_topics::{CreatableTopic, CreatableTopicConfig};
+use sediment_protocol::messages::delete_topics::DeleteTopicState;
+use sediment_protocol::messages::describe_configs::DescribeConfigsResource;
+use sediment_protocol::messages::{
+    CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
 };
-use kafka_protocol::protocol::StrBytes;
+use sediment_protocol::{ApiKey, ErrorCode};
 use uuid::Uuid;
 
 use crate::cluster::Cluster;
@@ -133,13 +133,13 @@ impl Admin {
             .iter()
             .map(|(k, v)| {
                 CreatableTopicConfig::default()
-                    .with_name(StrBytes::from_string(k.clone()))
-                    .with_value(Some(StrBytes::from_string(v.clone())))
+                    .with_name(k.clone())
+                    .with_value(Some(v.clone()))
             })
             .collect();
         let request = CreateTopicsRequest::default()
             .with_topics(vec![CreatableTopic::default()
-                .with_name(topic_name(&topic.name))
+                .with_name(topic.name.clone())
                 .with_num_partitions(topic.partitions)
                 // -1 = the broker's default.replication.factor, from v4 on.
                 .with_replication_factor(if version >= 4 { -1 } else { 1 })
@@ -149,7 +149,7 @@ impl Admin {
         let result = response
             .topics
             .iter()
-            .find(|t| t.name.0.as_str() == topic.name)
+            .find(|t| t.name == topic.name)
             .ok_or_else(|| ClientError::Protocol {
                 addr: connection.addr().to_string(),
                 reason: format!("CreateTopics response does not mention `{}`", topic.name),
@@ -157,7 +157,7 @@ impl Admin {
         match ClientError::from_code(
             result.error_code,
             || format!("create topic `{}`", topic.name),
-            result.error_message.as_ref().map(|m| m.as_str()),
+            result.error_message.as_deref(),
         ) {
             Some(e) => Err(e),
             None => Ok(()),
@@ -179,15 +179,15 @@ impl Admin {
         let version = connection.version(ApiKey::DeleteTopics)?;
         let mut request = DeleteTopicsRequest::default().with_timeout_ms(self.timeout_ms());
         if version >= 6 {
-            request.topics = vec![DeleteTopicState::default().with_name(Some(topic_name(name)))];
+            request.topics = vec![DeleteTopicState::default().with_name(Some(name.to_string()))];
         } else {
-            request.topic_names = vec![topic_name(name)];
+            request.topic_names = vec![name.to_string()];
         }
         let response = connection.send(&request, version).await?;
         let result = response
             .responses
             .iter()
-            .find(|r| r.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+            .find(|r| r.name.as_deref() == Some(name))
             .ok_or_else(|| ClientError::Protocol {
                 addr: connection.addr().to_string(),
                 reason: format!("DeleteTopics response does not mention `{name}`"),
@@ -195,12 +195,9 @@ impl Admin {
         match ClientError::from_code(
             result.error_code,
             || format!("delete topic `{name}`"),
-            result.error_message.as_ref().map(|m| m.as_str()),
+            result.error_message.as_deref(),
         ) {
-            Some(e)
-                if e.kafka_error()
-                    == Some(kafka_protocol::ResponseError::UnknownTopicOrPartition) =>
-            {
+            Some(e) if e.kafka_error() == Some(ErrorCode::UnknownTopicOrPartition) => {
                 Err(ClientError::UnknownTopic {
                     topic: name.to_string(),
                 })
@@ -222,7 +219,7 @@ impl Admin {
             .filter(|t| t.error_code == 0 && !t.is_internal)
             .filter_map(|t| {
                 Some(TopicSummary {
-                    name: t.name.as_ref()?.0.to_string(),
+                    name: t.name.clone()?,
                     partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
                 })
             })
@@ -279,7 +276,7 @@ impl Admin {
         let request = DescribeConfigsRequest::default().with_resources(vec![
             DescribeConfigsResource::default()
                 .with_resource_type(TOPIC_RESOURCE)
-                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_resource_name(name.to_string())
                 .with_configuration_keys(None),
         ]);
         let response = connection.send(&request, version).await?;
@@ -288,13 +285,13 @@ impl Admin {
             if let Some(e) = ClientError::from_code(
                 result.error_code,
                 || format!("describe configs of `{name}`"),
-                result.error_message.as_ref().map(|m| m.as_str()),
+                result.error_message.as_deref(),
             ) {
                 return Err(e);
             }
             for config in &result.configs {
                 if let Some(value) = &config.value {
-                    configs.insert(config.name.to_string(), value.to_string());
+                    configs.insert(config.name.clone(), value.clone());
                 }
             }
         }
@@ -320,8 +317,4 @@ impl Admin {
     fn timeout_ms(&self) -> i32 {
         i32::try_from(self.cluster.config().request_timeout.as_millis()).unwrap_or(i32::MAX)
     }
-}
-
-pub(crate) fn topic_name(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_string()))
 }

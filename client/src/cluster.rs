@@ -16,9 +16,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use sediment_protocol::messages::metadata::MetadataRequestTopic;
+use sediment_protocol::messages::{MetadataRequest, MetadataResponse};
+use sediment_protocol::{ApiKey, ErrorCode};
 
 use crate::config::ClientConfig;
 use crate::connection::BrokerConnection;
@@ -106,10 +106,7 @@ impl Cluster {
         let mut request = MetadataRequest::default().with_topics(topics.map(|names| {
             names
                 .iter()
-                .map(|n| {
-                    MetadataRequestTopic::default()
-                        .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
-                })
+                .map(|n| MetadataRequestTopic::default().with_name(Some(n.clone())))
                 .collect()
         }));
         // Before v4 the field does not exist and brokers auto-create by default.
@@ -330,5 +327,5 @@ impl Cluster {
 
 /// Topic-level metadata codes worth waiting out.
 fn is_transient_topic_error(code: i16) -> bool {
-    kafka_protocol::ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable())
+    ErrorCode::try_from_code(code).is_some_and(|e| e.is_retriable())
 }

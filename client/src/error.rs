@@ -12,7 +12,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::ResponseError;
+use sediment_protocol::ErrorCode;
 
 /// Everything that can go wrong in the client.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -93,10 +93,11 @@ pub enum ClientError {
     },
 
     /// The broker answered with a Kafka error code.
-    #[error("{context}: {error} (code {code}){}", message_suffix(.message))]
+    #[error("{context}: {} (code {code}){}", error_name(*.error, *.code), message_suffix(.message))]
     Kafka {
-        /// The error code as `kafka-protocol` names it.
-        error: ResponseError,
+        /// The error code as the protocol names it; [`ErrorCode::UnknownServerError`]
+        /// for a code the protocol crate does not know (`code` keeps it).
+        error: ErrorCode,
         /// The raw code.
         code: i16,
         /// What the client was doing (`"produce to orders-3"`).
@@ -187,6 +188,16 @@ pub enum ClientError {
     },
 }
 
+/// The name of a Kafka error for messages: the variant's name, or the raw
+/// number for a code the protocol crate does not know.
+fn error_name(error: ErrorCode, code: i16) -> String {
+    if error.code() == code {
+        format!("{error:?}")
+    } else {
+        format!("Unknown error code: {code}")
+    }
+}
+
 fn message_suffix(message: &Option<String>) -> String {
     match message {
         Some(m) if !m.is_empty() => format!(": {m}"),
@@ -208,17 +219,26 @@ impl ClientError {
             return None;
         }
         Some(ClientError::Kafka {
-            error: ResponseError::try_from_code(code).unwrap_or(ResponseError::Unknown(code)),
+            error: ErrorCode::try_from_code(code).unwrap_or(ErrorCode::UnknownServerError),
             code,
             context: context(),
             message: message.map(str::to_string),
         })
     }
 
-    /// The Kafka error, if the broker answered with one.
-    pub fn kafka_error(&self) -> Option<ResponseError> {
+    /// The Kafka error, if the broker answered with one
+    /// ([`ErrorCode::UnknownServerError`] for a code the protocol crate does not know).
+    pub fn kafka_error(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Kafka { error, .. } => Some(*error),
+            _ => None,
+        }
+    }
+
+    /// The raw Kafka error code, if the broker answered with one.
+    pub(crate) fn kafka_code(&self) -> Option<i16> {
+        match self {
+            ClientError::Kafka { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -251,17 +271,17 @@ impl ClientError {
 }
 
 /// The codes after which Kafka clients refresh metadata before retrying.
-pub(crate) fn is_leadership_error(error: ResponseError) -> bool {
+pub(crate) fn is_leadership_error(error: ErrorCode) -> bool {
     matches!(
         error,
-        ResponseError::NotLeaderOrFollower
-            | ResponseError::UnknownTopicOrPartition
-            | ResponseError::LeaderNotAvailable
-            | ResponseError::FencedLeaderEpoch
-            | ResponseError::UnknownLeaderEpoch
-            | ResponseError::NotController
-            | ResponseError::ReplicaNotAvailable
-            | ResponseError::KafkaStorageError
+        ErrorCode::NotLeaderOrFollower
+            | ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::LeaderNotAvailable
+            | ErrorCode::FencedLeaderEpoch
+            | ErrorCode::UnknownLeaderEpoch
+            | ErrorCode::NotController
+            | ErrorCode::ReplicaNotAvailable
+            | ErrorCode::KafkaStorageError
     )
 }
 
@@ -283,8 +303,12 @@ mod tests {
     }
 
     #[test]
-    fn given_unknown_code_then_not_retriable() {
+    fn given_unknown_code_then_not_retriable_and_raw_code_kept() {
         let err = ClientError::from_code(999, || "x".into(), None);
         assert!(matches!(err, Some(ref e) if !e.is_retriable()));
+        let err = err.unwrap_or(ClientError::ProducerClosed);
+        assert_eq!(err.kafka_error(), Some(ErrorCode::UnknownServerError));
+        assert_eq!(err.kafka_code(), Some(999));
+        assert_eq!(err.to_string(), "x: Unknown error code: 999 (code 999)");
     }
 }

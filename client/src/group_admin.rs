@@ -3,17 +3,16 @@
 //! to the group's coordinator, found with FindCoordinator.
 
 use bytes::Buf;
-use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
-use kafka_protocol::messages::offset_commit_request::{
+use sediment_protocol::messages::offset_commit::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::{
-    ApiKey, ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
+use sediment_protocol::messages::{
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
     ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use sediment_protocol::{ApiKey, Message};
 
-use crate::admin::{topic_name, Admin};
+use crate::admin::Admin;
 use crate::connection::BrokerConnection;
 use crate::error::{ClientError, Result};
 use crate::offsets::OffsetSpec;
@@ -91,9 +90,9 @@ impl Admin {
             .groups
             .into_iter()
             .map(|g| GroupListing {
-                group_id: g.group_id.0.to_string(),
-                protocol_type: g.protocol_type.to_string(),
-                state: g.group_state.to_string(),
+                group_id: g.group_id,
+                protocol_type: g.protocol_type,
+                state: g.group_state,
             })
             .collect())
     }
@@ -103,20 +102,22 @@ impl Admin {
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         let connection = self.coordinator(group).await?;
         let version = connection.version(ApiKey::DescribeGroups)?;
-        let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
+        let request = DescribeGroupsRequest::default().with_groups(vec![group.to_string()]);
         let response = connection.send(&request, version).await?;
         let described = response
             .groups
             .into_iter()
-            .find(|g| g.group_id.0.as_str() == group)
+            .find(|g| g.group_id == group)
             .ok_or_else(|| ClientError::Protocol {
                 addr: connection.addr().to_string(),
                 reason: format!("DescribeGroups response does not mention `{group}`"),
             })?;
+        // DescribeGroups carries a per-group error message only from v6 on,
+        // beyond the versions this client speaks.
         if let Some(e) = ClientError::from_code(
             described.error_code,
             || format!("describe group `{group}`"),
-            described.error_message.as_ref().map(|m| m.as_str()),
+            None,
         ) {
             return Err(e);
         }
@@ -124,9 +125,9 @@ impl Admin {
             .members
             .into_iter()
             .map(|m| GroupMember {
-                member_id: m.member_id.to_string(),
-                client_id: m.client_id.to_string(),
-                client_host: m.client_host.to_string(),
+                member_id: m.member_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
                 assignment: decode_assignment(m.member_assignment),
             })
             .collect();
@@ -145,9 +146,9 @@ impl Admin {
         }
         Ok(GroupDescription {
             group_id: group.to_string(),
-            state: described.group_state.to_string(),
-            protocol_type: described.protocol_type.to_string(),
-            protocol: described.protocol_data.to_string(),
+            state: described.group_state,
+            protocol_type: described.protocol_type,
+            protocol: described.protocol_data,
             members,
             offsets,
         })
@@ -164,7 +165,7 @@ impl Admin {
         }
         // A null topic list asks for every committed offset of the group.
         let request = OffsetFetchRequest::default()
-            .with_group_id(group_id(group))
+            .with_group_id(group.to_string())
             .with_topics(None);
         let response = connection.send(&request, version).await?;
         if let Some(e) = ClientError::from_code(
@@ -179,7 +180,7 @@ impl Admin {
             for partition in topic.partitions {
                 if partition.committed_offset >= 0 && partition.error_code == 0 {
                     offsets.push((
-                        topic.name.0.to_string(),
+                        topic.name.clone(),
                         partition.partition_index,
                         partition.committed_offset,
                     ));
@@ -204,19 +205,19 @@ impl Admin {
             let entry = OffsetCommitRequestPartition::default()
                 .with_partition_index(*partition)
                 .with_committed_offset(*offset);
-            match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            match topics.iter_mut().find(|t| t.name == *topic) {
                 Some(t) => t.partitions.push(entry),
                 None => topics.push(
                     OffsetCommitRequestTopic::default()
-                        .with_name(topic_name(topic))
+                        .with_name(topic.clone())
                         .with_partitions(vec![entry]),
                 ),
             }
         }
         let request = OffsetCommitRequest::default()
-            .with_group_id(group_id(group))
+            .with_group_id(group.to_string())
             .with_generation_id_or_member_epoch(-1)
-            .with_member_id(StrBytes::from_static_str(""))
+            .with_member_id(String::new())
             .with_topics(topics);
         let response = connection.send(&request, version).await?;
         for topic in response.topics {
@@ -226,8 +227,7 @@ impl Admin {
                     || {
                         format!(
                             "commit offset of `{group}` for {}-{}",
-                            topic.name.0.as_str(),
-                            partition.partition_index
+                            topic.name, partition.partition_index
                         )
                     },
                     None,
@@ -243,12 +243,12 @@ impl Admin {
     pub async fn delete_group(&self, group: &str) -> Result<()> {
         let connection = self.coordinator(group).await?;
         let version = connection.version(ApiKey::DeleteGroups)?;
-        let request = DeleteGroupsRequest::default().with_groups_names(vec![group_id(group)]);
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![group.to_string()]);
         let response = connection.send(&request, version).await?;
         let result = response
             .results
             .iter()
-            .find(|r| r.group_id.0.as_str() == group)
+            .find(|r| r.group_id == group)
             .ok_or_else(|| ClientError::Protocol {
                 addr: connection.addr().to_string(),
                 reason: format!("DeleteGroups response does not mention `{group}`"),
@@ -268,15 +268,14 @@ impl Admin {
         let connection = self.cluster().any_connection().await?;
         let version = connection.version(ApiKey::FindCoordinator)?;
         let request = if version >= 4 {
-            FindCoordinatorRequest::default()
-                .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())])
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![group.to_string()])
         } else {
-            FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string()))
+            FindCoordinatorRequest::default().with_key(group.to_string())
         };
         let response = connection.send(&request, version).await?;
         let (error_code, node_id) = match response.coordinators.first() {
-            Some(c) if version >= 4 => (c.error_code, c.node_id.0),
-            _ => (response.error_code, response.node_id.0),
+            Some(c) if version >= 4 => (c.error_code, c.node_id),
+            _ => (response.error_code, response.node_id),
         };
         if let Some(e) = ClientError::from_code(
             error_code,
@@ -289,10 +288,6 @@ impl Admin {
     }
 }
 
-fn group_id(group: &str) -> GroupId {
-    GroupId(StrBytes::from_string(group.to_string()))
-}
-
 /// Decodes a consumer-protocol assignment (version prefix, then the struct);
 /// anything else (another protocol type) yields no partitions.
 fn decode_assignment(mut bytes: bytes::Bytes) -> Vec<(String, i32)> {
@@ -300,12 +295,12 @@ fn decode_assignment(mut bytes: bytes::Bytes) -> Vec<(String, i32)> {
         return Vec::new();
     }
     let version = bytes.get_i16();
-    match ConsumerProtocolAssignment::decode(&mut bytes, version) {
+    match ConsumerProtocolAssignment::from_bytes(bytes, version) {
         Ok(assignment) => assignment
             .assigned_partitions
             .into_iter()
             .flat_map(|t| {
-                let topic = t.topic.0.to_string();
+                let topic = t.topic;
                 t.partitions.into_iter().map(move |p| (topic.clone(), p))
             })
             .collect(),

@@ -93,13 +93,14 @@ pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, Of
 pub use error::{ClientError, Result};
 pub use group::{AssignorKind, GroupConsumer, GroupConsumerConfig, RebalanceListener};
 pub use group_admin::{GroupDescription, GroupListing, GroupMember, GroupPartitionOffset};
-pub use kafka_protocol::ResponseError;
 pub use offsets::OffsetSpec;
 pub use producer::partitioner::{murmur2, partition_for_key};
 pub use producer::{
     Acks, CompressionCodec, DeliveryFuture, Producer, ProducerConfig, ProducerRecord,
     RecordMetadata,
 };
+/// A Kafka error code, as [`ClientError::kafka_error`] reports it.
+pub use sediment_protocol::ErrorCode;
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use kafka_protocol::messages::MetadataResponse;
+use sediment_protocol::messages::MetadataResponse;
 use uuid::Uuid;
 
 /// UNKNOWN_TOPIC_OR_PARTITION.
@@ -79,13 +79,13 @@ impl Metadata {
             self.brokers = response
                 .brokers
                 .iter()
-                .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+                .map(|b| (b.node_id, format!("{}:{}", b.host, b.port)))
                 .collect();
         }
-        self.controller = (response.controller_id.0 >= 0).then_some(response.controller_id.0);
+        self.controller = (response.controller_id >= 0).then_some(response.controller_id);
         let mut outcomes = HashMap::new();
         for topic in &response.topics {
-            let Some(name) = topic.name.as_ref().map(|n| n.0.to_string()) else {
+            let Some(name) = topic.name.clone() else {
                 continue;
             };
             let outcome = match topic.error_code {
@@ -104,7 +104,7 @@ impl Metadata {
                     .iter()
                     .map(|p| PartitionMeta {
                         partition: p.partition_index,
-                        leader: p.leader_id.0,
+                        leader: p.leader_id,
                         error: p.error_code,
                     })
                     .collect();
@@ -146,15 +146,13 @@ impl Metadata {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::metadata_response::{
+    use sediment_protocol::messages::metadata::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
     };
-    use kafka_protocol::messages::{BrokerId, TopicName};
-    use kafka_protocol::protocol::StrBytes;
 
     fn topic(name: &str, code: i16, leaders: &[i32]) -> MetadataResponseTopic {
         MetadataResponseTopic::default()
-            .with_name(Some(TopicName(StrBytes::from_string(name.into()))))
+            .with_name(Some(name.to_string()))
             .with_error_code(code)
             .with_partitions(
                 leaders
@@ -164,7 +162,7 @@ mod tests {
                     .map(|(i, l)| {
                         MetadataResponsePartition::default()
                             .with_partition_index(i as i32)
-                            .with_leader_id(BrokerId(*l))
+                            .with_leader_id(*l)
                     })
                     .collect(),
             )
@@ -183,10 +181,10 @@ mod tests {
         );
         let response = MetadataResponse::default()
             .with_brokers(vec![MetadataResponseBroker::default()
-                .with_node_id(BrokerId(7))
-                .with_host(StrBytes::from_static_str("h"))
+                .with_node_id(7)
+                .with_host("h".to_string())
                 .with_port(9)])
-            .with_controller_id(BrokerId(7))
+            .with_controller_id(7)
             .with_topics(vec![topic("t", 0, &[7, -1]), topic("gone", 3, &[])]);
         let outcomes = metadata.apply(&response);
         assert_eq!(outcomes.get("gone"), Some(&TopicOutcome::Unknown));

@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{ApiKey, BrokerId, ListOffsetsRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::ResponseError;
+use sediment_protocol::messages::list_offsets::{ListOffsetsPartition, ListOffsetsTopic};
+use sediment_protocol::messages::ListOffsetsRequest;
+use sediment_protocol::{ApiKey, ErrorCode};
 
 use crate::cluster::Cluster;
 use crate::error::{ClientError, Result};
@@ -81,20 +80,17 @@ async fn list_offsets_once(cluster: &Cluster, queries: &[Query]) -> Result<Vec<i
             let entry = ListOffsetsPartition::default()
                 .with_partition_index(*partition)
                 .with_timestamp(*timestamp);
-            match request_topics
-                .iter_mut()
-                .find(|t| t.name.0.as_str() == topic)
-            {
+            match request_topics.iter_mut().find(|t| t.name == *topic) {
                 Some(t) => t.partitions.push(entry),
                 None => request_topics.push(
                     ListOffsetsTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                        .with_name(topic.clone())
                         .with_partitions(vec![entry]),
                 ),
             }
         }
         let request = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
+            .with_replica_id(-1)
             .with_topics(request_topics);
         let response = connection.send(&request, version).await?;
         for &i in &indexes {
@@ -102,7 +98,7 @@ async fn list_offsets_once(cluster: &Cluster, queries: &[Query]) -> Result<Vec<i
             let answer = response
                 .topics
                 .iter()
-                .filter(|t| t.name.0.as_str() == topic)
+                .filter(|t| t.name == *topic)
                 .flat_map(|t| t.partitions.iter())
                 .find(|p| p.partition_index == *partition)
                 .ok_or_else(|| ClientError::Protocol {
@@ -125,8 +121,8 @@ async fn list_offsets_once(cluster: &Cluster, queries: &[Query]) -> Result<Vec<i
 /// The retriable error for a partition whose leader is unknown.
 pub(crate) fn leader_not_available(topic: &str, partition: i32) -> ClientError {
     ClientError::Kafka {
-        error: ResponseError::LeaderNotAvailable,
-        code: ResponseError::LeaderNotAvailable.code(),
+        error: ErrorCode::LeaderNotAvailable,
+        code: ErrorCode::LeaderNotAvailable.code(),
         context: format!("find the leader of {topic}-{partition}"),
         message: None,
     }

@@ -168,7 +168,7 @@ impl WindowJob {
                     Ok(()) => {}
                     Err(e)
                         if e.kafka_error()
-                            == Some(sediment_client::ResponseError::TopicAlreadyExists) => {}
+                            == Some(sediment_client::ErrorCode::TopicAlreadyExists) => {}
                     Err(e) => return Err(self::client(format!("create topic {topic}"))(e)),
                 }
             }
@@ -466,9 +466,9 @@ impl WindowJob {
                     || matches!(
                         e.kafka_error(),
                         Some(
-                            sediment_client::ResponseError::IllegalGeneration
-                                | sediment_client::ResponseError::UnknownMemberId
-                                | sediment_client::ResponseError::RebalanceInProgress
+                            sediment_client::ErrorCode::IllegalGeneration
+                                | sediment_client::ErrorCode::UnknownMemberId
+                                | sediment_client::ErrorCode::RebalanceInProgress
                         )
                     ) =>
             {

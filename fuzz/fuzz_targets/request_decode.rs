@@ -1,6 +1,7 @@
-//! libFuzzer target for the broker's request path, from socket bytes to a
-//! decoded request body: `FrameDecoder` → `header_prefix` → `decode_header`
-//! → `Request::decode_body::<T>()`, the way `server/connection.rs` and
+//! libFuzzer target for the broker's request path on our own codec
+//! (`sediment-protocol`), from socket bytes to a decoded request body:
+//! `FrameDecoder` → `header_prefix` → `decode_header` →
+//! `Request::decode_body::<T>()`, the way `server/connection.rs` and
 //! `handlers::dispatch` run it. It also decodes the input as every served
 //! request type at every advertised version, whatever its header says.
 //!
@@ -10,17 +11,18 @@
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
-};
 use libfuzzer_sys::fuzz_target;
 use sediment_broker::protocol::codec::{decode_header, header_prefix, Request};
 use sediment_broker::protocol::frame::FrameDecoder;
 use sediment_broker::protocol::versions::{self, ADVERTISED};
+use sediment_protocol::messages::{
+    ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
+};
+use sediment_protocol::{ApiKey, RequestHeader};
 
 /// Frame cap: small, so a declared size cannot reserve more than the
 /// malloc limit suggested in README.md.

@@ -47,7 +47,7 @@ macro_rules! error_codes {
 }
 
 error_codes! {
-    Unknown = -1, false, "The server experienced an unexpected error.";
+    UnknownServerError = -1, false, "The server experienced an unexpected error.";
     OffsetOutOfRange = 1, false, "The requested offset is outside the range of offsets the server holds for this partition.";
     CorruptMessage = 2, true, "A message failed its CRC check, is too short, or is otherwise corrupt.";
     UnknownTopicOrPartition = 3, true, "This server does not host this topic-partition.";

@@ -1,11 +1,16 @@
 //! Request headers (v0–v2) and response headers (v0–v1).
 //!
 //! Written by hand rather than declared: the request header's client id
-//! stays a classic nullable string even in the flexible v2 header. Unknown
-//! tagged fields in a v2 header are skipped (Kafka defines none), bounded by
-//! the frame like every other count.
+//! stays a classic nullable string even in the flexible v2 header. Kafka
+//! defines no tagged fields for request headers, so a v2 header may carry at
+//! most [`MAX_REQUEST_HEADER_TAGGED_FIELDS`] unknown ones (skipped, never
+//! stored); more is refused as a malformed header.
 
 use crate::wire::{DecodeError, EncodeError, Reader, Writer};
+
+/// Unknown tagged fields tolerated in a request header: any real client
+/// sends none, a few are allowed for forward compatibility.
+pub const MAX_REQUEST_HEADER_TAGGED_FIELDS: u32 = 16;
 
 /// The header of every request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,7 +55,7 @@ impl RequestHeader {
             header.client_id = r.string(false)?;
         }
         if header_version >= 2 {
-            skip_tagged_fields(r)?;
+            skip_tagged_fields(r, MAX_REQUEST_HEADER_TAGGED_FIELDS)?;
         }
         Ok(header)
     }
@@ -78,7 +83,7 @@ impl ResponseHeader {
             correlation_id: r.i32()?,
         };
         if header_version >= 1 {
-            skip_tagged_fields(r)?;
+            skip_tagged_fields(r, u32::MAX)?;
         }
         Ok(header)
     }
@@ -86,8 +91,13 @@ impl ResponseHeader {
 
 /// Skips a tagged-fields section whose fields this codec does not know.
 /// Nothing is stored; each field's size is checked against the bytes left.
-fn skip_tagged_fields(r: &mut Reader) -> Result<(), DecodeError> {
+fn skip_tagged_fields(r: &mut Reader, max: u32) -> Result<(), DecodeError> {
     let count = r.uvarint()?;
+    if count > max {
+        return Err(DecodeError::Invalid(format!(
+            "{count} tagged fields (at most {max})"
+        )));
+    }
     for _ in 0..count {
         r.uvarint()?;
         r.sub_reader()?;

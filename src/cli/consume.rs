@@ -15,8 +15,8 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 use sediment_client::{
-    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, GroupConsumer,
-    GroupConsumerConfig, Offset, ResponseError,
+    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, ErrorCode,
+    GroupConsumer, GroupConsumerConfig, Offset,
 };
 
 /// Flags of `sediment consume`.
@@ -223,9 +223,9 @@ async fn consume_in_group(
                     if matches!(
                         error.kafka_error(),
                         Some(
-                            ResponseError::RebalanceInProgress
-                                | ResponseError::IllegalGeneration
-                                | ResponseError::UnknownMemberId
+                            ErrorCode::RebalanceInProgress
+                                | ErrorCode::IllegalGeneration
+                                | ErrorCode::UnknownMemberId
                         )
                     ) => {}
                 Err(error) => {

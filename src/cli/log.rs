@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::json;
 
+use sediment_broker::basics::TopicPartition;
 use sediment_broker::storage::batch::{BatchHeader, BatchIter};
 use sediment_broker::storage::index::{IndexEntry, IndexFile, OffsetEntry, TimeEntry};
-use sediment_broker::storage::log_manager::TopicPartition;
 use sediment_broker::storage::recovery::{
     check_segment_indexes, list_partition_dir, map_read_only, plan_recovery, Finding, RecoveryHint,
     INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,

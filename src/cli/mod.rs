@@ -38,11 +38,9 @@ pub struct Cli {
         default_value = "127.0.0.1:9092"
     )]
     pub bootstrap: String,
-    /// How commands print their results: `table` (default) or `json`. For
-    /// `sediment window` it names the output topic instead (DESIGN §7 gives
-    /// both meanings to `--output`).
-    #[arg(long, global = true, value_name = "table|json")]
-    pub output: Option<String>,
+    /// How commands print their results.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -79,32 +77,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         client_id: "sediment-cli".to_string(),
         ..ClientConfig::new(cli.bootstrap.clone())
     };
-    if let Command::Window(args) = cli.command {
-        let topic = cli
-            .output
-            .context("sediment window needs --output TOPIC (the topic for closed windows)")?;
-        return block_on(window::run(*args, topic, client));
-    }
-    let output = match cli.output.as_deref() {
-        None | Some("table") => OutputFormat::Table,
-        Some("json") => OutputFormat::Json,
-        Some(other) => anyhow::bail!("--output takes `table` or `json`, got `{other}`"),
-    };
+    let output = cli.output;
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Log(command) => log::run(command, output),
         Command::Topic(command) => block_on(topic::run(command, client, output)),
         Command::Produce(args) => block_on(produce::run(args, client, output)),
         Command::Consume(args) => block_on(consume::run(args, client)),
-        Command::Window(_) => unreachable_window(),
+        Command::Window(args) => block_on(window::run(*args, client)),
         Command::Group(command) => block_on(group::run(command, client, output)),
         Command::Bench(command) => block_on(bench::run(command, client, output)),
     }
-}
-
-/// `Command::Window` returns early in [`run`].
-fn unreachable_window() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("internal error: the window command is dispatched before the others")
 }
 
 /// Runs a client command on a fresh runtime.

@@ -1,8 +1,8 @@
-//! `sediment serve`: the broker. Opens (and recovers) the data directory,
-//! listens, prints `listening on HOST:PORT` once ready, runs the log's
-//! maintenance (interval flushes, retention, recovery-point checkpoints), and
-//! on SIGTERM or Ctrl-C stops accepting, finishes in-flight requests, flushes
-//! and writes the clean-shutdown marker so the next start skips recovery.
+//! `sediment serve`: the broker. Starts it (`Broker::start`: open and recover
+//! the data directory, listen, start the background work), prints
+//! `listening on HOST:PORT` once ready, and on SIGTERM or Ctrl-C stops it
+//! (`RunningBroker::run_until`: stop accepting, finish in-flight requests,
+//! flush, write the clean-shutdown marker so the next start skips recovery).
 //!
 //! Settings come from built-in defaults, then an optional TOML `--config`
 //! file, then flags: a flag always wins.
@@ -10,70 +10,24 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
-use sediment_broker::server::Server;
 use sediment_broker::{Broker, BrokerConfig, FlushPolicy};
 
-/// Flags of `sediment serve`. Each overrides the `--config` file.
+/// Flags of `sediment serve`: the `--config` file, the log format, and every
+/// setting of [`Settings`] (each overrides the file).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where partitions and metadata live [default: ./sediment-data].
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:9092].
-    #[arg(long)]
-    pub listen: Option<SocketAddr>,
-    /// `always` (acknowledge after fdatasync, the default) or `interval:MS`.
-    #[arg(long)]
-    pub flush: Option<FlushPolicy>,
-    /// TOML file with any of the settings below (keys as the flags, with underscores).
+    /// TOML file with any of the settings (keys as the flags, with underscores).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Roll segments at this many bytes [default: 1073741824].
-    #[arg(long)]
-    pub segment_bytes: Option<u64>,
-    /// Delete sealed segments whose newest record is older than this; -1 keeps forever [default: 604800000].
-    #[arg(long, allow_hyphen_values = true)]
-    pub retention_ms: Option<i64>,
-    /// Keep each partition at about this many bytes; -1 is unlimited [default: -1].
-    #[arg(long, allow_hyphen_values = true)]
-    pub retention_bytes: Option<i64>,
-    /// Largest record batch accepted [default: 1048576].
-    #[arg(long)]
-    pub message_max_bytes: Option<usize>,
-    /// Largest request frame accepted [default: 104857600].
-    #[arg(long)]
-    pub max_request_bytes: Option<usize>,
-    /// Concurrent connections [default: 1024].
-    #[arg(long)]
-    pub max_connections: Option<usize>,
-    /// Create unknown topics on Metadata and Produce [default: true].
-    #[arg(long)]
-    pub auto_create_topics: Option<bool>,
-    /// Partitions of auto-created topics [default: 1].
-    #[arg(long)]
-    pub default_partitions: Option<i32>,
-    /// Close connections idle this long, in ms [default: 600000].
-    #[arg(long)]
-    pub idle_timeout_ms: Option<u64>,
-    /// A started request must arrive whole within this many ms [default: 30000].
-    #[arg(long)]
-    pub request_read_timeout_ms: Option<u64>,
-    /// Host advertised to clients in Metadata [default: the listen address].
-    #[arg(long)]
-    pub advertised_host: Option<String>,
-    /// How long a new group waits for more members before its first generation, in ms [default: 100].
-    #[arg(long)]
-    pub group_initial_rebalance_delay_ms: Option<u64>,
-    /// Shortest session timeout a group member may ask for, in ms [default: 1000].
-    #[arg(long)]
-    pub group_min_session_timeout_ms: Option<i32>,
+    /// The settings, as flags.
+    #[command(flatten)]
+    pub settings: Settings,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -88,157 +42,113 @@ pub enum LogFormat {
     Json,
 }
 
-/// The `--config` file: every key optional, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    data_dir: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    flush: Option<String>,
-    segment_bytes: Option<u64>,
-    segment_ms: Option<u64>,
-    retention_ms: Option<i64>,
-    retention_bytes: Option<i64>,
-    message_max_bytes: Option<usize>,
-    max_request_bytes: Option<usize>,
-    max_connections: Option<usize>,
-    auto_create_topics: Option<bool>,
-    default_partitions: Option<i32>,
-    idle_timeout_ms: Option<u64>,
-    request_read_timeout_ms: Option<u64>,
-    max_unsent_response_bytes: Option<usize>,
-    max_in_flight_requests: Option<usize>,
-    fetch_max_bytes: Option<usize>,
-    advertised_host: Option<String>,
-    broker_id: Option<i32>,
-    cluster_id: Option<String>,
-    max_partitions_per_topic: Option<i32>,
-    max_control_request_bytes: Option<usize>,
-    group_initial_rebalance_delay_ms: Option<u64>,
-    group_min_session_timeout_ms: Option<i32>,
-    group_max_session_timeout_ms: Option<i32>,
-    group_max_members: Option<usize>,
+/// Declares every broker setting once: its flag and config-file key (the
+/// field name), its type, its help text with its default, and how it sets
+/// [`BrokerConfig`]. The defaults themselves are `BrokerConfig::default()`;
+/// a test checks that every default stated here changes nothing when applied.
+macro_rules! settings {
+    ($(
+        #[doc = $doc:literal]
+        $([$($extra:tt)*])?
+        $name:ident: $ty:ty => |$config:ident, $value:ident| $apply:expr;
+    )*) => {
+        /// Every setting of the broker, as flags and as `--config` file keys.
+        #[derive(Debug, Default, Args, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Settings {
+            $(
+                #[doc = $doc]
+                #[arg(long $(, $($extra)*)?)]
+                pub $name: Option<$ty>,
+            )*
+        }
+
+        impl Settings {
+            /// Sets every setting this layer names; the others keep their values.
+            fn apply_to(self, config: &mut BrokerConfig) -> anyhow::Result<()> {
+                $(
+                    if let Some($value) = self.$name {
+                        let $config = &mut *config;
+                        $apply;
+                    }
+                )*
+                Ok(())
+            }
+        }
+    };
 }
 
-fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+settings! {
+    /// Where partitions and metadata live [default: ./sediment-data].
+    data_dir: PathBuf => |c, v| c.data_dir = v;
+    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:9092].
+    listen: SocketAddr => |c, v| c.listen = v;
+    /// `always` (acknowledge after fdatasync) or `interval:MS` [default: always].
+    flush: String => |c, v| c.log.flush = v.parse::<FlushPolicy>().map_err(anyhow::Error::msg)?;
+    /// Roll segments at this many bytes [default: 1073741824].
+    segment_bytes: u64 => |c, v| c.log.segment_bytes = v;
+    /// Roll a segment this many ms after it was opened; -1 never [default: -1].
+    [allow_hyphen_values = true]
+    segment_ms: i64 => |c, v| c.log.segment_ms = u64::try_from(v).ok().map(Duration::from_millis);
+    /// Delete sealed segments whose newest record is older than this many ms; -1 keeps forever [default: 604800000].
+    [allow_hyphen_values = true]
+    retention_ms: i64 => |c, v| c.log.retention_ms = u64::try_from(v).ok().map(Duration::from_millis);
+    /// Keep each partition at about this many bytes; -1 is unlimited [default: -1].
+    [allow_hyphen_values = true]
+    retention_bytes: i64 => |c, v| c.log.retention_bytes = u64::try_from(v).ok();
+    /// Largest record batch accepted, in bytes [default: 1048576].
+    message_max_bytes: usize => |c, v| c.message_max_bytes = v;
+    /// Largest request frame accepted, in bytes [default: 104857600].
+    max_request_bytes: usize => |c, v| c.max_request_bytes = v;
+    /// Largest request frame of any API but Produce, in bytes [default: 1048576].
+    max_control_request_bytes: usize => |c, v| c.max_control_request_bytes = v;
+    /// Concurrent connections [default: 1024].
+    max_connections: usize => |c, v| c.max_connections = v;
+    /// Create unknown topics on Metadata and Produce [default: true].
+    auto_create_topics: bool => |c, v| c.auto_create_topics = v;
+    /// Partitions of auto-created topics [default: 1].
+    default_partitions: i32 => |c, v| c.default_partitions = v;
+    /// Most partitions one topic may have [default: 1000].
+    max_partitions_per_topic: i32 => |c, v| c.max_partitions_per_topic = v;
+    /// Close connections idle this many ms [default: 600000].
+    idle_timeout_ms: u64 => |c, v| c.idle_timeout = Duration::from_millis(v);
+    /// A started request must arrive whole within this many ms [default: 30000].
+    request_read_timeout_ms: u64 => |c, v| c.request_read_timeout = Duration::from_millis(v);
+    /// Response bytes a connection may have waiting to be written [default: 67108864].
+    max_unsent_response_bytes: usize => |c, v| c.max_unsent_response_bytes = v;
+    /// Requests a connection may have in flight [default: 64].
+    max_in_flight_requests: usize => |c, v| c.max_in_flight_requests = v;
+    /// Most record bytes in one Fetch response [default: 52428800].
+    fetch_max_bytes: usize => |c, v| c.fetch_max_bytes = v;
+    /// Host advertised to clients in Metadata [default: the listen address].
+    advertised_host: String => |c, v| c.advertised_host = Some(v);
+    /// This broker's id in Metadata [default: 0].
+    broker_id: i32 => |c, v| c.broker_id = v;
+    /// Cluster id reported in Metadata [default: sediment].
+    cluster_id: String => |c, v| c.cluster_id = v;
+    /// How long a new group waits for more members before its first generation, in ms [default: 100].
+    group_initial_rebalance_delay_ms: u64 => |c, v| c.group.initial_rebalance_delay_ms = v;
+    /// Shortest session timeout a group member may ask for, in ms [default: 1000].
+    group_min_session_timeout_ms: i32 => |c, v| c.group.min_session_timeout_ms = v;
+    /// Longest session timeout a group member may ask for, in ms [default: 1800000].
+    group_max_session_timeout_ms: i32 => |c, v| c.group.max_session_timeout_ms = v;
+    /// Most members in one group [default: 1000].
+    group_max_members: usize => |c, v| c.group.max_members = v;
+}
+
+fn load_file(path: &Path) -> anyhow::Result<Settings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
 }
 
-fn retention_ms(ms: i64) -> Option<Duration> {
-    u64::try_from(ms).ok().map(Duration::from_millis)
-}
-
-fn retention_bytes(bytes: i64) -> Option<u64> {
-    u64::try_from(bytes).ok()
-}
-
-/// Sets every setting `file` names; the others keep their values.
-fn apply(config: &mut BrokerConfig, file: FileConfig) -> anyhow::Result<()> {
-    macro_rules! set {
-        ($target:expr, $value:expr) => {
-            if let Some(value) = $value {
-                $target = value;
-            }
-        };
-    }
-    set!(config.data_dir, file.data_dir);
-    set!(config.listen, file.listen);
-    if let Some(flush) = &file.flush {
-        config.log.flush = flush.parse().map_err(anyhow::Error::msg)?;
-    }
-    set!(config.log.segment_bytes, file.segment_bytes);
-    if let Some(ms) = file.segment_ms {
-        config.log.segment_ms = Some(Duration::from_millis(ms));
-    }
-    set!(config.log.retention_ms, file.retention_ms.map(retention_ms));
-    set!(
-        config.log.retention_bytes,
-        file.retention_bytes.map(retention_bytes)
-    );
-    set!(config.message_max_bytes, file.message_max_bytes);
-    set!(config.max_request_bytes, file.max_request_bytes);
-    set!(config.max_connections, file.max_connections);
-    set!(config.auto_create_topics, file.auto_create_topics);
-    set!(config.default_partitions, file.default_partitions);
-    set!(
-        config.idle_timeout,
-        file.idle_timeout_ms.map(Duration::from_millis)
-    );
-    set!(
-        config.request_read_timeout,
-        file.request_read_timeout_ms.map(Duration::from_millis)
-    );
-    set!(
-        config.max_unsent_response_bytes,
-        file.max_unsent_response_bytes
-    );
-    set!(config.max_in_flight_requests, file.max_in_flight_requests);
-    set!(config.fetch_max_bytes, file.fetch_max_bytes);
-    if file.advertised_host.is_some() {
-        config.advertised_host = file.advertised_host;
-    }
-    set!(config.broker_id, file.broker_id);
-    set!(config.cluster_id, file.cluster_id);
-    set!(
-        config.max_partitions_per_topic,
-        file.max_partitions_per_topic
-    );
-    set!(
-        config.max_control_request_bytes,
-        file.max_control_request_bytes
-    );
-    set!(
-        config.group.initial_rebalance_delay_ms,
-        file.group_initial_rebalance_delay_ms
-    );
-    set!(
-        config.group.min_session_timeout_ms,
-        file.group_min_session_timeout_ms
-    );
-    set!(
-        config.group.max_session_timeout_ms,
-        file.group_max_session_timeout_ms
-    );
-    set!(config.group.max_members, file.group_max_members);
-    Ok(())
-}
-
-impl ServeArgs {
-    /// The flags as one more configuration layer.
-    fn overrides(&self) -> FileConfig {
-        FileConfig {
-            data_dir: self.data_dir.clone(),
-            listen: self.listen,
-            flush: self.flush.map(|f| f.to_string()),
-            segment_bytes: self.segment_bytes,
-            retention_ms: self.retention_ms,
-            retention_bytes: self.retention_bytes,
-            message_max_bytes: self.message_max_bytes,
-            max_request_bytes: self.max_request_bytes,
-            max_connections: self.max_connections,
-            auto_create_topics: self.auto_create_topics,
-            default_partitions: self.default_partitions,
-            idle_timeout_ms: self.idle_timeout_ms,
-            request_read_timeout_ms: self.request_read_timeout_ms,
-            advertised_host: self.advertised_host.clone(),
-            group_initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
-            group_min_session_timeout_ms: self.group_min_session_timeout_ms,
-            ..FileConfig::default()
-        }
-    }
-}
-
 /// Defaults, then the file, then the flags (each layer overrides the one before).
-fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
-    let file = match &args.config {
-        Some(path) => load_file(path)?,
-        None => FileConfig::default(),
-    };
+fn broker_config(args: ServeArgs) -> anyhow::Result<BrokerConfig> {
     let mut config = BrokerConfig::default();
-    apply(&mut config, file)?;
-    apply(&mut config, args.overrides())?;
+    if let Some(path) = &args.config {
+        load_file(path)?.apply_to(&mut config)?;
+    }
+    args.settings.apply_to(&mut config)?;
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
@@ -257,24 +167,15 @@ fn init_logging(format: LogFormat) {
 
 /// Runs the broker until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = broker_config(&args)?;
-    init_logging(args.log_format);
+    let log_format = args.log_format;
+    let config = broker_config(args)?;
+    init_logging(log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
         let flush = config.log.flush;
-        let broker = Arc::new(
-            tokio::task::spawn_blocking(move || Broker::open(config))
-                .await
-                .context("startup task failed")?
-                .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
-        );
-        let server = Server::bind(Arc::clone(&broker))
-            .await
-            .with_context(|| format!("cannot listen on {}", broker.config().listen))?;
-        let local = server
-            .local_addr()
-            .context("cannot read the bound address")?;
+        let running = Broker::start(config).await?;
+        let broker = running.broker();
         tracing::info!(
             data_dir = %data_dir.display(),
             partitions = broker.logs().partitions().len(),
@@ -282,57 +183,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             flush = %flush,
             "broker ready"
         );
-        outln!("listening on {local}");
-
-        let maintenance = tokio::spawn(maintain(Arc::clone(&broker), flush));
-        server.run(shutdown_signal()).await;
-        maintenance.abort();
-        let closing = Arc::clone(&broker);
-        tokio::task::spawn_blocking(move || closing.shutdown())
-            .await
-            .context("shutdown task failed")?
-            .context("clean shutdown failed; the next start will recover")?;
-        tracing::info!("clean shutdown complete");
+        outln!("listening on {}", running.local_addr());
+        running.run_until(shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Interval flushes, retention every 5 minutes (Kafka's default check
-/// interval) and recovery-point checkpoints every minute.
-async fn maintain(broker: Arc<Broker>, flush: FlushPolicy) {
-    let tick = match flush {
-        FlushPolicy::Interval(every) => every.min(Duration::from_secs(1)),
-        FlushPolicy::Always => Duration::from_secs(1),
-    };
-    let mut ticker = tokio::time::interval(tick);
-    let mut last_retention = tokio::time::Instant::now();
-    let mut last_checkpoint = tokio::time::Instant::now();
-    loop {
-        ticker.tick().await;
-        let run_retention = last_retention.elapsed() >= Duration::from_secs(300);
-        let run_checkpoint = last_checkpoint.elapsed() >= Duration::from_secs(60);
-        if run_retention {
-            last_retention = tokio::time::Instant::now();
-        }
-        if run_checkpoint {
-            last_checkpoint = tokio::time::Instant::now();
-        }
-        let broker = Arc::clone(&broker);
-        let work = tokio::task::spawn_blocking(move || {
-            if matches!(flush, FlushPolicy::Interval(_)) {
-                broker.logs().flush_all();
-            }
-            if run_retention {
-                broker.logs().enforce_retention();
-            }
-            if run_checkpoint {
-                if let Err(error) = broker.logs().checkpoint_recovery_points() {
-                    tracing::error!(error = %error, "cannot write the recovery-point checkpoint");
-                }
-            }
-        });
-        let _ = work.await;
-    }
 }
 
 async fn shutdown_signal() {
@@ -381,7 +235,7 @@ mod tests {
             "-1",
         ])
         .serve;
-        let config = broker_config(&args).unwrap();
+        let config = broker_config(args).unwrap();
         assert_eq!(
             config.log.flush,
             FlushPolicy::Interval(Duration::from_millis(5))
@@ -401,6 +255,51 @@ mod tests {
         let file = dir.path().join("sediment.toml");
         std::fs::write(&file, "retention_hours = 3\n").unwrap();
         let args = Harness::parse_from(["serve", "--config", file.to_str().unwrap()]).serve;
-        assert!(broker_config(&args).is_err());
+        assert!(broker_config(args).is_err());
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_a_file_key_and_a_true_stated_default() {
+        use clap::CommandFactory;
+        let command = Harness::command();
+        let mut checked = 0;
+        for arg in command.get_arguments() {
+            let name = arg.get_id().as_str();
+            if matches!(name, "config" | "log_format" | "help") {
+                continue;
+            }
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let stated = help
+                .rsplit_once("[default: ")
+                .and_then(|(_, rest)| rest.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("--{name} states no default: {help}"));
+            if stated == "the listen address" {
+                continue;
+            }
+            // The stated default, given as a flag and as a file key, changes nothing.
+            let flag = format!("--{}", name.replace('_', "-"));
+            let args = Harness::parse_from(["serve", flag.as_str(), stated]).serve;
+            assert_eq!(
+                broker_config(args).unwrap(),
+                BrokerConfig::default(),
+                "--{name}"
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("sediment.toml");
+            let value = match stated.parse::<i64>() {
+                Ok(_) => stated.to_string(),
+                Err(_) if stated == "true" || stated == "false" => stated.to_string(),
+                Err(_) => format!("{stated:?}"),
+            };
+            std::fs::write(&file, format!("{name} = {value}\n")).unwrap();
+            let args = Harness::parse_from(["serve", "--config", file.to_str().unwrap()]).serve;
+            assert_eq!(
+                broker_config(args).unwrap(),
+                BrokerConfig::default(),
+                "{name} in a file"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 25, "only {checked} settings checked");
     }
 }

@@ -14,13 +14,16 @@ use sediment_client::ClientConfig;
 use sediment_stream::job::{json_extractor, JobConfig, JobStats, WindowJob};
 use sediment_stream::Window;
 
-/// Flags of `sediment window` (its `--output TOPIC` is the global `--output`).
+/// Flags of `sediment window`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("kind").required(true).args(["tumbling", "hopping", "session"])))]
 pub struct WindowArgs {
     /// Input topic.
     #[arg(long)]
     pub input: String,
+    /// Topic the closed windows are written to.
+    #[arg(long, value_name = "TOPIC")]
+    pub output_topic: String,
     /// Consumer group of the job (instances in one group split the input partitions).
     #[arg(long)]
     pub group: String,
@@ -37,8 +40,8 @@ pub struct WindowArgs {
     #[arg(long, default_value_t = 0)]
     pub grace: i64,
     /// Topic for events that count in no window (too late or malformed).
-    #[arg(long)]
-    pub late_output: Option<String>,
+    #[arg(long, value_name = "TOPIC")]
+    pub late_topic: Option<String>,
     /// Checkpoint interval in ms.
     #[arg(long, default_value_t = 1000)]
     pub checkpoint_ms: u64,
@@ -71,11 +74,7 @@ impl WindowArgs {
 }
 
 /// Runs the job until SIGTERM or Ctrl-C.
-pub async fn run(
-    args: WindowArgs,
-    output: String,
-    client: ClientConfig,
-) -> anyhow::Result<ExitCode> {
+pub async fn run(args: WindowArgs, client: ClientConfig) -> anyhow::Result<ExitCode> {
     let window = args.window()?;
     if args.grace < 0 {
         bail!("--grace must be at least 0, got {}", args.grace);
@@ -91,8 +90,8 @@ pub async fn run(
     let config = JobConfig {
         bootstrap: client.bootstrap.clone(),
         inputs: vec![args.input.clone()],
-        output,
-        late_output: args.late_output.clone(),
+        output: args.output_topic.clone(),
+        late_output: args.late_topic.clone(),
         group: args.group.clone(),
         window,
         grace: args.grace,

@@ -20,18 +20,19 @@
 //! documents, readable with `sediment log dump` and `kcat`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
+use sediment_protocol::records::{decode_batch, split_batches};
 use serde::{Deserialize, Serialize};
 
+use crate::basics::now_ms;
+use crate::basics::TopicPartition;
+use crate::basics::{lock, read_lock, write_lock};
 use crate::config::{FlushPolicy, LogConfig};
 use crate::error::StorageError;
 use crate::storage::encode::{encode_plain_batch, PlainRecord};
-use crate::storage::log_manager::{LogManager, TopicPartition};
-use crate::storage::partition_log::now_ms;
-use crate::storage::segment::{read_lock, write_lock};
+use crate::storage::log_manager::LogManager;
 use crate::storage::PartitionLog;
 
 /// Name of the internal topic.
@@ -42,6 +43,9 @@ pub const OFFSETS_PARTITIONS: i32 = 8;
 const SNAPSHOT_SLACK: i64 = 10_000;
 /// Records per batch in a snapshot.
 const SNAPSHOT_CHUNK: usize = 1000;
+/// The largest batch this store writes is uncompressed; this bounds what a
+/// damaged one could make the replay inflate.
+const MAX_INFLATED_BATCH: usize = 256 << 20;
 
 /// A committed position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,12 +350,6 @@ impl View {
     }
 }
 
-fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 async fn make_durable(log: &Arc<PartitionLog>, offset: i64) -> Result<(), StorageError> {
     let log = Arc::clone(log);
     tokio::task::spawn_blocking(move || log.make_durable(offset))
@@ -396,14 +394,17 @@ fn replay(log: &PartitionLog, view: &mut View) -> Result<(), StorageError> {
         if read.bytes.is_empty() {
             break;
         }
-        let mut bytes = read.bytes.clone();
-        let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|e| {
-            StorageError::io(
-                "replay",
-                log.dir(),
-                std::io::Error::other(format!("undecodable batch at offset {offset}: {e}")),
-            )
-        })?;
+        let bytes = read.bytes.clone();
+        let sets = split_batches(&bytes)
+            .map(|batch| decode_batch(batch, MAX_INFLATED_BATCH))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                StorageError::io(
+                    "replay",
+                    log.dir(),
+                    std::io::Error::other(format!("undecodable batch at offset {offset}: {e}")),
+                )
+            })?;
         for set in sets {
             for record in set.records {
                 let Some(key) = record

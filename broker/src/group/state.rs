@@ -92,7 +92,7 @@ impl GroupState {
 }
 
 /// Why a group request was refused. Each maps to one Kafka error code
-/// (`GroupError::kafka_error_code` in `error.rs`).
+/// (`protocol/errors.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GroupError {

@@ -4,28 +4,24 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_topics_response::{
-    CreatableTopicConfigs, CreatableTopicResult,
-};
-use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::describe_configs_response::{
+use sediment_protocol::messages::create_topics::{CreatableTopicConfigs, CreatableTopicResult};
+use sediment_protocol::messages::delete_topics::DeletableTopicResult;
+use sediment_protocol::messages::describe_configs::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
-use kafka_protocol::messages::{
+use sediment_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
     DescribeConfigsRequest, DescribeConfigsResponse, InitProducerIdRequest, InitProducerIdResponse,
-    ProducerId, TopicName,
 };
-use kafka_protocol::ResponseError;
+use sediment_protocol::ErrorCode;
 
-use crate::broker::{Broker, Refusal};
+use crate::broker::Broker;
 use crate::config::{BrokerConfig, FlushPolicy};
+use crate::protocol::errors::{Refusal, ToErrorCode};
 use crate::topics::{
     TopicMeta, CLEANUP_POLICY, MAX_MESSAGE_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES,
     SEGMENT_MS, TOPIC_CONFIG_KEYS,
 };
-
-use super::str_bytes;
 
 /// DescribeConfigs resource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
@@ -53,7 +49,7 @@ pub fn create_topics(
         .topics
         .into_iter()
         .map(|wanted| {
-            let name = wanted.name.0.as_str().to_string();
+            let name = wanted.name.as_str().to_string();
             let mut result = CreatableTopicResult::default()
                 .with_name(wanted.name.clone())
                 .with_num_partitions(-1)
@@ -69,7 +65,7 @@ pub fn create_topics(
             };
             let outcome = if !matches!(wanted.replication_factor, -1 | 1) {
                 Err(Refusal::new(
-                    ResponseError::InvalidReplicationFactor,
+                    ErrorCode::InvalidReplicationFactor,
                     format!(
                         "replication factor {} is impossible on a single broker; use 1 or -1",
                         wanted.replication_factor
@@ -77,11 +73,11 @@ pub fn create_topics(
                 ))
             } else if !wanted.assignments.is_empty() {
                 Err(Refusal::new(
-                    ResponseError::InvalidReplicaAssignment,
+                    ErrorCode::InvalidReplicaAssignment,
                     "manual replica assignment is not supported on a single broker",
                 ))
             } else {
-                broker.create_topic(&name, partitions, &configs, request.validate_only)
+                broker.create_topic(&name, partitions, &configs, request.validate_only).map_err(Refusal::from)
             };
             match outcome {
                 Ok(topic) => {
@@ -94,8 +90,8 @@ pub fn create_topics(
                                 .into_iter()
                                 .map(|(key, value, source, _)| {
                                     CreatableTopicConfigs::default()
-                                        .with_name(str_bytes(key))
-                                        .with_value(Some(str_bytes(value)))
+                                        .with_name(key)
+                                        .with_value(Some(value))
                                         .with_config_source(source)
                                 })
                                 .collect(),
@@ -105,7 +101,7 @@ pub fn create_topics(
                 Err(refusal) => {
                     tracing::info!(topic = %name, error = %refusal.message, "topic creation refused");
                     result.error_code = refusal.code;
-                    result.error_message = Some(str_bytes(refusal.message));
+                    result.error_message = Some(refusal.message);
                 }
             }
             result
@@ -119,14 +115,14 @@ pub fn delete_topics(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> Dele
     let mut names: Vec<(Option<String>, uuid::Uuid)> = request
         .topic_names
         .iter()
-        .map(|n| (Some(n.0.as_str().to_string()), uuid::Uuid::nil()))
+        .map(|n| (Some(n.as_str().to_string()), uuid::Uuid::nil()))
         .collect();
-    names.extend(request.topics.iter().map(|t| {
-        (
-            t.name.as_ref().map(|n| n.0.as_str().to_string()),
-            t.topic_id,
-        )
-    }));
+    names.extend(
+        request
+            .topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.as_str().to_string()), t.topic_id)),
+    );
     let responses = names
         .into_iter()
         .map(|(name, id)| {
@@ -140,14 +136,14 @@ pub fn delete_topics(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> Dele
             });
             let mut result = DeletableTopicResult::default().with_topic_id(id);
             match name {
-                None => result.error_code = ResponseError::UnknownTopicId.code(),
+                None => result.error_code = ErrorCode::UnknownTopicId.code(),
                 Some(name) => {
-                    result.name = Some(TopicName(str_bytes(name.clone())));
+                    result.name = Some(name.clone());
                     match broker.delete_topic(&name) {
                         Ok(topic) => result.topic_id = uuid::Uuid::from_bytes(topic.id),
                         Err(refusal) => {
-                            result.error_code = refusal.code;
-                            result.error_message = Some(str_bytes(refusal.message));
+                            result.error_code = refusal.kafka_error_code();
+                            result.error_message = Some(refusal.to_string());
                         }
                     }
                 }
@@ -175,13 +171,13 @@ pub fn describe_configs(
                 RESOURCE_TOPIC => match broker.topics().get(resource.resource_name.as_str()) {
                     Some(topic) => Ok(topic_configs(broker, &topic)),
                     None => Err(Refusal::new(
-                        ResponseError::UnknownTopicOrPartition,
+                        ErrorCode::UnknownTopicOrPartition,
                         format!("topic {} does not exist", resource.resource_name.as_str()),
                     )),
                 },
                 RESOURCE_BROKER => Ok(broker_configs(broker.config())),
                 other => Err(Refusal::new(
-                    ResponseError::InvalidRequest,
+                    ErrorCode::InvalidRequest,
                     format!("resource type {other} is not supported; use 2 (topic) or 4 (broker)"),
                 )),
             };
@@ -195,8 +191,8 @@ pub fn describe_configs(
                         })
                         .map(|(key, value, source, config_type)| {
                             DescribeConfigsResourceResult::default()
-                                .with_name(str_bytes(key))
-                                .with_value(Some(str_bytes(value)))
+                                .with_name(key)
+                                .with_value(Some(value))
                                 .with_read_only(false)
                                 .with_config_source(source)
                                 .with_config_type(config_type)
@@ -205,7 +201,7 @@ pub fn describe_configs(
                 }
                 Err(refusal) => {
                     result.error_code = refusal.code;
-                    result.error_message = Some(str_bytes(refusal.message));
+                    result.error_message = Some(refusal.message);
                 }
             }
             result
@@ -220,13 +216,13 @@ pub fn init_producer_id(
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
-        .with_producer_id(ProducerId(-1))
+        .with_producer_id(-1)
         .with_producer_epoch(-1);
     if request.transactional_id.is_some() {
-        return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+        return response.with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code());
     }
     response
-        .with_producer_id(ProducerId(broker.next_producer_id()))
+        .with_producer_id(broker.next_producer_id())
         .with_producer_epoch(0)
 }
 

@@ -15,14 +15,15 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
-use kafka_protocol::ResponseError;
+use sediment_protocol::messages::fetch::{FetchableTopicResponse, PartitionData};
+use sediment_protocol::messages::{FetchRequest, FetchResponse};
+use sediment_protocol::ErrorCode;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::broker::Broker;
 use crate::error::StorageError;
+use crate::protocol::errors::ToErrorCode;
 
 /// A pending wait for one partition's high watermark to move.
 type HighWatermarkChange<'a> =
@@ -81,7 +82,7 @@ fn read_once(
     let mut waiters = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let name = topic.topic.0.as_str();
+        let name = topic.topic.as_str();
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
             let mut data = PartitionData::default()
@@ -89,11 +90,11 @@ fn read_once(
                 .with_high_watermark(-1)
                 .with_last_stable_offset(-1)
                 .with_log_start_offset(-1)
-                .with_preferred_read_replica(BrokerId(-1))
+                .with_preferred_read_replica(-1)
                 .with_records(Some(Bytes::new()));
             match broker.partition(name, wanted.partition) {
                 Err(refusal) => {
-                    data.error_code = refusal.code;
+                    data.error_code = refusal.kafka_error_code();
                     errors = true;
                 }
                 Ok(log) => {
@@ -123,7 +124,7 @@ fn read_once(
                         Err(error) => {
                             data.error_code = match error {
                                 StorageError::OffsetOutOfRange { .. } => {
-                                    ResponseError::OffsetOutOfRange.code()
+                                    ErrorCode::OffsetOutOfRange.code()
                                 }
                                 other => other.kafka_error_code(),
                             };
@@ -140,7 +141,6 @@ fn read_once(
         topics.push(
             FetchableTopicResponse::default()
                 .with_topic(topic.topic.clone())
-                .with_topic_id(topic.topic_id)
                 .with_partitions(partitions),
         );
     }

@@ -27,36 +27,34 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::find_coordinator_response::Coordinator as CoordinatorNode;
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::leave_group_response::MemberResponse;
-use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::offset_commit_response::{
+use sediment_protocol::messages::delete_groups::DeletableGroupResult;
+use sediment_protocol::messages::describe_groups::{DescribedGroup, DescribedGroupMember};
+use sediment_protocol::messages::find_coordinator::Coordinator as CoordinatorNode;
+use sediment_protocol::messages::join_group::JoinGroupResponseMember;
+use sediment_protocol::messages::leave_group::MemberResponse;
+use sediment_protocol::messages::list_groups::ListedGroup;
+use sediment_protocol::messages::offset_commit::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::offset_fetch_response::{
+use sediment_protocol::messages::offset_fetch::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
-use kafka_protocol::messages::{
-    BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
-    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse, TopicName,
+use sediment_protocol::messages::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::ResponseError;
 
+use sediment_protocol::ErrorCode;
+
+use crate::basics::now_ms;
 use crate::broker::Broker;
 use crate::group::coordinator::{CommitRequest, Coordinator, CoordinatorError, SyncRequest};
 use crate::group::offsets::CommittedOffset;
 use crate::group::state::{GroupError, JoinRequest};
-use crate::storage::partition_log::now_ms;
-
-use super::str_bytes;
+use crate::protocol::errors::ToErrorCode;
 
 /// `key_type` of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
@@ -69,20 +67,21 @@ pub fn find_coordinator(
     version: i16,
 ) -> FindCoordinatorResponse {
     let (host, port) = broker.advertised();
-    let node = BrokerId(broker.config().broker_id);
-    let answer = |key: StrBytes| {
+    let node = broker.config().broker_id;
+    let answer = |key: String| {
         let mut coordinator = CoordinatorNode::default()
             .with_key(key)
-            .with_node_id(BrokerId(-1))
+            .with_node_id(-1)
             .with_port(-1);
         if request.key_type == KEY_TYPE_GROUP {
             coordinator.node_id = node;
-            coordinator.host = str_bytes(host.clone());
+            coordinator.host = host.clone();
             coordinator.port = port;
         } else {
-            coordinator.error_code = ResponseError::CoordinatorNotAvailable.code();
-            coordinator.error_message =
-                Some(str_bytes("transactions are not supported by this broker"));
+            coordinator.error_code = ErrorCode::CoordinatorNotAvailable.code();
+            coordinator.error_message = Some(String::from(
+                "transactions are not supported by this broker",
+            ));
         }
         coordinator
     };
@@ -121,18 +120,18 @@ fn coordinator(broker: &Broker) -> Result<&Coordinator, CoordinatorError> {
 }
 
 /// A group id, refused when empty.
-fn group_id(id: &GroupId) -> Result<String, CoordinatorError> {
-    if id.0.is_empty() {
+fn group_id(id: &str) -> Result<String, CoordinatorError> {
+    if id.is_empty() {
         return Err(GroupError::InvalidGroupId.into());
     }
-    Ok(id.0.to_string())
+    Ok(id.to_string())
 }
 
 /// JoinGroup v0–7: answered once the rebalance completes.
 pub async fn join_group(
     broker: &Arc<Broker>,
     request: JoinGroupRequest,
-    client_id: Option<StrBytes>,
+    client_id: Option<String>,
     version: i16,
 ) -> JoinGroupResponse {
     let client_id = client_id.map(|c| c.to_string()).unwrap_or_default();
@@ -171,31 +170,31 @@ pub async fn join_group(
     match outcome {
         Ok(joined) => JoinGroupResponse::default()
             .with_generation_id(joined.generation_id)
-            .with_protocol_type((version >= 7).then(|| str_bytes(joined.protocol_type)))
-            .with_protocol_name(Some(str_bytes(joined.protocol_name)))
-            .with_leader(str_bytes(joined.leader))
-            .with_member_id(str_bytes(joined.member_id))
+            .with_protocol_type((version >= 7).then_some(joined.protocol_type))
+            .with_protocol_name(Some(joined.protocol_name))
+            .with_leader(joined.leader)
+            .with_member_id(joined.member_id)
             .with_members(
                 joined
                     .members
                     .into_iter()
                     .map(|(id, metadata)| {
                         JoinGroupResponseMember::default()
-                            .with_member_id(str_bytes(id))
+                            .with_member_id(id)
                             .with_metadata(metadata)
                     })
                     .collect(),
             ),
         Err(error) => {
             let member_id = match &error {
-                CoordinatorError::Group(GroupError::MemberIdRequired(id)) => str_bytes(id.clone()),
+                CoordinatorError::Group(GroupError::MemberIdRequired(id)) => id.clone(),
                 _ => member_id,
             };
             JoinGroupResponse::default()
                 .with_error_code(error.kafka_error_code())
                 .with_generation_id(-1)
                 // Nullable from v7; an empty string before.
-                .with_protocol_name((version < 7).then(StrBytes::default))
+                .with_protocol_name((version < 7).then(String::default))
                 .with_member_id(member_id)
         }
     }
@@ -228,8 +227,8 @@ pub async fn sync_group(
             let response = SyncGroupResponse::default().with_assignment(synced.assignment);
             if version >= 5 {
                 response
-                    .with_protocol_type(Some(str_bytes(synced.protocol_type)))
-                    .with_protocol_name(Some(str_bytes(synced.protocol_name)))
+                    .with_protocol_type(Some(synced.protocol_type))
+                    .with_protocol_name(Some(synced.protocol_name))
             } else {
                 response
             }
@@ -258,7 +257,7 @@ pub async fn leave_group(
     request: LeaveGroupRequest,
     version: i16,
 ) -> LeaveGroupResponse {
-    let identities: Vec<(StrBytes, Option<StrBytes>)> = if version >= 3 {
+    let identities: Vec<(String, Option<String>)> = if version >= 3 {
         request
             .members
             .iter()
@@ -311,7 +310,7 @@ pub async fn offset_commit(
     let mut codes: Vec<Vec<Option<i16>>> = Vec::with_capacity(request.topics.len());
     let mut offsets = Vec::new();
     for topic in &request.topics {
-        let meta = broker.topics().get(topic.name.0.as_str());
+        let meta = broker.topics().get(topic.name.as_str());
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
             let exists = meta
@@ -319,13 +318,13 @@ pub async fn offset_commit(
                 .is_some_and(|m| (0..m.partitions).contains(&partition.partition_index));
             let metadata_len = partition.committed_metadata.as_ref().map_or(0, |m| m.len());
             if !exists {
-                topic_codes.push(Some(ResponseError::UnknownTopicOrPartition.code()));
+                topic_codes.push(Some(ErrorCode::UnknownTopicOrPartition.code()));
             } else if metadata_len > MAX_OFFSET_METADATA_BYTES {
-                topic_codes.push(Some(ResponseError::OffsetMetadataTooLarge.code()));
+                topic_codes.push(Some(ErrorCode::OffsetMetadataTooLarge.code()));
             } else {
                 topic_codes.push(None);
                 offsets.push((
-                    topic.name.0.to_string(),
+                    topic.name.to_string(),
                     partition.partition_index,
                     CommittedOffset {
                         offset: partition.committed_offset,
@@ -388,15 +387,15 @@ pub fn offset_fetch(
     version: i16,
 ) -> OffsetFetchResponse {
     let store = broker.offsets();
-    let group = request.group_id.0.to_string();
+    let group = request.group_id.to_string();
     let partition = |index: i32, committed: Option<CommittedOffset>| {
         let mut response = OffsetFetchResponsePartition::default()
             .with_partition_index(index)
             .with_committed_offset(-1)
-            .with_metadata(Some(StrBytes::default()));
+            .with_metadata(Some(String::default()));
         if let Some(committed) = committed {
             response.committed_offset = committed.offset;
-            response.metadata = Some(str_bytes(committed.metadata.unwrap_or_default()));
+            response.metadata = Some(committed.metadata.unwrap_or_default());
             if version >= 5 {
                 response.committed_leader_epoch = committed.leader_epoch;
             }
@@ -404,7 +403,7 @@ pub fn offset_fetch(
         response
     };
     if group.is_empty() {
-        let code = ResponseError::InvalidGroupId.code();
+        let code = ErrorCode::InvalidGroupId.code();
         if version >= 2 {
             return OffsetFetchResponse::default().with_error_code(code);
         }
@@ -430,7 +429,7 @@ pub fn offset_fetch(
         Some(topics) => topics
             .into_iter()
             .map(|t| {
-                let name = t.name.0.to_string();
+                let name = t.name.to_string();
                 OffsetFetchResponseTopic::default()
                     .with_partitions(
                         t.partition_indexes
@@ -459,7 +458,7 @@ pub fn offset_fetch(
                 .into_iter()
                 .map(|(topic, partitions)| {
                     OffsetFetchResponseTopic::default()
-                        .with_name(TopicName(str_bytes(topic)))
+                        .with_name(topic)
                         .with_partitions(partitions)
                 })
                 .collect()
@@ -475,7 +474,7 @@ pub async fn describe_groups(
     version: i16,
 ) -> DescribeGroupsResponse {
     let with_operations = version >= 3 && request.include_authorized_operations;
-    let ids: Vec<String> = request.groups.iter().map(|g| g.0.to_string()).collect();
+    let ids: Vec<String> = request.groups.iter().map(|g| g.to_string()).collect();
     let described = match coordinator(broker) {
         Ok(coordinator) => coordinator.describe(ids).await,
         Err(error) => Err(error),
@@ -487,9 +486,9 @@ pub async fn describe_groups(
         .map(|(i, id)| {
             let mut group = DescribedGroup::default()
                 .with_group_id(id.clone())
-                .with_group_state(str_bytes("Dead"));
-            if id.0.is_empty() {
-                return group.with_error_code(ResponseError::InvalidGroupId.code());
+                .with_group_state(String::from("Dead"));
+            if id.is_empty() {
+                return group.with_error_code(ErrorCode::InvalidGroupId.code());
             }
             let description = match &described {
                 Err(error) => return group.with_error_code(error.kafka_error_code()),
@@ -502,18 +501,18 @@ pub async fn describe_groups(
                 return group;
             };
             group
-                .with_group_state(str_bytes(description.state.name()))
-                .with_protocol_type(str_bytes(description.protocol_type))
-                .with_protocol_data(str_bytes(description.protocol))
+                .with_group_state(String::from(description.state.name()))
+                .with_protocol_type(description.protocol_type)
+                .with_protocol_data(description.protocol)
                 .with_members(
                     description
                         .members
                         .into_iter()
                         .map(|m| {
                             DescribedGroupMember::default()
-                                .with_member_id(str_bytes(m.member_id))
-                                .with_client_id(str_bytes(m.client_id))
-                                .with_client_host(str_bytes(m.client_host))
+                                .with_member_id(m.member_id)
+                                .with_client_id(m.client_id)
+                                .with_client_host(m.client_host)
                                 .with_member_metadata(m.metadata)
                                 .with_member_assignment(m.assignment)
                         })
@@ -555,9 +554,9 @@ pub async fn list_groups(
             .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
             .map(|g| {
                 ListedGroup::default()
-                    .with_group_id(GroupId(str_bytes(g.group_id)))
-                    .with_protocol_type(str_bytes(g.protocol_type))
-                    .with_group_state(str_bytes(g.state.name()))
+                    .with_group_id(g.group_id)
+                    .with_protocol_type(g.protocol_type)
+                    .with_group_state(String::from(g.state.name()))
             })
             .collect(),
     )
@@ -571,8 +570,8 @@ pub async fn delete_groups(
     let ids: Vec<String> = request
         .groups_names
         .iter()
-        .filter(|g| !g.0.is_empty())
-        .map(|g| g.0.to_string())
+        .filter(|g| !g.is_empty())
+        .map(|g| g.to_string())
         .collect();
     let deleted = match coordinator(broker) {
         Ok(coordinator) => coordinator.delete(ids).await,
@@ -586,13 +585,13 @@ pub async fn delete_groups(
         .groups_names
         .into_iter()
         .map(|id| {
-            let code = if id.0.is_empty() {
-                ResponseError::InvalidGroupId.code()
+            let code = if id.is_empty() {
+                ErrorCode::InvalidGroupId.code()
             } else {
                 match (&deleted, results.next()) {
                     (Err(error), _) => error.kafka_error_code(),
                     (Ok(_), Some(result)) => error_code(result),
-                    (Ok(_), None) => ResponseError::CoordinatorNotAvailable.code(),
+                    (Ok(_), None) => ErrorCode::CoordinatorNotAvailable.code(),
                 }
             };
             DeletableGroupResult::default()

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::metadata_response::{
+use sediment_protocol::messages::metadata::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
-use kafka_protocol::ResponseError;
+use sediment_protocol::messages::{MetadataRequest, MetadataResponse};
+use sediment_protocol::ErrorCode;
 
+use crate::basics::TopicPartition;
 use crate::broker::Broker;
-use crate::storage::log_manager::TopicPartition;
+use crate::protocol::errors::{Refusal, ToErrorCode};
 use crate::topics::TopicMeta;
-
-use super::str_bytes;
 
 /// The Metadata response.
 pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
@@ -38,34 +37,34 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
             .unwrap_or_default()
             .into_iter()
             .map(|wanted| match wanted.name {
-                Some(name) => by_name(broker, name.0.as_str(), allow_auto_create),
+                Some(name) => by_name(broker, name.as_str(), allow_auto_create),
                 None => by_id(broker, wanted.topic_id),
             })
             .collect()
     };
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(broker_id))
-            .with_host(str_bytes(host))
+            .with_node_id(broker_id)
+            .with_host(host)
             .with_port(port)])
-        .with_cluster_id(Some(str_bytes(broker.config().cluster_id.clone())))
-        .with_controller_id(BrokerId(broker_id))
+        .with_cluster_id(Some(broker.config().cluster_id.clone()))
+        .with_controller_id(broker_id)
         .with_topics(topics)
 }
 
 fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> MetadataResponseTopic {
     let found = if allow_auto_create {
-        broker.topic_or_auto_create(name)
+        broker.topic_or_auto_create(name).map_err(Refusal::from)
     } else {
-        broker.topics().get(name).ok_or(crate::broker::Refusal::new(
-            ResponseError::UnknownTopicOrPartition,
+        broker.topics().get(name).ok_or(Refusal::new(
+            ErrorCode::UnknownTopicOrPartition,
             name.to_string(),
         ))
     };
     match found {
         Ok(meta) => describe(broker, &meta),
         Err(refusal) => MetadataResponseTopic::default()
-            .with_name(Some(TopicName(str_bytes(name))))
+            .with_name(Some(String::from(name)))
             .with_error_code(refusal.code),
     }
 }
@@ -80,12 +79,12 @@ fn by_id(broker: &Arc<Broker>, id: uuid::Uuid) -> MetadataResponseTopic {
         Some(meta) => describe(broker, &meta),
         None => MetadataResponseTopic::default()
             .with_topic_id(id)
-            .with_error_code(ResponseError::UnknownTopicId.code()),
+            .with_error_code(ErrorCode::UnknownTopicId.code()),
     }
 }
 
 fn describe(broker: &Arc<Broker>, meta: &TopicMeta) -> MetadataResponseTopic {
-    let broker_id = BrokerId(broker.config().broker_id);
+    let broker_id = broker.config().broker_id;
     let partitions = (0..meta.partitions)
         .map(|index| {
             let online = broker
@@ -93,7 +92,7 @@ fn describe(broker: &Arc<Broker>, meta: &TopicMeta) -> MetadataResponseTopic {
                 .get(&TopicPartition::new(meta.name.clone(), index));
             let error_code = match online {
                 Ok(Some(_)) => 0,
-                Ok(None) => ResponseError::LeaderNotAvailable.code(),
+                Ok(None) => ErrorCode::LeaderNotAvailable.code(),
                 Err(e) => e.kafka_error_code(),
             };
             MetadataResponsePartition::default()
@@ -106,7 +105,7 @@ fn describe(broker: &Arc<Broker>, meta: &TopicMeta) -> MetadataResponseTopic {
         })
         .collect();
     MetadataResponseTopic::default()
-        .with_name(Some(TopicName(str_bytes(meta.name.clone()))))
+        .with_name(Some(meta.name.clone()))
         .with_topic_id(uuid::Uuid::from_bytes(meta.id))
         .with_is_internal(false)
         .with_partitions(partitions)

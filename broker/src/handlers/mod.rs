@@ -20,18 +20,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::StrBytes;
+use sediment_protocol::ApiKey;
 
 use crate::broker::Broker;
-use crate::protocol::codec::{encode_response, DecodeError, Request};
+use crate::protocol::codec::{encode_response, DecodeError, Request, ResponseFrame};
 
 /// What a request produces on the wire.
 #[derive(Debug)]
 pub enum Reply {
-    /// A response frame.
-    Frame(Bytes),
+    /// A response frame, as buffers to write in order (record slices shared).
+    Frame(ResponseFrame),
     /// Nothing (Produce with acks=0).
     Nothing,
 }
@@ -170,9 +168,4 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, H
         key => return Err(DecodeError::UnsupportedApi { key }.into()),
     };
     Ok(reply)
-}
-
-/// A `StrBytes` from an owned string.
-pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(s.into())
 }

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::list_offsets_response::{
+use sediment_protocol::messages::list_offsets::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use sediment_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
+use crate::protocol::errors::ToErrorCode;
 
 /// `timestamp` asking for the first offset.
 const EARLIEST: i64 = -2;
@@ -38,8 +39,8 @@ pub fn list_offsets(
                     if version >= 4 {
                         response.leader_epoch = 0;
                     }
-                    match broker.partition(topic.name.0.as_str(), wanted.partition_index) {
-                        Err(refusal) => response.error_code = refusal.code,
+                    match broker.partition(topic.name.as_str(), wanted.partition_index) {
+                        Err(refusal) => response.error_code = refusal.kafka_error_code(),
                         Ok(log) => {
                             let found = match wanted.timestamp {
                                 EARLIEST => Some((log.log_start_offset(), -1)),

@@ -14,17 +14,16 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use kafka_protocol::ResponseError;
+use sediment_protocol::messages::produce::{PartitionProduceResponse, TopicProduceResponse};
+use sediment_protocol::messages::{ProduceRequest, ProduceResponse};
+use sediment_protocol::ErrorCode;
 
-use crate::broker::{Broker, Refusal};
+use crate::broker::Broker;
 use crate::config::FlushPolicy;
 use crate::error::StorageError;
+use crate::protocol::errors::Refusal;
 use crate::storage::batch::{BatchDefect, BatchIter};
 use crate::storage::PartitionLog;
-
-use super::str_bytes;
 
 struct Pending {
     topic: usize,
@@ -58,7 +57,7 @@ pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut pending = Vec::new();
     for (t, topic) in request.topic_data.into_iter().enumerate() {
-        let name = topic.name.0.clone();
+        let name = topic.name.clone();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for (p, data) in topic.partition_data.into_iter().enumerate() {
             let mut response = PartitionProduceResponse::default()
@@ -68,7 +67,7 @@ pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -
                 .with_log_start_offset(-1);
             let outcome = if !matches!(acks, -1..=1) {
                 Err(Refusal::new(
-                    ResponseError::InvalidRequiredAcks,
+                    ErrorCode::InvalidRequiredAcks,
                     format!("acks={acks}"),
                 ))
             } else {
@@ -93,7 +92,7 @@ pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -
                 Err(refusal) => {
                     response.error_code = refusal.code;
                     if version >= 8 {
-                        response.error_message = Some(str_bytes(refusal.message));
+                        response.error_message = Some(refusal.message);
                     }
                 }
             }
@@ -160,7 +159,7 @@ fn append(
         match item {
             Ok((_, header)) if header.total_len() > max => {
                 return Err(Refusal::new(
-                    ResponseError::MessageTooLarge,
+                    ErrorCode::MessageTooLarge,
                     format!(
                         "batch of {} bytes exceeds max.message.bytes {max}",
                         header.total_len()
@@ -177,10 +176,10 @@ fn append(
             defect: BatchDefect::BadMagic { magic },
             ..
         }) => Err(Refusal::new(
-            ResponseError::UnsupportedForMessageFormat,
+            ErrorCode::UnsupportedForMessageFormat,
             format!("record batch magic {magic}: only v2 batches are stored"),
         )),
-        Err(error) => Err(Refusal::storage(&error)),
+        Err(error) => Err(Refusal::from(error)),
     }
 }
 
@@ -197,9 +196,9 @@ async fn wait_durable(responses: &mut [TopicProduceResponse], pending: Vec<Pendi
         .collect();
     for (t, p, handle) in waits {
         let result = match handle.await {
-            Ok(result) => result.map_err(|e| Refusal::storage(&e)),
+            Ok(result) => result.map_err(Refusal::from),
             Err(join) => Err(Refusal::new(
-                ResponseError::KafkaStorageError,
+                ErrorCode::KafkaStorageError,
                 format!("durability wait failed: {join}"),
             )),
         };
@@ -208,7 +207,7 @@ async fn wait_durable(responses: &mut [TopicProduceResponse], pending: Vec<Pendi
             response.error_code = refusal.code;
             response.base_offset = -1;
             if version >= 8 {
-                response.error_message = Some(str_bytes(refusal.message));
+                response.error_message = Some(refusal.message);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Glue over the `kafka-protocol` codec: request headers in, framed
+//! Glue over the `sediment-protocol` codec: request headers in, framed
 //! responses out. Sans-IO.
 //!
 //! The first eight bytes of every request header (api key, api version,
@@ -7,19 +7,13 @@
 //! an ApiVersions request of a version we do not know in the v0 format, as
 //! Kafka clients expect.
 //!
-//! Flexible (v2) headers end in a count of tagged fields. Kafka defines none
-//! for request headers, and `kafka-protocol` keeps every unknown one in a map
-//! entry of about 80 bytes for 2 bytes on the wire, so the count is checked
-//! here before the header decoder sees it (`MAX_HEADER_TAGGED_FIELDS`).
+//! Responses are encoded as a list of buffers: the codec keeps large record
+//! slices (a Fetch's batches, straight from the segment mappings) as shared
+//! `Bytes`, and the connection writes the list with vectored writes, so
+//! record bytes are never copied on their way to the socket.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
-
-/// Unknown tagged fields tolerated in a request header. Kafka defines none,
-/// so any real client sends zero; a few are allowed for forward
-/// compatibility, millions would be a memory attack (see the module docs).
-pub const MAX_HEADER_TAGGED_FIELDS: u32 = 16;
+use bytes::Bytes;
+use sediment_protocol::{ApiKey, Message, Reader, RequestHeader, ResponseHeader, Writer};
 
 /// Why a request could not be decoded. The connection is closed with one log
 /// line naming the reason (Kafka does the same for an invalid request).
@@ -94,52 +88,14 @@ pub struct Request {
     pub body: Bytes,
 }
 
-/// The tagged-field count of a v2 request header, if the frame holds one
-/// (a frame too short to say is left for the header decoder to refuse).
-fn header_tagged_field_count(frame: &[u8]) -> Option<u32> {
-    // Api key, version and correlation id, then the client id: a
-    // non-compact nullable string even in v2.
-    let len_at = frame.get(8..10)?;
-    let client_id_len = i16::from_be_bytes([len_at[0], len_at[1]]);
-    let count_at = 10 + usize::try_from(client_id_len).unwrap_or(0);
-    // Unsigned varint: 7 bits a byte, at most 5 bytes for a u32.
-    let mut count = 0u32;
-    for (i, &byte) in frame.get(count_at..)?.iter().take(5).enumerate() {
-        let shift = 7 * i as u32;
-        if shift == 28 && byte & 0xf0 != 0 {
-            // Bits beyond 32: no count the decoder accepts, so refuse as "too many".
-            return Some(u32::MAX);
-        }
-        count |= u32::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(count);
-        }
-    }
-    None
-}
-
 /// Decodes the header of a request whose api key and version are served.
-pub fn decode_header(
-    mut frame: Bytes,
-    api_key: ApiKey,
-    version: i16,
-) -> Result<Request, DecodeError> {
+/// Unknown tagged fields in a v2 header are skipped, never stored, and at
+/// most 16 are accepted (Kafka defines none).
+pub fn decode_header(frame: Bytes, api_key: ApiKey, version: i16) -> Result<Request, DecodeError> {
     let header_version = api_key.request_header_version(version);
-    if header_version >= 2 {
-        if let Some(count) = header_tagged_field_count(&frame) {
-            if count > MAX_HEADER_TAGGED_FIELDS {
-                return Err(DecodeError::Malformed {
-                    key: api_key,
-                    version,
-                    reason: format!(
-                        "header: {count} tagged fields (at most {MAX_HEADER_TAGGED_FIELDS})"
-                    ),
-                });
-            }
-        }
-    }
+    let mut reader = Reader::new(frame);
     let header =
-        RequestHeader::decode(&mut frame, header_version).map_err(|e| DecodeError::Malformed {
+        RequestHeader::decode(&mut reader, header_version).map_err(|e| DecodeError::Malformed {
             key: api_key,
             version,
             reason: format!("header: {e}"),
@@ -148,15 +104,14 @@ pub fn decode_header(
         api_key,
         version,
         header,
-        body: frame,
+        body: reader.into_rest(),
     })
 }
 
 impl Request {
     /// Decodes the body as `T`.
-    pub fn decode_body<T: Decodable>(&self) -> Result<T, DecodeError> {
-        let mut body = self.body.clone();
-        T::decode(&mut body, self.version).map_err(|e| DecodeError::Malformed {
+    pub fn decode_body<T: Message>(&self) -> Result<T, DecodeError> {
+        T::from_bytes(self.body.clone(), self.version).map_err(|e| DecodeError::Malformed {
             key: self.api_key,
             version: self.version,
             reason: e.to_string(),
@@ -164,46 +119,54 @@ impl Request {
     }
 }
 
+/// A response frame as buffers to write in order (size prefix and header
+/// first); record slices among them are shared, not copied.
+pub type ResponseFrame = Vec<Bytes>;
+
 /// Encodes a whole response frame: size prefix, response header (v0, or v1
 /// for flexible versions; ApiVersions always v0) and body.
-pub fn encode_response<T: Encodable>(
+pub fn encode_response<T: Message>(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
     body: &T,
-) -> Result<Bytes, String> {
+) -> Result<ResponseFrame, String> {
     let header_version = api_key.response_header_version(version);
-    let mut buf = BytesMut::with_capacity(64);
-    buf.put_i32(0);
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut buf, header_version)
-        .map_err(|e| format!("encoding {api_key:?} v{version} response header: {e}"))?;
-    body.encode(&mut buf, version)
+    let mut w = Writer::new();
+    w.put_i32(0);
+    ResponseHeader { correlation_id }.encode(&mut w, header_version);
+    body.encode(&mut w, version)
         .map_err(|e| format!("encoding {api_key:?} v{version} response: {e}"))?;
-    let size =
-        i32::try_from(buf.len() - 4).map_err(|_| format!("{api_key:?} response too large"))?;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf.freeze())
+    let size = i32::try_from(w.len() - 4).map_err(|_| format!("{api_key:?} response too large"))?;
+    let mut chunks = w.into_chunks();
+    // The size prefix sits at the start of the first chunk, which is never a
+    // shared record slice (the header comes before any record).
+    if let Some(first) = chunks.first_mut() {
+        let mut head = first.to_vec();
+        head[..4].copy_from_slice(&size.to_be_bytes());
+        *first = Bytes::from(head);
+    }
+    Ok(chunks)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::ApiVersionsRequest;
-    use kafka_protocol::protocol::StrBytes;
+    use sediment_protocol::messages::fetch::{FetchableTopicResponse, PartitionData};
+    use sediment_protocol::messages::{ApiVersionsRequest, FetchResponse};
 
     #[test]
     fn given_encoded_request_then_prefix_and_header_decode() {
-        let mut buf = BytesMut::new();
-        let header = RequestHeader::default()
-            .with_request_api_key(ApiKey::ApiVersions as i16)
-            .with_request_api_version(3)
-            .with_correlation_id(42)
-            .with_client_id(Some(StrBytes::from_static_str("test")));
-        header.encode(&mut buf, 2).unwrap();
-        ApiVersionsRequest::default().encode(&mut buf, 3).unwrap();
-        let frame = buf.freeze();
+        let mut w = Writer::new();
+        let header = RequestHeader {
+            request_api_key: ApiKey::ApiVersions as i16,
+            request_api_version: 3,
+            correlation_id: 42,
+            client_id: Some("test".into()),
+        };
+        header.encode(&mut w, 2).unwrap();
+        ApiVersionsRequest::default().encode(&mut w, 3).unwrap();
+        let frame = w.into_bytes();
         let prefix = header_prefix(&frame).unwrap();
         assert_eq!(
             (prefix.api_key, prefix.api_version, prefix.correlation_id),
@@ -214,72 +177,48 @@ mod tests {
         assert!(request.decode_body::<ApiVersionsRequest>().is_ok());
     }
 
-    fn flexible_header_with_tags(tags: u32) -> Bytes {
-        let header = RequestHeader::default()
-            .with_request_api_key(ApiKey::Metadata as i16)
-            .with_request_api_version(12)
-            .with_correlation_id(7)
-            .with_client_id(Some(StrBytes::from_static_str("test")))
-            .with_unknown_tagged_fields(
-                (0..tags)
-                    .map(|tag| (tag as i32, Bytes::from_static(b"x")))
-                    .collect(),
-            );
-        let mut buf = BytesMut::new();
-        header.encode(&mut buf, 2).unwrap();
-        buf.freeze()
-    }
-
     #[test]
-    fn given_header_with_few_tagged_fields_then_decoded() {
-        let frame = flexible_header_with_tags(MAX_HEADER_TAGGED_FIELDS);
-        assert_eq!(
-            header_tagged_field_count(&frame),
-            Some(MAX_HEADER_TAGGED_FIELDS)
-        );
-        let request = decode_header(frame, ApiKey::Metadata, 12).unwrap();
-        assert_eq!(
-            request.header.unknown_tagged_fields.len(),
-            MAX_HEADER_TAGGED_FIELDS as usize
-        );
-    }
-
-    #[test]
-    fn given_header_with_too_many_tagged_fields_then_refused_before_decoding() {
-        let frame = flexible_header_with_tags(200);
-        assert_eq!(header_tagged_field_count(&frame), Some(200));
+    fn given_header_with_too_many_tagged_fields_then_refused() {
+        let mut w = Writer::new();
+        RequestHeader {
+            request_api_key: ApiKey::Metadata as i16,
+            request_api_version: 12,
+            correlation_id: 7,
+            client_id: None,
+        }
+        .encode(&mut w, 1)
+        .unwrap();
+        w.put_uvarint(10_000);
+        for tag in 0..10_000 {
+            w.put_uvarint(tag);
+            w.put_uvarint(1);
+            w.put_i8(0);
+        }
         assert!(matches!(
-            decode_header(frame, ApiKey::Metadata, 12),
-            Err(DecodeError::Malformed { reason, .. }) if reason.contains("200 tagged fields")
+            decode_header(w.into_bytes(), ApiKey::Metadata, 12),
+            Err(DecodeError::Malformed { reason, .. }) if reason.contains("10000 tagged fields (at most 16)")
         ));
-        // A count claiming millions with nothing behind it is refused the same way.
-        let mut frame = flexible_header_with_tags(0).to_vec();
-        frame.pop();
-        frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-        assert_eq!(header_tagged_field_count(&frame), Some(u32::MAX));
-        assert!(decode_header(Bytes::from(frame), ApiKey::Metadata, 12).is_err());
+        // A count claiming billions with nothing behind it is an error.
+        let mut w = Writer::new();
+        RequestHeader::default().encode(&mut w, 1).unwrap();
+        w.put_uvarint(u32::MAX);
+        assert!(decode_header(w.into_bytes(), ApiKey::Metadata, 12).is_err());
     }
 
     #[test]
-    fn given_truncated_or_null_client_id_header_then_count_is_read_or_left_to_decoder() {
-        assert_eq!(header_tagged_field_count(&[0, 3, 0, 12, 0, 0, 0, 1]), None);
-        // Null client id (-1), then a zero count.
-        assert_eq!(
-            header_tagged_field_count(&[0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0]),
-            Some(0)
-        );
-        // A varint cut short is left to the decoder.
-        assert_eq!(
-            header_tagged_field_count(&[0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0x80, 0x80]),
-            None
-        );
-        // One that runs past 32 bits counts as too many.
-        assert_eq!(
-            header_tagged_field_count(&[
-                0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01
-            ]),
-            Some(u32::MAX)
-        );
+    fn given_fetch_response_then_record_slices_are_not_copied() {
+        let records = Bytes::from(vec![1u8; 64 * 1024]);
+        let response =
+            FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+                .with_topic("t".into())
+                .with_partitions(vec![
+                    PartitionData::default().with_records(Some(records.clone()))
+                ])]);
+        let chunks = encode_response(ApiKey::Fetch, 12, 9, &response).unwrap();
+        assert!(chunks.iter().any(|c| c.as_ptr() == records.as_ptr()));
+        let total: usize = chunks.iter().map(Bytes::len).sum();
+        let size = i32::from_be_bytes([chunks[0][0], chunks[0][1], chunks[0][2], chunks[0][3]]);
+        assert_eq!(size as usize, total - 4);
     }
 
     #[test]

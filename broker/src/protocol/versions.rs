@@ -7,8 +7,8 @@
 //! v0/v1, which no current client does against a broker advertising v11) has
 //! its connection closed with a log line saying so.
 
-use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::ApiKey;
+use sediment_protocol::messages::api_versions::ApiVersion;
+use sediment_protocol::ApiKey;
 
 /// One advertised API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::CreateTopics, 2, 7),
     range(ApiKey::DeleteTopics, 1, 6),
     range(ApiKey::InitProducerId, 0, 4),
-    // DESIGN says 0–4; the codec (and Kafka 4) start at v1, so v1–4 is advertised.
+    // Kafka 4 starts at v1 (v0 has no config sources), so v1–4 is advertised.
     range(ApiKey::DescribeConfigs, 1, 4),
     // Every version the codec knows.
     range(ApiKey::DeleteGroups, 0, 2),
@@ -98,7 +98,10 @@ mod tests {
     #[test]
     fn advertised_ranges_are_within_what_the_codec_supports() {
         for r in ADVERTISED {
-            let codec = r.key.valid_versions();
+            let codec = r
+                .key
+                .codec_versions()
+                .expect("the codec knows every advertised API");
             assert!(
                 r.decode_min >= codec.min && r.max <= codec.max,
                 "{:?} {r:?} vs {codec:?}",

@@ -25,8 +25,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use kafka_protocol::messages::ApiKey;
+use std::io::IoSlice;
+
+use bytes::{Bytes, BytesMut};
+use sediment_protocol::ApiKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -245,8 +247,8 @@ async fn write_responses(
             },
         };
         match reply {
-            Ok(Reply::Frame(bytes)) => {
-                match write_with_progress(&mut writer, &bytes, stall).await {
+            Ok(Reply::Frame(chunks)) => {
+                match write_with_progress(&mut writer, &chunks, stall).await {
                     Ok(()) => {}
                     Err(error @ WriteError::Stalled(_)) => {
                         tracing::warn!(%peer, reason = %error, "closing connection");
@@ -271,19 +273,53 @@ async fn write_responses(
     let _ = writer.shutdown().await;
 }
 
-/// Writes all of `bytes`, failing when the socket takes none of them for
-/// `stall` (a slow reader that keeps taking bytes is never cut off).
+/// Writes every buffer of a response with vectored writes (record slices go
+/// from the segment mappings to the socket without a copy), failing when the
+/// socket takes none of the bytes for `stall` (a slow reader that keeps
+/// taking bytes is never cut off).
 async fn write_with_progress(
     writer: &mut OwnedWriteHalf,
-    mut bytes: &[u8],
+    chunks: &[Bytes],
     stall: Duration,
 ) -> Result<(), WriteError> {
-    while !bytes.is_empty() {
-        match tokio::time::timeout(stall, writer.write(bytes)).await {
+    /// Buffers handed to one `writev`: enough for a fetch of many partitions.
+    const MAX_IO_SLICES: usize = 64;
+    let mut chunk = 0;
+    let mut offset = 0;
+    while chunk < chunks.len() {
+        let slices: Vec<IoSlice<'_>> = chunks[chunk..]
+            .iter()
+            .take(MAX_IO_SLICES)
+            .enumerate()
+            .map(|(i, c)| {
+                IoSlice::new(if i == 0 {
+                    c.get(offset..).unwrap_or_default()
+                } else {
+                    c
+                })
+            })
+            .collect();
+        let mut written = match tokio::time::timeout(stall, writer.write_vectored(&slices)).await {
             Err(_) => return Err(WriteError::Stalled(stall)),
             Ok(Ok(0)) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
-            Ok(Ok(written)) => bytes = bytes.get(written..).unwrap_or_default(),
+            Ok(Ok(written)) => written,
             Ok(Err(error)) => return Err(error.into()),
+        };
+        // Advance past what the socket took.
+        while chunk < chunks.len() && written > 0 {
+            let left = chunks[chunk].len() - offset;
+            if written >= left {
+                written -= left;
+                chunk += 1;
+                offset = 0;
+            } else {
+                offset += written;
+                written = 0;
+            }
+        }
+        while chunk < chunks.len() && chunks[chunk].len() == offset {
+            chunk += 1;
+            offset = 0;
         }
     }
     Ok(())

@@ -38,8 +38,6 @@ impl Server {
             .clone()
             .unwrap_or_else(|| local.ip().to_string());
         broker.set_advertised(host, local.port());
-        // Group timers (session expiry, rebalance deadlines) run from now on.
-        broker.start_group_coordinator();
         Ok(Self { broker, listener })
     }
 

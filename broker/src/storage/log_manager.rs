@@ -13,16 +13,15 @@
 //! damaged checkpoint is logged and ignored, which only costs a longer scan.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use crate::basics::{read_lock, write_lock, TopicPartition};
 use crate::config::LogConfig;
 use crate::error::StorageError;
 use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
 use crate::storage::partition_log::PartitionLog;
 use crate::storage::recovery::RecoveryHint;
-use crate::storage::segment::{read_lock, write_lock};
 
 /// Directory under the data directory for broker metadata.
 pub const META_DIR: &str = "meta";
@@ -34,38 +33,6 @@ pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOCK_FILE: &str = ".lock";
 /// Suffix of a partition directory being deleted.
 pub const DELETE_SUFFIX: &str = "-delete";
-
-/// A topic name and partition number.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition number.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// A topic partition.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-
-    /// Parses a partition directory name `<topic>-<partition>`.
-    pub fn from_dir_name(name: &str) -> Option<Self> {
-        let (topic, partition) = name.rsplit_once('-')?;
-        let partition = partition.parse::<i32>().ok().filter(|p| *p >= 0)?;
-        (!topic.is_empty()).then(|| Self::new(topic, partition))
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
 
 /// A partition that could not be opened: fenced by recovery or failed with an
 /// I/O error. The broker keeps running and answers KAFKA_STORAGE_ERROR for it.
@@ -227,10 +194,9 @@ impl LogManager {
         if !dir.exists() {
             return Ok(());
         }
-        let doomed = self.data_dir.join(format!(
-            "{tp}.{}{DELETE_SUFFIX}",
-            crate::storage::partition_log::now_ms()
-        ));
+        let doomed = self
+            .data_dir
+            .join(format!("{tp}.{}{DELETE_SUFFIX}", crate::basics::now_ms()));
         std::fs::rename(&dir, &doomed).map_err(|e| StorageError::io("rename", &dir, e))?;
         sync_dir(&self.data_dir).map_err(|e| StorageError::io("fsync dir", &self.data_dir, e))?;
         std::fs::remove_dir_all(&doomed).map_err(|e| StorageError::io("delete", &doomed, e))?;

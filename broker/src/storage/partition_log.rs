@@ -21,12 +21,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::basics::{lock, now_ms, read_lock, write_lock};
 use crate::config::{FlushPolicy, LogConfig};
 use crate::error::StorageError;
 use crate::storage::batch::{BatchHeader, BatchIter};
@@ -34,7 +35,7 @@ use crate::storage::checkpoint::sync_dir;
 use crate::storage::index::IndexCadence;
 use crate::storage::recovery::{self, Finding, RecoveryHint, SegmentFiles};
 use crate::storage::retention::{segments_to_delete, SegmentStats};
-use crate::storage::segment::{self, read_lock, resume_cadence, write_lock, Segment};
+use crate::storage::segment::{self, resume_cadence, Segment};
 
 /// What an append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,12 +113,6 @@ pub struct PartitionLog {
     log_start: AtomicI64,
     poison: Mutex<Option<String>>,
     high_watermark_tx: watch::Sender<i64>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl PartitionLog {
@@ -707,11 +702,4 @@ fn apply_finding(partition: &str, finding: &Finding) -> Result<(), StorageError>
         Finding::Fence { .. } => {}
     }
     Ok(())
-}
-
-/// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -16,12 +16,13 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use memmap2::{Mmap, MmapOptions};
 use rustix::fs::FallocateFlags;
 
+use crate::basics::{read_lock, write_lock};
 use crate::error::StorageError;
 use crate::storage::batch::{patched_prefix, BatchHeader, BatchIter};
 use crate::storage::index::{IndexCadence, OffsetIndex, TimeEntry, TimeIndex};
@@ -34,19 +35,6 @@ pub fn map_file(file: &File, len: usize) -> io::Result<Mmap> {
     // a segment is opened for reading. A mapping longer than the file is
     // allowed; callers only touch bytes below the file length.
     unsafe { MmapOptions::new().len(len).map(file) }
-}
-
-/// Locks a RwLock for reading, recovering from poisoning (a panic elsewhere
-/// cannot leave these values half-updated: every update is a single store).
-pub(crate) fn read_lock<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Locks a RwLock for writing, recovering from poisoning.
-pub(crate) fn write_lock<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Batches found by [`Segment::read`]: whole batches, zero-copy.

@@ -10,12 +10,12 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
-use super::Shared;
+use super::{Frame, Shared};
 use crate::error::{ClientError, Result};
 
 /// Largest response frame accepted (a fetch answer is bounded by the
@@ -27,17 +27,17 @@ const READ_CHUNK: usize = 8 << 20;
 
 /// Writes queued frames until the handle side goes away or a write fails.
 pub(super) async fn write_loop(
-    mut frames: mpsc::UnboundedReceiver<Bytes>,
+    mut frames: mpsc::UnboundedReceiver<Frame>,
     write_half: OwnedWriteHalf,
     shared: Arc<Shared>,
 ) {
     let mut out = BufWriter::with_capacity(64 * 1024, write_half);
     while let Some(frame) = frames.recv().await {
-        let mut result = out.write_all(&frame).await;
+        let mut result = write_frame(&mut out, &frame).await;
         // Coalesce whatever else is queued into the same flush.
         while result.is_ok() {
             match frames.try_recv() {
-                Ok(frame) => result = out.write_all(&frame).await,
+                Ok(frame) => result = write_frame(&mut out, &frame).await,
                 Err(_) => break,
             }
         }
@@ -54,6 +54,14 @@ pub(super) async fn write_loop(
         }
     }
     let _ = out.shutdown().await;
+}
+
+/// Writes one frame's buffers in order.
+async fn write_frame(out: &mut BufWriter<OwnedWriteHalf>, frame: &Frame) -> std::io::Result<()> {
+    for chunk in frame {
+        out.write_all(chunk).await?;
+    }
+    Ok(())
 }
 
 /// Reads responses until end of stream or an error, then closes the connection.

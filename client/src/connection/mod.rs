@@ -27,11 +27,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use bytes::Bytes;
+use sediment_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use sediment_protocol::{ApiKey, Message, Reader, Request, RequestHeader, ResponseHeader, Writer};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
@@ -43,6 +41,11 @@ use crate::versions::{api_name, NegotiatedVersions};
 /// UNSUPPORTED_VERSION: the broker's answer to an ApiVersions version it does not know.
 const UNSUPPORTED_VERSION: i16 = 35;
 
+/// One request frame as the buffers to write in order: the size prefix,
+/// then the header and body as the encoder left them (large record batches
+/// stay shared slices rather than being copied into one buffer).
+pub(crate) type Frame = Vec<Bytes>;
+
 /// A handle to one broker connection; clones share the connection.
 #[derive(Clone)]
 pub(crate) struct BrokerConnection {
@@ -51,9 +54,9 @@ pub(crate) struct BrokerConnection {
 
 struct Inner {
     addr: String,
-    client_id: StrBytes,
+    client_id: String,
     request_timeout: Duration,
-    frames: mpsc::UnboundedSender<Bytes>,
+    frames: mpsc::UnboundedSender<Frame>,
     shared: Arc<Shared>,
     next_correlation_id: AtomicI32,
     versions: OnceLock<NegotiatedVersions>,
@@ -146,7 +149,7 @@ impl BrokerConnection {
         let connection = Self {
             inner: Arc::new(Inner {
                 addr: addr.to_string(),
-                client_id: StrBytes::from_string(config.client_id.clone()),
+                client_id: config.client_id.clone(),
                 request_timeout: config.request_timeout,
                 frames,
                 shared,
@@ -164,8 +167,8 @@ impl BrokerConnection {
     /// format with UNSUPPORTED_VERSION, and the client asks again with v0.
     async fn negotiate(&self) -> Result<NegotiatedVersions> {
         let request = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_static_str("sediment-client"))
-            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+            .with_client_software_name("sediment-client".to_string())
+            .with_client_software_version(env!("CARGO_PKG_VERSION").to_string());
         let body = self.start(&request, 3)?.raw_body().await?;
         let code = body.get(..2).map(|b| i16::from_be_bytes([b[0], b[1]]));
         let (response, version) = if code == Some(UNSUPPORTED_VERSION) {
@@ -273,34 +276,35 @@ impl BrokerConnection {
         }
     }
 
-    /// Size prefix, request header and body in one buffer.
-    fn encode<R: Request>(&self, request: &R, version: i16) -> Result<(i32, Bytes)> {
+    /// Size prefix, request header and body, as the buffers to write.
+    fn encode<R: Request>(&self, request: &R, version: i16) -> Result<(i32, Frame)> {
         let correlation_id = self
             .inner
             .next_correlation_id
             .fetch_add(1, Ordering::Relaxed);
-        let api = ApiKey::try_from(R::KEY).map(api_name).unwrap_or("request");
-        let what = format!("{api} v{version} request");
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(self.inner.client_id.clone()));
-        let body_size = request.compute_size(version).map_err(encode_error(&what))?;
-        let mut buf = BytesMut::with_capacity(body_size + 64 + self.inner.client_id.len());
-        buf.put_i32(0);
+        let what = format!("{} v{version} request", api_name(R::KEY));
+        let header = RequestHeader {
+            request_api_key: R::KEY as i16,
+            request_api_version: version,
+            correlation_id,
+            client_id: Some(self.inner.client_id.clone()),
+        };
+        let mut w = Writer::new();
         header
-            .encode(&mut buf, R::header_version(version))
+            .encode(&mut w, R::KEY.request_header_version(version))
             .map_err(encode_error(&what))?;
         request
-            .encode(&mut buf, version)
+            .encode(&mut w, version)
             .map_err(encode_error(&what))?;
-        let size = i32::try_from(buf.len() - 4).map_err(|_| ClientError::Encode {
+        let size = i32::try_from(w.len()).map_err(|_| ClientError::Encode {
             what: what.clone(),
-            reason: format!("{} bytes exceed the protocol's frame size", buf.len()),
+            reason: format!("{} bytes exceed the protocol's frame size", w.len()),
         })?;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
-        Ok((correlation_id, buf.freeze()))
+        let chunks = w.into_chunks();
+        let mut frame = Vec::with_capacity(chunks.len() + 1);
+        frame.push(Bytes::copy_from_slice(&size.to_be_bytes()));
+        frame.extend(chunks);
+        Ok((correlation_id, frame))
     }
 }
 
@@ -341,7 +345,7 @@ impl<R: Request> PendingResponse<R> {
     pub(crate) async fn raw_body(self) -> Result<Bytes> {
         let shared = &self.connection.inner.shared;
         let addr = &self.connection.inner.addr;
-        let api = ApiKey::try_from(R::KEY).map(api_name).unwrap_or("request");
+        let api = api_name(R::KEY);
         let frame = match tokio::time::timeout(self.timeout, self.rx).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(self.connection.lost("connection closed")),
@@ -360,15 +364,13 @@ impl<R: Request> PendingResponse<R> {
                 return Err(error);
             }
         };
-        let mut frame = frame;
-        let header = ResponseHeader::decode(
-            &mut frame,
-            <R::Response as HeaderVersion>::header_version(self.version),
-        )
-        .map_err(|e| ClientError::Protocol {
-            addr: addr.clone(),
-            reason: format!("{api} response header: {e}"),
-        })?;
+        let mut frame = Reader::new(frame);
+        let header =
+            ResponseHeader::decode(&mut frame, R::KEY.response_header_version(self.version))
+                .map_err(|e| ClientError::Protocol {
+                    addr: addr.clone(),
+                    reason: format!("{api} response header: {e}"),
+                })?;
         if header.correlation_id != self.correlation_id {
             return Err(ClientError::Protocol {
                 addr: addr.clone(),
@@ -378,13 +380,13 @@ impl<R: Request> PendingResponse<R> {
                 ),
             });
         }
-        Ok(frame)
+        Ok(frame.into_rest())
     }
 }
 
 /// Decodes a response body, naming the broker and message in the error.
-pub(crate) fn decode_body<T: Decodable>(mut body: Bytes, version: i16, addr: &str) -> Result<T> {
-    T::decode(&mut body, version).map_err(|e| ClientError::Protocol {
+pub(crate) fn decode_body<T: Message>(body: Bytes, version: i16, addr: &str) -> Result<T> {
+    T::from_bytes(body, version).map_err(|e| ClientError::Protocol {
         addr: addr.to_string(),
         reason: format!(
             "{} v{version}: {e}",
@@ -394,4 +396,156 @@ pub(crate) fn decode_body<T: Decodable>(mut body: Bytes, version: i16, addr: &st
                 .unwrap_or("response")
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sediment_protocol::messages::api_versions::ApiVersion;
+    use sediment_protocol::messages::produce::{
+        PartitionProduceData, PartitionProduceResponse, TopicProduceData, TopicProduceResponse,
+    };
+    use sediment_protocol::messages::{ProduceRequest, ProduceResponse};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// One request as the fake broker read it.
+    struct Received {
+        header: RequestHeader,
+        body: Bytes,
+    }
+
+    async fn read_request(stream: &mut TcpStream) -> Option<Received> {
+        let size = stream.read_i32().await.ok()?;
+        let mut frame = vec![0u8; usize::try_from(size).ok()?];
+        stream.read_exact(&mut frame).await.ok()?;
+        let mut r = Reader::new(Bytes::from(frame));
+        // The header version depends on the API and version, which come first.
+        let peek = r.clone().into_rest();
+        let api = ApiKey::try_from(i16::from_be_bytes([peek[0], peek[1]])).ok()?;
+        let version = i16::from_be_bytes([peek[2], peek[3]]);
+        let header = RequestHeader::decode(&mut r, api.request_header_version(version)).ok()?;
+        Some(Received {
+            header,
+            body: r.into_rest(),
+        })
+    }
+
+    async fn respond<M: Message>(stream: &mut TcpStream, request: &Received, response: &M) {
+        let api = ApiKey::try_from(request.header.request_api_key).unwrap();
+        let version = request.header.request_api_version;
+        let mut w = Writer::new();
+        ResponseHeader {
+            correlation_id: request.header.correlation_id,
+        }
+        .encode(&mut w, api.response_header_version(version));
+        response.encode(&mut w, version).unwrap();
+        let body = w.into_bytes();
+        stream.write_i32(body.len() as i32).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+    }
+
+    fn api_versions() -> ApiVersionsResponse {
+        ApiVersionsResponse::default().with_api_keys(vec![
+            ApiVersion::default()
+                .with_api_key(ApiKey::ApiVersions as i16)
+                .with_max_version(3),
+            ApiVersion::default()
+                .with_api_key(ApiKey::Produce as i16)
+                .with_min_version(3)
+                .with_max_version(11),
+        ])
+    }
+
+    fn config(addr: &str) -> ClientConfig {
+        let mut config = ClientConfig::new(addr);
+        config.client_id = "test-client".into();
+        config
+    }
+
+    #[tokio::test]
+    async fn given_a_broker_then_requests_are_framed_and_answers_matched() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        // Large enough to be written as a shared chunk of the frame.
+        let records = Bytes::from(vec![7u8; 5000]);
+        let expected = records.clone();
+        let broker = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let hello = read_request(&mut stream).await.unwrap();
+            assert_eq!(hello.header.request_api_key, ApiKey::ApiVersions as i16);
+            assert_eq!(hello.header.request_api_version, 3);
+            assert_eq!(hello.header.client_id.as_deref(), Some("test-client"));
+            let request = ApiVersionsRequest::from_bytes(hello.body.clone(), 3).unwrap();
+            assert_eq!(request.client_software_name, "sediment-client");
+            respond(&mut stream, &hello, &api_versions()).await;
+
+            let produce = read_request(&mut stream).await.unwrap();
+            assert_eq!(produce.header.request_api_key, ApiKey::Produce as i16);
+            assert_eq!(produce.header.request_api_version, 9);
+            let request = ProduceRequest::from_bytes(produce.body.clone(), 9).unwrap();
+            let data = &request.topic_data[0].partition_data[0];
+            assert_eq!(request.topic_data[0].name, "t");
+            assert_eq!(data.records.as_ref(), Some(&expected));
+            let response =
+                ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+                    .with_name("t".into())
+                    .with_partition_responses(vec![PartitionProduceResponse::default()
+                        .with_index(data.index)
+                        .with_base_offset(42)])]);
+            respond(&mut stream, &produce, &response).await;
+        });
+
+        let connection = BrokerConnection::connect(&addr, &config(&addr))
+            .await
+            .unwrap();
+        let version = connection.version(ApiKey::Produce).unwrap();
+        assert_eq!(version, 9);
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name("t".into())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(2)
+                    .with_records(Some(records))])]);
+        let response = connection.send(&request, version).await.unwrap();
+        let answer = &response.responses[0].partition_responses[0];
+        assert_eq!((answer.index, answer.base_offset), (2, 42));
+        broker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn given_a_broker_without_api_versions_v3_then_the_client_falls_back_to_v0() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let broker = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let hello = read_request(&mut stream).await.unwrap();
+            assert_eq!(hello.header.request_api_version, 3);
+            // Kafka answers an unknown ApiVersions version in the v0 format.
+            let refusal = ApiVersionsResponse::default().with_error_code(UNSUPPORTED_VERSION);
+            let mut w = Writer::new();
+            ResponseHeader {
+                correlation_id: hello.header.correlation_id,
+            }
+            .encode(&mut w, 0);
+            refusal.encode(&mut w, 0).unwrap();
+            let body = w.into_bytes();
+            stream.write_i32(body.len() as i32).await.unwrap();
+            stream.write_all(&body).await.unwrap();
+
+            let again = read_request(&mut stream).await.unwrap();
+            assert_eq!(again.header.request_api_version, 0);
+            respond(&mut stream, &again, &api_versions()).await;
+        });
+        let connection = BrokerConnection::connect(&addr, &config(&addr))
+            .await
+            .unwrap();
+        assert_eq!(connection.version(ApiKey::Produce).ok(), Some(9));
+        assert!(matches!(
+            connection.version(ApiKey::Fetch),
+            Err(ClientError::UnsupportedApi { .. })
+        ));
+        broker.await.unwrap();
+    }
 }

@@ -6,7 +6,9 @@
 //! from its length field and only complete batches are decoded. Uncompressed
 //! batches (the common case) are checked (CRC-32C) and walked here, handing
 //! out zero-copy slices of the fetched bytes; compressed ones go through
-//! `kafka-protocol`'s decoder, which decompresses. Offsets are
+//! the codec's batch decoder (`sediment_protocol::records::decode_batch`),
+//! which checks the CRC and decompresses, refusing batches that inflate
+//! beyond [`MAX_INFLATED_BATCH_BYTES`]. Offsets are
 //! always batch base offset + offset delta. A compressed batch is returned
 //! whole even when the fetch offset is inside it, so records below the
 //! position are skipped; control records (transaction markers) are never
@@ -14,8 +16,8 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
-use kafka_protocol::records::RecordBatchDecoder;
+use bytes::Bytes;
+use sediment_protocol::records::decode_batch;
 
 use crate::consumer::ConsumerRecord;
 use crate::error::{ClientError, Result};
@@ -42,6 +44,10 @@ const COMPRESSION_MASK: i16 = 0x07;
 const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 /// Control-batch bit (transaction markers).
 const CONTROL_FLAG: i16 = 0x20;
+/// Most bytes a compressed batch may inflate to: a bound against
+/// decompression bombs, far above any batch a broker accepts (Kafka's
+/// `message.max.bytes` defaults to 1 MiB).
+pub(crate) const MAX_INFLATED_BATCH_BYTES: usize = 256 << 20;
 
 /// What one partition's fetched bytes held (the records go straight into
 /// the caller's vector).
@@ -94,7 +100,7 @@ fn decode_into(
         if data.len() < total {
             break; // the partial batch at the end of a size-limited fetch
         }
-        let mut batch = data.split_to(total);
+        let batch = data.split_to(total);
         if total <= MAGIC_AT {
             return Err(corrupt(
                 base_offset,
@@ -123,12 +129,14 @@ fn decode_into(
             plain_batch(topic, partition, position, &batch, out)
                 .map_err(|reason| corrupt(base_offset, reason))?;
         } else {
-            // Compressed: `kafka-protocol` checks the CRC and decompresses.
-            let set = RecordBatchDecoder::decode(&mut batch)
+            // Compressed: the codec checks the CRC and decompresses.
+            let set = decode_batch(batch, MAX_INFLATED_BATCH_BYTES)
                 .map_err(|e| corrupt(base_offset, e.to_string()))?;
-            debug_assert!(!batch.has_remaining());
-            for record in set.records {
-                if record.control || record.offset < position {
+            // A control batch (transaction markers) returns nothing; the
+            // position still moves past it.
+            let records = if set.control { Vec::new() } else { set.records };
+            for record in records {
+                if record.offset < position {
                     continue;
                 }
                 out.push(ConsumerRecord {
@@ -138,11 +146,7 @@ fn decode_into(
                     timestamp: record.timestamp,
                     key: record.key,
                     value: record.value,
-                    headers: record
-                        .headers
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
+                    headers: record.headers,
                 });
             }
         }
@@ -300,43 +304,73 @@ mod tests {
         }
     }
     use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    use sediment_protocol::records::{
+        encode_batch, BatchOptions, Compression, Record, TimestampType,
     };
+
+    fn encode(records: &[Record], options: BatchOptions) -> Bytes {
+        encode_batch(records, &options).unwrap_or_default()
+    }
 
     fn batch(base: i64, values: &[&'static str], compression: Compression) -> Bytes {
         let records: Vec<Record> = values
             .iter()
             .enumerate()
             .map(|(i, v)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32 - 1,
+                offset: base + i as i64,
                 timestamp: 1000 + i as i64,
                 key: None,
                 value: Some(Bytes::from_static(v.as_bytes())),
-                headers: Default::default(),
+                headers: Vec::new(),
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
+        encode(
+            &records,
+            BatchOptions {
                 compression,
+                ..BatchOptions::default()
             },
         )
-        .unwrap_or_default();
-        // The broker assigns the base offset.
-        buf[..8].copy_from_slice(&base.to_be_bytes());
-        buf.freeze()
+    }
+
+    /// Records with keys, null values and (duplicate) headers.
+    fn rich_records(base: i64) -> Vec<Record> {
+        (0..5)
+            .map(|i| Record {
+                offset: base + i,
+                timestamp: 5000 + i * 3,
+                key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))),
+                value: (i != 3).then(|| Bytes::from(format!("value-{i}"))),
+                headers: vec![
+                    (format!("h{i}"), Some(Bytes::from_static(b"hv"))),
+                    ("dup".to_string(), None),
+                    ("dup".to_string(), Some(Bytes::from_static(b"2"))),
+                ],
+            })
+            .collect()
+    }
+
+    type Seen = (
+        i64,
+        i64,
+        Option<Bytes>,
+        Option<Bytes>,
+        Vec<(String, Option<Bytes>)>,
+    );
+
+    fn seen(records: &[ConsumerRecord]) -> Vec<Seen> {
+        records
+            .iter()
+            .map(|r| {
+                (
+                    r.offset,
+                    r.timestamp,
+                    r.key.clone(),
+                    r.value.clone(),
+                    r.headers.clone(),
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -391,45 +425,15 @@ mod tests {
     }
 
     #[test]
-    fn given_uncompressed_batch_with_keys_and_headers_then_fast_path_matches_kafka_protocol() {
-        let records: Vec<Record> = (0..5)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                sequence: i as i32,
-                timestamp: 5000 + i * 3,
-                key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))),
-                value: (i != 3).then(|| Bytes::from(format!("value-{i}"))),
-                headers: [(
-                    kafka_protocol::protocol::StrBytes::from_string(format!("h{i}")),
-                    Some(Bytes::from_static(b"hv")),
-                )]
-                .into_iter()
-                .collect(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap_or_default();
-        buf[..8].copy_from_slice(&100i64.to_be_bytes());
-        let out = decode_partition("t", 3, 101, buf.freeze());
+    fn given_uncompressed_batch_with_keys_and_headers_then_fast_path_matches_the_codec() {
+        let records = rich_records(100);
+        let bytes = encode(&records, BatchOptions::default());
+        let oracle = decode_batch(bytes.clone(), MAX_INFLATED_BATCH_BYTES).unwrap();
+        assert_eq!(oracle.records, records);
+        let out = decode_partition("t", 3, 101, bytes);
         assert!(out.error.is_none());
         assert_eq!(out.next_position, Some(105));
-        let got: Vec<_> = out
-            .records
+        let expected: Vec<Seen> = oracle.records[1..]
             .iter()
             .map(|r| {
                 (
@@ -441,20 +445,61 @@ mod tests {
                 )
             })
             .collect();
-        let expected: Vec<_> = records[1..]
-            .iter()
-            .map(|r| {
-                (
-                    100 + r.offset,
-                    r.timestamp,
-                    r.key.clone(),
-                    r.value.clone(),
-                    vec![(format!("h{}", r.offset), Some(Bytes::from_static(b"hv")))],
-                )
-            })
-            .collect();
-        assert_eq!(got, expected);
+        assert_eq!(seen(&out.records), expected);
+        assert_eq!(out.records[0].headers, records[1].headers);
         assert_eq!(&*out.records[0].topic, "t");
+    }
+
+    #[test]
+    fn given_the_same_records_then_compressed_and_plain_batches_decode_alike() {
+        for timestamp_type in [TimestampType::Create, TimestampType::LogAppend] {
+            let plain = decode_partition(
+                "t",
+                0,
+                0,
+                encode(
+                    &rich_records(7),
+                    BatchOptions {
+                        timestamp_type,
+                        ..BatchOptions::default()
+                    },
+                ),
+            );
+            let zstd = decode_partition(
+                "t",
+                0,
+                0,
+                encode(
+                    &rich_records(7),
+                    BatchOptions {
+                        timestamp_type,
+                        compression: Compression::Zstd,
+                        ..BatchOptions::default()
+                    },
+                ),
+            );
+            assert!(plain.error.is_none() && zstd.error.is_none());
+            assert_eq!(plain.records.len(), 5);
+            assert_eq!(seen(&plain.records), seen(&zstd.records));
+            assert_eq!(plain.next_position, Some(12));
+            assert_eq!(zstd.next_position, Some(12));
+        }
+    }
+
+    #[test]
+    fn given_control_batches_then_no_records_but_the_position_moves_past_them() {
+        for compression in [Compression::None, Compression::Gzip] {
+            let options = BatchOptions {
+                compression,
+                control: true,
+                transactional: true,
+                ..BatchOptions::default()
+            };
+            let out = decode_partition("t", 0, 0, encode(&rich_records(3), options));
+            assert!(out.error.is_none());
+            assert!(out.records.is_empty());
+            assert_eq!(out.next_position, Some(8));
+        }
     }
 
     #[test]

@@ -23,10 +23,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use futures_util::Stream;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::ResponseError;
+use sediment_protocol::messages::fetch::{FetchPartition, FetchTopic};
+use sediment_protocol::messages::{FetchRequest, FetchResponse};
+use sediment_protocol::{ApiKey, ErrorCode};
 
 use crate::cluster::Cluster;
 use crate::error::{ClientError, Result};
@@ -323,11 +322,11 @@ impl Consumer {
                     .with_partition(*partition)
                     .with_fetch_offset(*position)
                     .with_partition_max_bytes(self.config.partition_max_bytes);
-                match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
+                match topics.iter_mut().find(|t| t.topic == *topic) {
                     Some(t) => t.partitions.push(entry),
                     None => topics.push(
                         FetchTopic::default()
-                            .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+                            .with_topic(topic.clone())
                             .with_partitions(vec![entry]),
                     ),
                 }
@@ -368,7 +367,7 @@ impl Consumer {
             AutoOffsetReset::Latest => Offset::Latest,
         };
         for topic in response.responses {
-            let name = topic.topic.0.to_string();
+            let name = topic.topic;
             for data in topic.partitions {
                 let partition = data.partition_index;
                 let Some(&(_, _, position)) =
@@ -382,7 +381,7 @@ impl Consumer {
                 if state.position != Some(position) {
                     continue; // seek'ed while the fetch was out
                 }
-                if data.error_code == ResponseError::OffsetOutOfRange.code() {
+                if data.error_code == ErrorCode::OffsetOutOfRange.code() {
                     tracing::info!(
                         topic = %name, partition, position, reset = ?reset_to,
                         "position out of range; resetting"

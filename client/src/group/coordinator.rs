@@ -25,14 +25,14 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
+use sediment_protocol::messages::join_group::JoinGroupRequestProtocol;
+use sediment_protocol::messages::leave_group::MemberIdentity;
+use sediment_protocol::messages::sync_group::SyncGroupRequestAssignment;
+use sediment_protocol::messages::{
+    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_protocol::protocol::{Request, StrBytes};
+use sediment_protocol::{ApiKey, Request};
 use tokio::sync::Notify;
 
 use super::assignor::AssignorKind;
@@ -76,10 +76,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn millis(duration: Duration) -> i32 {
     i32::try_from(duration.as_millis()).unwrap_or(i32::MAX)
-}
-
-fn str_bytes(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
 }
 
 impl GroupClient {
@@ -189,9 +185,9 @@ impl GroupClient {
         let version = connection.version(ApiKey::FindCoordinator)?;
         let mut request = FindCoordinatorRequest::default();
         if version >= 4 {
-            request.coordinator_keys = vec![str_bytes(&self.group_id)];
+            request.coordinator_keys = vec![self.group_id.clone()];
         } else {
-            request.key = str_bytes(&self.group_id);
+            request.key = self.group_id.clone();
         }
         if version >= 1 {
             request.key_type = GROUP_KEY_TYPE;
@@ -201,7 +197,7 @@ impl GroupClient {
             let found = response
                 .coordinators
                 .into_iter()
-                .find(|c| c.key.as_str() == self.group_id)
+                .find(|c| c.key == self.group_id)
                 .ok_or_else(|| ClientError::Protocol {
                     addr: connection.addr().to_string(),
                     reason: format!(
@@ -310,7 +306,7 @@ impl GroupClient {
             .iter()
             .map(|(kind, metadata)| {
                 JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str(kind.protocol_name()))
+                    .with_name(kind.protocol_name().to_string())
                     .with_metadata(metadata.clone())
             })
             .collect();
@@ -322,11 +318,11 @@ impl GroupClient {
             with_error,
             |_| {
                 JoinGroupRequest::default()
-                    .with_group_id(GroupId(str_bytes(&self.group_id)))
+                    .with_group_id(self.group_id.clone())
                     .with_session_timeout_ms(millis(self.session_timeout))
                     .with_rebalance_timeout_ms(millis(self.rebalance_timeout))
-                    .with_member_id(StrBytes::from_string(member_id))
-                    .with_protocol_type(StrBytes::from_static_str(PROTOCOL_TYPE))
+                    .with_member_id(member_id)
+                    .with_protocol_type(PROTOCOL_TYPE.to_string())
                     .with_protocols(protocols)
             },
         )
@@ -349,22 +345,22 @@ impl GroupClient {
             with_error,
             |version| {
                 let mut request = SyncGroupRequest::default()
-                    .with_group_id(GroupId(str_bytes(&self.group_id)))
+                    .with_group_id(self.group_id.clone())
                     .with_generation_id(generation)
-                    .with_member_id(StrBytes::from_string(member_id))
+                    .with_member_id(member_id)
                     .with_assignments(
                         assignments
                             .into_iter()
                             .map(|(member, assignment)| {
                                 SyncGroupRequestAssignment::default()
-                                    .with_member_id(StrBytes::from_string(member))
+                                    .with_member_id(member)
                                     .with_assignment(assignment)
                             })
                             .collect(),
                     );
                 if version >= 5 {
-                    request.protocol_type = Some(StrBytes::from_static_str(PROTOCOL_TYPE));
-                    request.protocol_name = Some(str_bytes(protocol_name));
+                    request.protocol_type = Some(PROTOCOL_TYPE.to_string());
+                    request.protocol_name = Some(protocol_name.to_string());
                 }
                 request
             },
@@ -377,9 +373,9 @@ impl GroupClient {
         let response = self
             .call(ApiKey::Heartbeat, Duration::ZERO, |_| {
                 HeartbeatRequest::default()
-                    .with_group_id(GroupId(str_bytes(&self.group_id)))
+                    .with_group_id(self.group_id.clone())
                     .with_generation_id(generation)
-                    .with_member_id(str_bytes(member_id))
+                    .with_member_id(member_id.to_string())
             })
             .await?;
         Ok(response.error_code)
@@ -389,16 +385,16 @@ impl GroupClient {
     pub(crate) async fn leave(&self, member_id: &str) -> Result<i16> {
         let response = self
             .call(ApiKey::LeaveGroup, Duration::ZERO, |version| {
-                let mut request =
-                    LeaveGroupRequest::default().with_group_id(GroupId(str_bytes(&self.group_id)));
+                let mut request = LeaveGroupRequest::default().with_group_id(self.group_id.clone());
                 if version >= 3 {
-                    let mut member = MemberIdentity::default().with_member_id(str_bytes(member_id));
+                    let mut member =
+                        MemberIdentity::default().with_member_id(member_id.to_string());
                     if version >= 5 {
-                        member.reason = Some(StrBytes::from_static_str("the consumer is closing"));
+                        member.reason = Some("the consumer is closing".to_string());
                     }
                     request.members = vec![member];
                 } else {
-                    request.member_id = str_bytes(member_id);
+                    request.member_id = member_id.to_string();
                 }
                 request
             })

@@ -27,7 +27,7 @@
 //! | GROUP_AUTHORIZATION_FAILED, INVALID_GROUP_ID, FENCED_INSTANCE_ID, … | fatal | fatal | fatal (heartbeat) / the commit fails |
 //! | anything else | fatal | rejoin | fatal (heartbeat) / the commit fails |
 
-use kafka_protocol::ResponseError;
+use sediment_protocol::ErrorCode;
 
 /// Where the member is in the group protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,19 +57,17 @@ pub(crate) enum Recovery {
 
 /// The classification shared by every group API (before per-API effects).
 pub(crate) fn recovery(code: i16) -> Recovery {
-    match ResponseError::try_from_code(code) {
+    match ErrorCode::try_from_code(code) {
         None if code == 0 => Recovery::Done,
-        Some(ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable) => {
+        Some(ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable) => {
             Recovery::Rediscover
         }
-        Some(ResponseError::CoordinatorLoadInProgress | ResponseError::RequestTimedOut) => {
-            Recovery::Retry
-        }
+        Some(ErrorCode::CoordinatorLoadInProgress | ErrorCode::RequestTimedOut) => Recovery::Retry,
         Some(
-            ResponseError::MemberIdRequired
-            | ResponseError::UnknownMemberId
-            | ResponseError::IllegalGeneration
-            | ResponseError::RebalanceInProgress,
+            ErrorCode::MemberIdRequired
+            | ErrorCode::UnknownMemberId
+            | ErrorCode::IllegalGeneration
+            | ErrorCode::RebalanceInProgress,
         ) => Recovery::Rejoin,
         _ => Recovery::Fatal,
     }
@@ -78,13 +76,13 @@ pub(crate) fn recovery(code: i16) -> Recovery {
 /// Codes that refuse the member or the group outright: rejoining cannot help.
 fn is_fatal_for_member(code: i16) -> bool {
     matches!(
-        ResponseError::try_from_code(code),
+        ErrorCode::try_from_code(code),
         Some(
-            ResponseError::GroupAuthorizationFailed
-                | ResponseError::InvalidGroupId
-                | ResponseError::FencedInstanceId
-                | ResponseError::UnsupportedVersion
-                | ResponseError::InconsistentGroupProtocol
+            ErrorCode::GroupAuthorizationFailed
+                | ErrorCode::InvalidGroupId
+                | ErrorCode::FencedInstanceId
+                | ErrorCode::UnsupportedVersion
+                | ErrorCode::InconsistentGroupProtocol
         )
     )
 }
@@ -196,20 +194,20 @@ impl Membership {
         generation: i32,
         leader_id: &str,
     ) -> Recovery {
-        match ResponseError::try_from_code(code) {
+        match ErrorCode::try_from_code(code) {
             None if code == 0 => {
                 self.member_id = member_id.to_string();
                 self.generation = generation;
                 self.leader = leader_id == member_id;
                 Recovery::Done
             }
-            Some(ResponseError::MemberIdRequired) => {
+            Some(ErrorCode::MemberIdRequired) => {
                 // KIP-394: the coordinator assigned an id and waits for a
                 // JoinGroup carrying it.
                 self.member_id = member_id.to_string();
                 Recovery::Rejoin
             }
-            Some(ResponseError::UnknownMemberId) => {
+            Some(ErrorCode::UnknownMemberId) => {
                 self.member_id.clear();
                 Recovery::Rejoin
             }
@@ -235,7 +233,7 @@ impl Membership {
             }
             // Any failed sync ends this attempt at the generation: join again.
             Recovery::Rediscover | Recovery::Retry | Recovery::Rejoin => {
-                if code == ResponseError::UnknownMemberId.code() {
+                if code == ErrorCode::UnknownMemberId.code() {
                     self.member_id.clear();
                 }
                 self.generation = -1;
@@ -267,13 +265,13 @@ impl Membership {
     fn on_group_error(&mut self, code: i16, what: &str) -> Recovery {
         let step = recovery(code);
         if step == Recovery::Rejoin {
-            let error = ResponseError::try_from_code(code);
+            let error = ErrorCode::try_from_code(code);
             match error {
-                Some(ResponseError::UnknownMemberId) => {
+                Some(ErrorCode::UnknownMemberId) => {
                     self.member_id.clear();
                     self.lost = true;
                 }
-                Some(ResponseError::IllegalGeneration) => self.lost = true,
+                Some(ErrorCode::IllegalGeneration) => self.lost = true,
                 _ => {}
             }
             let name = error.map(|e| format!("{e:?}")).unwrap_or_default();

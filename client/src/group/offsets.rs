@@ -17,15 +17,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use kafka_protocol::messages::offset_commit_request::{
+use sediment_protocol::messages::offset_commit::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::{
-    ApiKey, GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::ResponseError;
+use sediment_protocol::messages::offset_fetch::OffsetFetchRequestTopic;
+use sediment_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
+use sediment_protocol::{ApiKey, ErrorCode};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -33,10 +30,6 @@ use tokio::time::Instant;
 use super::coordinator::{GroupClient, TopicPartition};
 use super::membership::{recovery, Recovery};
 use crate::error::{ClientError, Result};
-
-fn str_bytes(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 /// One commit waiting for the committer task.
 #[derive(Debug)]
@@ -198,8 +191,8 @@ impl GroupClient {
                 }
                 Err(error) => error,
             };
-            let step = match error.kafka_error() {
-                Some(code) => recovery(code.code()),
+            let step = match error.kafka_code() {
+                Some(code) => recovery(code),
                 None if error.is_retriable() => Recovery::Retry,
                 None => Recovery::Fatal,
             };
@@ -227,12 +220,12 @@ impl GroupClient {
             let entry = OffsetCommitRequestPartition::default()
                 .with_partition_index(*partition)
                 .with_committed_offset(*offset)
-                .with_committed_metadata(Some(StrBytes::default()));
-            match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+                .with_committed_metadata(Some(String::new()));
+            match topics.iter_mut().find(|t| t.name == *topic) {
                 Some(t) => t.partitions.push(entry),
                 None => topics.push(
                     OffsetCommitRequestTopic::default()
-                        .with_name(TopicName(str_bytes(topic)))
+                        .with_name(topic.clone())
                         .with_partitions(vec![entry]),
                 ),
             }
@@ -240,9 +233,9 @@ impl GroupClient {
         let response = self
             .call(ApiKey::OffsetCommit, Duration::ZERO, |_| {
                 OffsetCommitRequest::default()
-                    .with_group_id(GroupId(str_bytes(self.group_id())))
+                    .with_group_id(self.group_id().to_string())
                     .with_generation_id_or_member_epoch(generation)
-                    .with_member_id(StrBytes::from_string(member_id))
+                    .with_member_id(member_id)
                     .with_topics(topics)
             })
             .await?;
@@ -250,7 +243,7 @@ impl GroupClient {
             t.partitions
                 .iter()
                 .find(|p| p.error_code != 0)
-                .map(|p| (t.name.0.to_string(), p.partition_index, p.error_code))
+                .map(|p| (t.name.clone(), p.partition_index, p.error_code))
         });
         let Some((topic, partition, code)) = failed else {
             return Ok(());
@@ -289,9 +282,9 @@ impl GroupClient {
                 Ok(answers) => return Ok(answers),
                 Err(error) => error,
             };
-            let code = error.kafka_error().map(|e| e.code());
+            let code = error.kafka_code();
             let step = match code {
-                Some(c) if c == ResponseError::UnstableOffsetCommit.code() => Recovery::Retry,
+                Some(c) if c == ErrorCode::UnstableOffsetCommit.code() => Recovery::Retry,
                 Some(c) => recovery(c),
                 None if error.is_retriable() => Recovery::Retry,
                 None => Recovery::Fatal,
@@ -315,11 +308,11 @@ impl GroupClient {
     ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
         let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
         for (topic, partition) in partitions {
-            match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            match topics.iter_mut().find(|t| t.name == *topic) {
                 Some(t) => t.partition_indexes.push(*partition),
                 None => topics.push(
                     OffsetFetchRequestTopic::default()
-                        .with_name(TopicName(str_bytes(topic)))
+                        .with_name(topic.clone())
                         .with_partition_indexes(vec![*partition]),
                 ),
             }
@@ -327,7 +320,7 @@ impl GroupClient {
         let response = self
             .call(ApiKey::OffsetFetch, Duration::ZERO, |version| {
                 let mut request = OffsetFetchRequest::default()
-                    .with_group_id(GroupId(str_bytes(self.group_id())))
+                    .with_group_id(self.group_id().to_string())
                     .with_topics(Some(topics));
                 if version >= 7 {
                     // Wait out pending transactional commits (KIP-447), as Java does.
@@ -343,13 +336,11 @@ impl GroupClient {
         let mut answers: BTreeMap<TopicPartition, Option<i64>> =
             partitions.iter().map(|tp| (tp.clone(), None)).collect();
         for topic in response.topics {
-            let name = topic.name.0.to_string();
+            let name = topic.name;
             for p in topic.partitions {
                 // An unknown partition has nothing committed (Kafka answers
                 // -1 without an error; older brokers flag it).
-                if p.error_code != 0
-                    && p.error_code != ResponseError::UnknownTopicOrPartition.code()
-                {
+                if p.error_code != 0 && p.error_code != ErrorCode::UnknownTopicOrPartition.code() {
                     return Err(
                         ClientError::from_code(p.error_code, context, None).unwrap_or(
                             ClientError::Protocol {

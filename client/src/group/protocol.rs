@@ -11,12 +11,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    consumer_protocol_assignment, consumer_protocol_subscription, ConsumerProtocolAssignment,
-    ConsumerProtocolSubscription, TopicName,
+use bytes::{Buf, Bytes};
+use sediment_protocol::messages::consumer_protocol::{
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicPartition,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use sediment_protocol::{Message, Writer};
 
 use crate::error::{ClientError, Result};
 
@@ -34,50 +33,24 @@ pub(crate) fn encode_subscription(
     generation_id: i32,
 ) -> Result<Bytes> {
     let subscription = ConsumerProtocolSubscription::default()
-        .with_topics(
-            topics
-                .iter()
-                .map(|t| StrBytes::from_string(t.clone()))
-                .collect(),
-        )
-        .with_owned_partitions(
-            group_by_topic(owned)
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    consumer_protocol_subscription::TopicPartition::default()
-                        .with_topic(TopicName(StrBytes::from_string(topic)))
-                        .with_partitions(partitions)
-                })
-                .collect(),
-        )
+        .with_topics(topics.iter().cloned().collect())
+        .with_owned_partitions(topic_partitions(owned))
         .with_generation_id(generation_id);
     encode_versioned(&subscription, "consumer protocol subscription")
 }
 
 /// Decodes a member's subscription; returns its topics.
 pub(crate) fn decode_subscription(bytes: Bytes) -> Result<BTreeSet<String>> {
-    let (version, mut body) = split_version(bytes, "subscription")?;
-    let subscription = ConsumerProtocolSubscription::decode(&mut body, version)
+    let (version, body) = split_version(bytes, "subscription")?;
+    let subscription = ConsumerProtocolSubscription::from_bytes(body, version)
         .map_err(|e| invalid("subscription", e))?;
-    Ok(subscription
-        .topics
-        .into_iter()
-        .map(|t| t.to_string())
-        .collect())
+    Ok(subscription.topics.into_iter().collect())
 }
 
 /// Encodes one member's assignment.
 pub(crate) fn encode_assignment(partitions: &[(String, i32)]) -> Result<Bytes> {
-    let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(
-        group_by_topic(partitions)
-            .into_iter()
-            .map(|(topic, partitions)| {
-                consumer_protocol_assignment::TopicPartition::default()
-                    .with_topic(TopicName(StrBytes::from_string(topic)))
-                    .with_partitions(partitions)
-            })
-            .collect(),
-    );
+    let assignment = ConsumerProtocolAssignment::default()
+        .with_assigned_partitions(topic_partitions(partitions));
     encode_versioned(&assignment, "consumer protocol assignment")
 }
 
@@ -86,20 +59,32 @@ pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<(String, i32)>> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    let (version, mut body) = split_version(bytes, "assignment")?;
-    let assignment = ConsumerProtocolAssignment::decode(&mut body, version)
+    let (version, body) = split_version(bytes, "assignment")?;
+    let assignment = ConsumerProtocolAssignment::from_bytes(body, version)
         .map_err(|e| invalid("assignment", e))?;
     let mut partitions: Vec<(String, i32)> = assignment
         .assigned_partitions
         .into_iter()
         .flat_map(|tp| {
-            let topic = tp.topic.0.to_string();
+            let topic = tp.topic;
             tp.partitions.into_iter().map(move |p| (topic.clone(), p))
         })
         .collect();
     partitions.sort();
     partitions.dedup();
     Ok(partitions)
+}
+
+/// The partitions grouped by topic, in the consumer protocol's form.
+fn topic_partitions(partitions: &[(String, i32)]) -> Vec<TopicPartition> {
+    group_by_topic(partitions)
+        .into_iter()
+        .map(|(topic, partitions)| {
+            TopicPartition::default()
+                .with_topic(topic)
+                .with_partitions(partitions)
+        })
+        .collect()
 }
 
 fn group_by_topic(partitions: &[(String, i32)]) -> BTreeMap<String, Vec<i32>> {
@@ -114,16 +99,13 @@ fn group_by_topic(partitions: &[(String, i32)]) -> BTreeMap<String, Vec<i32>> {
     by_topic
 }
 
-fn encode_versioned<T: Encodable>(message: &T, what: &str) -> Result<Bytes> {
-    let size = message
-        .compute_size(VERSION)
-        .map_err(|e| encode_error(what, e))?;
-    let mut buf = BytesMut::with_capacity(2 + size);
-    buf.put_i16(VERSION);
+fn encode_versioned<T: Message>(message: &T, what: &str) -> Result<Bytes> {
+    let mut w = Writer::new();
+    w.put_i16(VERSION);
     message
-        .encode(&mut buf, VERSION)
+        .encode(&mut w, VERSION)
         .map_err(|e| encode_error(what, e))?;
-    Ok(buf.freeze())
+    Ok(w.into_bytes())
 }
 
 fn encode_error(what: &str, reason: impl std::fmt::Display) -> ClientError {
@@ -155,6 +137,7 @@ fn invalid(what: &str, reason: impl std::fmt::Display) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
 
     fn tps(pairs: &[(&str, i32)]) -> Vec<(String, i32)> {
         pairs.iter().map(|(t, p)| (t.to_string(), *p)).collect()

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::ResponseError;
+use sediment_protocol::messages::join_group::JoinGroupResponseMember;
+use sediment_protocol::ErrorCode;
 use tokio::time::Instant;
 
 use super::assignor::{AssignorKind, MemberSubscription};
@@ -116,7 +116,7 @@ impl GroupConsumer {
                 &response.leader,
             );
             if step != Recovery::Done {
-                if code == ResponseError::MemberIdRequired.code() {
+                if code == ErrorCode::MemberIdRequired.code() {
                     // KIP-394: rejoin at once with the id the coordinator gave.
                     tracing::debug!(group = self.group_id(), member_id = %response.member_id, "coordinator assigned a member id; rejoining with it");
                     continue;
@@ -126,11 +126,7 @@ impl GroupConsumer {
                 continue;
             }
             let generation = response.generation_id;
-            let protocol_name = response
-                .protocol_name
-                .as_ref()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
+            let protocol_name = response.protocol_name.clone().unwrap_or_default();
             let assignments = if self.client.membership().is_leader_elect() {
                 match self.lead(&protocol_name, &response.members).await {
                     Ok(assignments) => assignments,
@@ -232,8 +228,8 @@ impl GroupConsumer {
                     BTreeSet::new()
                 });
                 MemberSubscription {
-                    member_id: m.member_id.to_string(),
-                    group_instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
                     topics,
                 }
             })

@@ -22,7 +22,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::records::{Record, TimestampType};
+use sediment_protocol::records::Record;
 
 use crate::error::{ClientError, Result};
 use crate::producer::batch::{DeliveryFuture, ProducerBatch};
@@ -233,19 +233,11 @@ impl Accumulator {
             ..
         } = record;
         let record = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
             offset: 0,
-            sequence: -1,
             timestamp: timestamp.unwrap_or_else(now_ms),
             key,
             value,
-            headers: headers.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            headers,
         };
         let future = batch.push(record, size);
         Ok(Appended {

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
+use bytes::Bytes;
+use sediment_protocol::records::{encode_batch, BatchOptions, Record};
 
 use crate::error::{ClientError, Result};
 use crate::producer::record::{CompressionCodec, RecordMetadata};
@@ -168,11 +168,9 @@ impl ProducerBatch {
     /// Adds a record and returns its future.
     pub(crate) fn push(&mut self, mut record: Record, size: usize) -> DeliveryFuture {
         let index = i32::try_from(self.records.len()).unwrap_or(i32::MAX);
-        // Offsets are deltas inside the batch; sequence = offset - 1 keeps
-        // `offset - sequence` constant (the encoder starts a new batch when it
-        // changes) and makes the base sequence -1, "no sequence".
+        // Offsets are deltas inside the batch (the broker assigns the base);
+        // the batch carries no producer id or sequence (base sequence -1).
         record.offset = i64::from(index);
-        record.sequence = index.wrapping_sub(1);
         let timestamp = record.timestamp;
         self.records.push(record);
         self.bytes += size;
@@ -193,18 +191,14 @@ impl ProducerBatch {
         if let Some(encoded) = &self.encoded {
             return Ok(encoded.clone());
         }
-        let options = RecordEncodeOptions {
-            version: 2,
+        let options = BatchOptions {
             compression: codec.wire(),
+            ..BatchOptions::default()
         };
-        let mut buf = BytesMut::with_capacity(self.bytes + 64);
-        RecordBatchEncoder::encode(&mut buf, self.records.iter(), &options).map_err(|e| {
-            ClientError::Encode {
-                what: format!("record batch for {}-{}", self.topic, self.partition),
-                reason: e.to_string(),
-            }
+        let encoded = encode_batch(&self.records, &options).map_err(|e| ClientError::Encode {
+            what: format!("record batch for {}-{}", self.topic, self.partition),
+            reason: e.to_string(),
         })?;
-        let encoded = buf.freeze();
         self.records = Vec::new();
         self.encoded = Some(encoded.clone());
         Ok(encoded)
@@ -225,23 +219,15 @@ impl Drop for ProducerBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
+    use sediment_protocol::records::{decode_batch, split_batches};
 
     fn record(value: &'static [u8], timestamp: i64) -> Record {
         Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
             offset: 0,
-            sequence: -1,
             timestamp,
             key: None,
             value: Some(Bytes::from_static(value)),
-            headers: Default::default(),
+            headers: Vec::new(),
         }
     }
 
@@ -283,11 +269,17 @@ mod tests {
             batch.encode(CompressionCodec::None).ok(),
             Some(encoded.clone())
         );
-        let mut buf = encoded;
-        let sets = RecordBatchDecoder::decode_all(&mut buf).unwrap_or_default();
-        assert_eq!(sets.len(), 1);
-        let offsets: Vec<i64> = sets[0].records.iter().map(|r| r.offset).collect();
+        let batches: Vec<Bytes> = split_batches(&encoded).collect();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].len(), encoded.len());
+        let decoded = decode_batch(batches[0].clone(), 1 << 20).unwrap();
+        let offsets: Vec<i64> = decoded.records.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
-        assert_eq!(sets[0].records[0].sequence, -1);
+        assert_eq!(decoded.base_sequence, -1);
+        assert_eq!(decoded.producer_id, -1);
+        assert_eq!(
+            decoded.compression,
+            sediment_protocol::records::Compression::Lz4
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! format, [`Acks`] and [`CompressionCodec`].
 
 use bytes::Bytes;
-use kafka_protocol::records::Compression;
+use sediment_protocol::records::Compression;
 
 /// One record to produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +17,7 @@ pub struct ProducerRecord {
     pub key: Option<Bytes>,
     /// Record value (`None` is a tombstone on compacted topics).
     pub value: Option<Bytes>,
-    /// Record headers, in order. Duplicate header names collapse to the last
-    /// value (the `kafka-protocol` record type keeps headers in a map).
+    /// Record headers, in order (duplicate names are kept, as Kafka allows).
     pub headers: Vec<(String, Option<Bytes>)>,
     /// Create time in ms since the epoch; `None` = now, at enqueue.
     pub timestamp: Option<i64>,
@@ -145,7 +144,7 @@ pub enum CompressionCodec {
 }
 
 impl CompressionCodec {
-    /// The `kafka-protocol` codec.
+    /// The codec of the record batch encoder.
     pub(crate) fn wire(self) -> Compression {
         match self {
             CompressionCodec::None => Compression::None,

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use sediment_protocol::messages::produce::{PartitionProduceData, TopicProduceData};
+use sediment_protocol::messages::{ProduceRequest, ProduceResponse};
+use sediment_protocol::ApiKey;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::cluster::Cluster;
@@ -339,11 +339,11 @@ fn produce_request(shared: &Shared, encoded: Vec<(Arc<str>, i32, bytes::Bytes)>)
         let data = PartitionProduceData::default()
             .with_index(partition)
             .with_records(Some(records));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == &*topic) {
+        match topics.iter_mut().find(|t| t.name == *topic) {
             Some(t) => t.partition_data.push(data),
             None => topics.push(
                 TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_name(topic.to_string())
                     .with_partition_data(vec![data]),
             ),
         }
@@ -376,7 +376,7 @@ fn handle_response(
         let answer = response
             .responses
             .iter()
-            .filter(|t| t.name.0.as_str() == &*batch.topic)
+            .filter(|t| t.name == *batch.topic)
             .flat_map(|t| t.partition_responses.iter())
             .find(|p| p.index == batch.partition);
         let Some(answer) = answer else {
@@ -393,7 +393,7 @@ fn handle_response(
         let error = ClientError::from_code(
             answer.error_code,
             || format!("produce to {}-{}", batch.topic, batch.partition),
-            answer.error_message.as_ref().map(|m| m.as_str()),
+            answer.error_message.as_deref(),
         );
         match error {
             None => {

@@ -1,0 +1,160 @@
+//! The broker's lifecycle: open the data directory, bind the listener, start
+//! the background work (the group coordinator; interval flushes, retention
+//! and recovery-point checkpoints), serve until told to stop, then stop it
+//! all in order and leave the clean-shutdown marker.
+//!
+//! The CLI only calls [`Broker::start`] and [`RunningBroker::run_until`];
+//! nothing here depends on how the process was asked to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::broker::{Broker, StartupError};
+use crate::config::{BrokerConfig, FlushPolicy};
+use crate::error::StorageError;
+use crate::server::Server;
+
+/// How often retention runs (Kafka's `log.retention.check.interval.ms` default).
+const RETENTION_EVERY: Duration = Duration::from_secs(300);
+/// How often recovery points are checkpointed.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// Why the broker could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    /// The data directory could not be opened.
+    #[error("cannot open data directory {dir}: {source}")]
+    Open {
+        /// The data directory.
+        dir: String,
+        /// Why.
+        #[source]
+        source: StartupError,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The final flush or the clean-shutdown marker failed; the next start
+    /// runs recovery.
+    #[error("clean shutdown failed; the next start will recover: {0}")]
+    Shutdown(#[source] StorageError),
+    /// A blocking start or stop task died.
+    #[error("{0} task failed: {1}")]
+    Task(&'static str, String),
+}
+
+/// A started broker: open, listening, its background work running.
+pub struct RunningBroker {
+    broker: Arc<Broker>,
+    server: Server,
+    local_addr: SocketAddr,
+    maintenance: JoinHandle<()>,
+}
+
+impl Broker {
+    /// Opens the data directory (recovering it on the blocking pool), binds
+    /// the listener and starts the background work. Call inside a tokio
+    /// runtime.
+    pub async fn start(config: BrokerConfig) -> Result<RunningBroker, LifecycleError> {
+        let dir = config.data_dir.display().to_string();
+        let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+            .await
+            .map_err(|e| LifecycleError::Task("startup", e.to_string()))?
+            .map_err(|source| LifecycleError::Open { dir, source })?;
+        let broker = Arc::new(broker);
+        let addr = broker.config().listen;
+        let server = Server::bind(Arc::clone(&broker))
+            .await
+            .map_err(|source| LifecycleError::Bind { addr, source })?;
+        let local_addr = server
+            .local_addr()
+            .map_err(|source| LifecycleError::Bind { addr, source })?;
+        // Group timers (session expiry, rebalance deadlines) run from now on.
+        broker.start_group_coordinator();
+        let maintenance = tokio::spawn(maintain(Arc::clone(&broker)));
+        Ok(RunningBroker {
+            broker,
+            server,
+            local_addr,
+            maintenance,
+        })
+    }
+}
+
+impl RunningBroker {
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared broker state.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, finishes
+    /// in-flight requests, stops the background work, flushes every
+    /// partition and writes the clean-shutdown marker.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), LifecycleError> {
+        self.server.run(shutdown).await;
+        self.maintenance.abort();
+        let _ = self.maintenance.await;
+        let broker = Arc::clone(&self.broker);
+        tokio::task::spawn_blocking(move || broker.shutdown())
+            .await
+            .map_err(|e| LifecycleError::Task("shutdown", e.to_string()))?
+            .map_err(LifecycleError::Shutdown)?;
+        tracing::info!("clean shutdown complete");
+        Ok(())
+    }
+}
+
+/// Interval flushes, retention and recovery-point checkpoints, on the
+/// blocking pool, one round at a time.
+async fn maintain(broker: Arc<Broker>) {
+    let flush = broker.config().log.flush;
+    let tick = match flush {
+        FlushPolicy::Interval(every) => every.min(Duration::from_secs(1)),
+        FlushPolicy::Always => Duration::from_secs(1),
+    };
+    let mut ticker = tokio::time::interval(tick);
+    let mut last_retention = tokio::time::Instant::now();
+    let mut last_checkpoint = tokio::time::Instant::now();
+    loop {
+        ticker.tick().await;
+        let run_retention = last_retention.elapsed() >= RETENTION_EVERY;
+        let run_checkpoint = last_checkpoint.elapsed() >= CHECKPOINT_EVERY;
+        if run_retention {
+            last_retention = tokio::time::Instant::now();
+        }
+        if run_checkpoint {
+            last_checkpoint = tokio::time::Instant::now();
+        }
+        let broker = Arc::clone(&broker);
+        let work = tokio::task::spawn_blocking(move || {
+            if matches!(flush, FlushPolicy::Interval(_)) {
+                broker.logs().flush_all();
+            }
+            if run_retention {
+                broker.logs().enforce_retention();
+            }
+            if run_checkpoint {
+                if let Err(error) = broker.logs().checkpoint_recovery_points() {
+                    tracing::error!(error = %error, "cannot write the recovery-point checkpoint");
+                }
+            }
+        });
+        let _ = work.await;
+    }
+}

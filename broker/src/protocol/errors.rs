@@ -1,0 +1,155 @@
+//! The one place where domain errors become Kafka error codes: storage,
+//! group and topic errors know nothing of the protocol; handlers turn them
+//! into codes here, at the protocol edge.
+
+use sediment_protocol::ErrorCode;
+
+use crate::broker::TopicOpError;
+use crate::error::StorageError;
+use crate::group::coordinator::CoordinatorError;
+use crate::group::state::GroupError;
+
+/// A refusal as a client sees it: a Kafka error code and a message for the
+/// APIs that carry one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Kafka error code.
+    pub code: i16,
+    /// Human-readable reason (sent where the API has an error message field).
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with `error`'s code.
+    pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code: error.code(),
+            message: message.into(),
+        }
+    }
+
+    /// The refusal a domain error maps to, with the error's own message.
+    pub fn of<E: ToErrorCode + std::fmt::Display>(error: &E) -> Self {
+        Self::new(error.error_code(), error.to_string())
+    }
+}
+
+macro_rules! refusal_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Refusal {
+            fn from(error: $error) -> Self {
+                Refusal::of(&error)
+            }
+        }
+    )*};
+}
+refusal_from!(StorageError, TopicOpError, GroupError, CoordinatorError);
+
+/// A domain error's Kafka error code.
+pub trait ToErrorCode {
+    /// The code a client should receive.
+    fn error_code(&self) -> ErrorCode;
+
+    /// The code as it goes on the wire.
+    fn kafka_error_code(&self) -> i16 {
+        self.error_code().code()
+    }
+}
+
+impl ToErrorCode for StorageError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::Io { .. } | Self::Poisoned { .. } | Self::Fenced { .. } | Self::Config(_) => {
+                ErrorCode::KafkaStorageError
+            }
+            Self::InvalidBatch { .. } | Self::EmptyAppend => ErrorCode::CorruptMessage,
+            Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            // Storage errors are non-exhaustive; a new kind is a storage failure until mapped.
+            #[allow(unreachable_patterns)]
+            _ => ErrorCode::KafkaStorageError,
+        }
+    }
+}
+
+impl ToErrorCode for GroupError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            GroupError::InvalidGroupId => ErrorCode::InvalidGroupId,
+            GroupError::MemberIdRequired(_) => ErrorCode::MemberIdRequired,
+            GroupError::UnknownMemberId(_) => ErrorCode::UnknownMemberId,
+            GroupError::IllegalGeneration { .. } => ErrorCode::IllegalGeneration,
+            GroupError::RebalanceInProgress => ErrorCode::RebalanceInProgress,
+            GroupError::InconsistentGroupProtocol(_) => ErrorCode::InconsistentGroupProtocol,
+            GroupError::InvalidSessionTimeout { .. } => ErrorCode::InvalidSessionTimeout,
+            GroupError::GroupMaxSizeReached(_) => ErrorCode::GroupMaxSizeReached,
+            GroupError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
+            GroupError::NonEmptyGroup => ErrorCode::NonEmptyGroup,
+            GroupError::GroupIdNotFound => ErrorCode::GroupIdNotFound,
+            GroupError::NotCoordinator => ErrorCode::NotCoordinator,
+        }
+    }
+}
+
+impl ToErrorCode for CoordinatorError {
+    /// A store that cannot write and a stopped coordinator are both
+    /// COORDINATOR_NOT_AVAILABLE: retriable, so a consumer retries its commit
+    /// instead of giving it up.
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            CoordinatorError::Group(error) => error.error_code(),
+            CoordinatorError::Storage(_) | CoordinatorError::Stopped => {
+                ErrorCode::CoordinatorNotAvailable
+            }
+        }
+    }
+}
+
+impl ToErrorCode for TopicOpError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            TopicOpError::UnknownTopicOrPartition(_) => ErrorCode::UnknownTopicOrPartition,
+            TopicOpError::AlreadyExists(_) => ErrorCode::TopicAlreadyExists,
+            TopicOpError::InvalidName(_) => ErrorCode::InvalidTopicException,
+            TopicOpError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            TopicOpError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            TopicOpError::Metadata(_) => ErrorCode::KafkaStorageError,
+            TopicOpError::Storage(error) => error.error_code(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_errors_map_to_storage_codes_and_out_of_range() {
+        let fenced = StorageError::Fenced {
+            partition: "t-0".into(),
+            file: "00000000000000000000.log".into(),
+            position: 7,
+            reason: "bad crc".into(),
+        };
+        assert_eq!(fenced.kafka_error_code(), 56);
+        assert_eq!(StorageError::EmptyAppend.kafka_error_code(), 2);
+        let out = StorageError::OffsetOutOfRange {
+            offset: 9,
+            log_start: 0,
+            high_watermark: 3,
+        };
+        assert_eq!(out.kafka_error_code(), 1);
+        assert_eq!(
+            TopicOpError::Storage(out).error_code(),
+            ErrorCode::OffsetOutOfRange
+        );
+    }
+
+    #[test]
+    fn a_refusal_carries_the_errors_message() {
+        let refusal = Refusal::of(&TopicOpError::AlreadyExists(
+            "topic t already exists".into(),
+        ));
+        assert_eq!(refusal.code, ErrorCode::TopicAlreadyExists.code());
+        assert_eq!(refusal.message, "topic t already exists");
+    }
+}
