@@ -11,19 +11,21 @@ use std::time::Duration;
 
 use common::BrokerProcess;
 use group_scenarios::Env;
-use sediment_client::{Admin, ClientConfig, NewTopic};
+use sediment_client::{ClientBuilder, NewTopic};
 
 /// A broker with an empty `topic` of the scenarios' partition count.
 async fn broker_with_topic(topic: &str) -> (BrokerProcess, Env) {
     let broker = BrokerProcess::start(&[]);
     let env = Env {
-        bootstrap: broker.bootstrap(),
+        client: ClientBuilder::new(broker.bootstrap())
+            .build()
+            .await
+            .expect("client"),
         topic: topic.to_string(),
         session_timeout: Duration::from_secs(3),
     };
-    Admin::connect(ClientConfig::new(&env.bootstrap))
-        .await
-        .expect("admin")
+    env.client
+        .admin()
         .create_topic(NewTopic::new(topic, group_scenarios::PARTITIONS))
         .await
         .expect("create topic");

@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use group_scenarios::{Commits, Env, Fleet};
+use sediment_client::ClientBuilder;
 
 /// The mock cluster process; it exits when its stdin closes (on drop).
 struct MockCluster {
@@ -77,10 +78,13 @@ impl MockCluster {
     }
 
     /// Creates `topic` with the scenarios' partition count.
-    fn env(&mut self, topic: &str) -> Env {
+    async fn env(&mut self, topic: &str) -> Env {
         self.command(&format!("topic {topic} {}", group_scenarios::PARTITIONS));
         Env {
-            bootstrap: self.bootstrap.clone(),
+            client: ClientBuilder::new(&self.bootstrap)
+                .build()
+                .await
+                .expect("client"),
             topic: topic.to_string(),
             session_timeout: Duration::from_secs(3),
         }
@@ -106,35 +110,37 @@ impl Drop for MockCluster {
 async fn given_mock_cluster_when_two_members_split_commit_and_one_restarts_then_it_resumes_at_committed_offsets(
 ) {
     let mut mock = MockCluster::start(1);
-    group_scenarios::split_commit_and_resume(&mock.env("split")).await;
+    group_scenarios::split_commit_and_resume(&mock.env("split").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_mock_cluster_when_members_go_one_three_one_then_every_partition_has_one_owner_after_each_rebalance(
 ) {
     let mut mock = MockCluster::start(1);
-    group_scenarios::one_three_one(&mock.env("grow-shrink")).await;
+    group_scenarios::one_three_one(&mock.env("grow-shrink").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_mock_cluster_when_auto_committing_then_only_records_released_by_the_next_poll_are_committed(
 ) {
     let mut mock = MockCluster::start(1);
-    group_scenarios::auto_commit_commits_only_released_records(&mock.env("auto")).await;
+    group_scenarios::auto_commit_commits_only_released_records(&mock.env("auto").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_mock_cluster_when_streaming_then_each_item_is_released_when_the_next_is_asked_for() {
     let mut mock = MockCluster::start(1);
-    group_scenarios::stream_releases_each_item_when_the_next_is_asked_for(&mock.env("stream"))
-        .await;
+    group_scenarios::stream_releases_each_item_when_the_next_is_asked_for(
+        &mock.env("stream").await,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_mock_cluster_when_committing_by_hand_and_seeking_then_offsets_and_positions_follow()
 {
     let mut mock = MockCluster::start(1);
-    group_scenarios::manual_commits_and_seek(&mock.env("manual")).await;
+    group_scenarios::manual_commits_and_seek(&mock.env("manual").await).await;
 }
 
 /// NOT_COORDINATOR from heartbeats and commits, a coordinator that moves to
@@ -149,11 +155,11 @@ async fn given_coordinator_errors_and_a_moved_coordinator_then_member_rediscover
     const COORDINATOR_LOAD_IN_PROGRESS: u16 = 14;
     const REBALANCE_IN_PROGRESS: u16 = 27;
     let mut mock = MockCluster::start(3);
-    let env = mock.env("coordinator-moves");
+    let env = mock.env("coordinator-moves").await;
     let group = "coordinator-moves";
     let topic = env.topic.as_str();
     group_scenarios::produce(&env, 0..5).await;
-    let fleet = Fleet::default();
+    let fleet = Fleet::new(&env);
     let mut events = fleet
         .start_listening(
             "m",

@@ -18,8 +18,8 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 
 use sediment_client::{
-    partition_for_key, Acks, Admin, ClientConfig, ClientError, CompressionCodec, Consumer,
-    ConsumerConfig, NewTopic, OffsetSpec, Producer, ProducerConfig, ProducerRecord,
+    partition_for_key, Acks, Client, ClientBuilder, ClientError, CompressionCodec, ConsumerConfig,
+    NewTopic, OffsetSpec, ProducerConfig, ProducerRecord, TopicPartition,
 };
 
 /// The mock cluster process; it exits when its stdin closes (on drop).
@@ -57,6 +57,13 @@ impl MockCluster {
         };
         Self { child, bootstrap }
     }
+
+    async fn client(&self) -> Client {
+        ClientBuilder::new(&self.bootstrap)
+            .build()
+            .await
+            .expect("client")
+    }
 }
 
 impl Drop for MockCluster {
@@ -77,9 +84,7 @@ impl Drop for MockCluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_mock_cluster_when_admin_connects_then_topic_changes_are_refused_as_unsupported() {
     let mock = MockCluster::start();
-    let admin = Admin::connect(ClientConfig::new(&mock.bootstrap))
-        .await
-        .unwrap();
+    let admin = mock.client().await.admin();
     assert_eq!(admin.list_topics().await.unwrap(), vec![]);
     // The mock serves no CreateTopics/DeleteTopics: a clear error, no retry loop.
     let started = Instant::now();
@@ -107,9 +112,8 @@ async fn given_mock_cluster_when_admin_connects_then_topic_changes_are_refused_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_mock_cluster_when_round_tripping_every_codec_and_acks_then_records_match() {
     let mock = MockCluster::start();
-    let admin = Admin::connect(ClientConfig::new(&mock.bootstrap))
-        .await
-        .unwrap();
+    let client = mock.client().await;
+    let admin = client.admin();
     let codecs = [
         CompressionCodec::None,
         CompressionCodec::Gzip,
@@ -121,13 +125,13 @@ async fn given_mock_cluster_when_round_tripping_every_codec_and_acks_then_record
         for acks in [Acks::None, Acks::Leader, Acks::All] {
             // The mock auto-creates topics on the producer's Metadata request.
             let topic = format!("mock-{codec:?}-{acks:?}").to_lowercase();
-            let producer = Producer::new(ProducerConfig {
-                acks,
-                compression: codec,
-                ..ProducerConfig::new(&mock.bootstrap)
-            })
-            .await
-            .unwrap();
+            let producer = client
+                .producer(ProducerConfig {
+                    acks,
+                    compression: codec,
+                    ..ProducerConfig::default()
+                })
+                .unwrap();
             let mut futures = Vec::new();
             for i in 0..60 {
                 let record =
@@ -157,7 +161,7 @@ async fn given_mock_cluster_when_round_tripping_every_codec_and_acks_then_record
                 expected.entry(meta.partition).or_default().push(i as i64);
             }
             for (partition, indexes) in expected {
-                let records = read_back(&mock.bootstrap, &topic, partition, indexes.len()).await;
+                let records = read_back(&client, &topic, partition, indexes.len()).await;
                 assert_eq!(records.len(), indexes.len(), "{topic}-{partition}");
                 for (offset, (record, i)) in records.iter().zip(&indexes).enumerate() {
                     assert_eq!(record.offset, offset as i64, "{topic}-{partition}");
@@ -177,9 +181,8 @@ async fn given_mock_cluster_when_round_tripping_every_codec_and_acks_then_record
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_mock_cluster_then_describe_list_offsets_and_latest_start_work() {
     let mock = MockCluster::start();
-    let producer = Producer::new(ProducerConfig::new(&mock.bootstrap))
-        .await
-        .unwrap();
+    let client = mock.client().await;
+    let producer = client.producer(ProducerConfig::default()).unwrap();
     for i in 0..5 {
         producer
             .send(
@@ -190,9 +193,7 @@ async fn given_mock_cluster_then_describe_list_offsets_and_latest_start_work() {
             .await
             .unwrap();
     }
-    let admin = Admin::connect(ClientConfig::new(&mock.bootstrap))
-        .await
-        .unwrap();
+    let admin = client.admin();
     let description = admin.describe_topic("described").await.unwrap();
     assert_eq!(description.partitions[2].end_offset, 5);
     assert_eq!(description.partitions[2].log_start_offset, 0);
@@ -222,11 +223,9 @@ async fn given_mock_cluster_then_describe_list_offsets_and_latest_start_work() {
         5
     );
 
-    let mut consumer = Consumer::new(ConsumerConfig::new(&mock.bootstrap))
-        .await
-        .unwrap();
+    let mut consumer = client.consumer(ConsumerConfig::default()).unwrap();
     consumer
-        .assign(vec![("described".to_string(), 2)])
+        .assign([TopicPartition::new("described", 2)])
         .await
         .unwrap();
     assert_eq!(consumer.position("described", 2), Some(5));

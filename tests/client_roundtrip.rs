@@ -13,23 +13,30 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::BrokerProcess;
 use sediment_client::{
-    Acks, Admin, ClientConfig, ClientError, CompressionCodec, Consumer, ConsumerConfig, ErrorCode,
-    NewTopic, Offset, OffsetSpec, Producer, ProducerConfig, ProducerRecord,
+    Acks, Client, ClientBuilder, ClientError, CompressionCodec, ConsumerConfig, ErrorCode,
+    NewTopic, Offset, OffsetSpec, ProducerConfig, ProducerRecord, TopicPartition,
 };
 
-fn producer_config(bootstrap: &str, acks: Acks, compression: CompressionCodec) -> ProducerConfig {
+fn producer_config(acks: Acks, compression: CompressionCodec) -> ProducerConfig {
     ProducerConfig {
         acks,
         compression,
-        ..ProducerConfig::new(bootstrap)
+        ..ProducerConfig::default()
     }
+}
+
+async fn client(broker: &BrokerProcess) -> Client {
+    ClientBuilder::new(broker.bootstrap())
+        .build()
+        .await
+        .expect("client")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_each_codec_and_acks_when_produced_then_consumed_byte_identical() {
     let broker = BrokerProcess::start(&[]);
-    let bootstrap = broker.bootstrap();
-    let admin = Admin::connect(ClientConfig::new(&bootstrap)).await.unwrap();
+    let client = client(&broker).await;
+    let admin = client.admin();
     let codecs = [
         CompressionCodec::None,
         CompressionCodec::Gzip,
@@ -41,9 +48,7 @@ async fn given_each_codec_and_acks_when_produced_then_consumed_byte_identical() 
         for acks in [Acks::None, Acks::Leader, Acks::All] {
             let topic = format!("rt-{codec:?}-{acks:?}").to_lowercase();
             admin.create_topic(NewTopic::new(&topic, 1)).await.unwrap();
-            let producer = Producer::new(producer_config(&bootstrap, acks, codec))
-                .await
-                .unwrap();
+            let producer = client.producer(producer_config(acks, codec)).unwrap();
             let mut futures = Vec::new();
             for i in 0..300u32 {
                 let record = ProducerRecord::keyed(
@@ -64,7 +69,7 @@ async fn given_each_codec_and_acks_when_produced_then_consumed_byte_identical() 
                     _ => assert_eq!(meta.offset, i as i64, "{topic}"),
                 }
             }
-            let mut records = read_back(&bootstrap, &topic, 0, 300).await;
+            let mut records = read_back(&client, &topic, 0, 300).await;
             records.truncate(300);
             for (i, record) in records.iter().enumerate() {
                 assert_eq!(record.offset, i as i64, "{topic}");
@@ -130,17 +135,14 @@ fn independent_murmur2_matches_kafka_vectors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_keyed_records_when_produced_then_partition_is_kafka_murmur2_placement() {
     let broker = BrokerProcess::start(&[]);
-    let bootstrap = broker.bootstrap();
+    let client = client(&broker).await;
     let partitions = 7;
-    Admin::connect(ClientConfig::new(&bootstrap))
-        .await
-        .unwrap()
+    client
+        .admin()
         .create_topic(NewTopic::new("keyed", partitions))
         .await
         .unwrap();
-    let producer = Producer::new(ProducerConfig::new(&bootstrap))
-        .await
-        .unwrap();
+    let producer = client.producer(ProducerConfig::default()).unwrap();
     let mut expected: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     let mut futures = Vec::new();
     for i in 0..500 {
@@ -160,7 +162,7 @@ async fn given_keyed_records_when_produced_then_partition_is_kafka_murmur2_place
     }
     assert!(expected.len() > 1, "keys spread over several partitions");
     for (partition, keys) in expected {
-        let records = read_back(&bootstrap, "keyed", partition, keys.len()).await;
+        let records = read_back(&client, "keyed", partition, keys.len()).await;
         let got: Vec<String> = records
             .iter()
             .map(|r| String::from_utf8(r.key.clone().unwrap().to_vec()).unwrap())
@@ -172,19 +174,18 @@ async fn given_keyed_records_when_produced_then_partition_is_kafka_murmur2_place
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_unkeyed_records_then_sticky_partitioning_fills_whole_batches() {
     let broker = BrokerProcess::start(&[]);
-    let bootstrap = broker.bootstrap();
-    Admin::connect(ClientConfig::new(&bootstrap))
-        .await
-        .unwrap()
+    let client = client(&broker).await;
+    client
+        .admin()
         .create_topic(NewTopic::new("sticky", 4))
         .await
         .unwrap();
-    let producer = Producer::new(ProducerConfig {
-        batch_size: 4096,
-        ..ProducerConfig::new(&bootstrap)
-    })
-    .await
-    .unwrap();
+    let producer = client
+        .producer(ProducerConfig {
+            batch_size: 4096,
+            ..ProducerConfig::default()
+        })
+        .unwrap();
     let mut futures = Vec::new();
     for i in 0..2000 {
         futures.push(
@@ -214,8 +215,8 @@ async fn given_unkeyed_records_then_sticky_partitioning_fills_whole_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_admin_when_topics_created_described_listed_deleted_then_broker_agrees() {
     let broker = BrokerProcess::start(&[]);
-    let bootstrap = broker.bootstrap();
-    let admin = Admin::connect(ClientConfig::new(&bootstrap)).await.unwrap();
+    let client = client(&broker).await;
+    let admin = client.admin();
     admin
         .create_topic(NewTopic::new("orders", 3).with_config("retention.ms", "3600000"))
         .await
@@ -234,9 +235,7 @@ async fn given_admin_when_topics_created_described_listed_deleted_then_broker_ag
         .collect();
     assert_eq!(names, vec![("audit", 1), ("orders", 3)]);
 
-    let producer = Producer::new(ProducerConfig::new(&bootstrap))
-        .await
-        .unwrap();
+    let producer = client.producer(ProducerConfig::default()).unwrap();
     let before = 1_600_000_000_000;
     for i in 0..10 {
         producer
@@ -309,30 +308,30 @@ async fn given_assigned_consumer_then_starts_at_latest_and_stream_follows_new_re
     use futures_util::StreamExt;
 
     let broker = BrokerProcess::start(&[]);
-    let bootstrap = broker.bootstrap();
-    Admin::connect(ClientConfig::new(&bootstrap))
-        .await
-        .unwrap()
+    let client = client(&broker).await;
+    client
+        .admin()
         .create_topic(NewTopic::new("live", 1))
         .await
         .unwrap();
-    let producer = Producer::new(ProducerConfig::new(&bootstrap))
-        .await
-        .unwrap();
+    // Producer and consumer share the client's metadata and connections;
+    // the consumer's long polls must not hold the producer's sends.
+    let producer = client.producer(ProducerConfig::default()).unwrap();
     producer
         .send(ProducerRecord::new("live", "old"))
         .await
         .unwrap();
-    let mut consumer = Consumer::new(ConsumerConfig {
-        fetch_max_wait: Duration::from_millis(200),
-        ..ConsumerConfig::new(&bootstrap)
-    })
-    .await
-    .unwrap();
+    let mut consumer = client
+        .consumer(ConsumerConfig {
+            fetch_max_wait: Duration::from_millis(200),
+            ..ConsumerConfig::default()
+        })
+        .unwrap();
     consumer
-        .assign(vec![("live".to_string(), 0)])
+        .assign([TopicPartition::new("live", 0)])
         .await
         .unwrap();
+    assert_eq!(consumer.assignment(), vec![TopicPartition::new("live", 0)]);
     assert_eq!(consumer.position("live", 0), Some(1), "Latest by default");
     let sender = tokio::spawn(async move {
         for i in 0..5 {
@@ -363,30 +362,78 @@ async fn given_assigned_consumer_then_starts_at_latest_and_stream_follows_new_re
     ));
 }
 
+/// Brokers answer a connection's requests in order, so a consumer's long
+/// poll on the producer's connection would hold the acknowledgement behind
+/// it. Roles of one client share metadata and connections, except that
+/// each consumer fetches over its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_one_client_when_its_consumer_long_polls_then_its_producer_is_not_held_behind_it() {
+    let broker = BrokerProcess::start(&[]);
+    let client = client(&broker).await;
+    let admin = client.admin();
+    admin.create_topic(NewTopic::new("quiet", 1)).await.unwrap();
+    admin.create_topic(NewTopic::new("busy", 1)).await.unwrap();
+    let producer = client.producer(ProducerConfig::default()).unwrap();
+    // Connections open and leaders known before anything is timed.
+    producer
+        .send(ProducerRecord::new("busy", "warm-up"))
+        .await
+        .unwrap();
+    // A long poll that nothing can end early: "quiet" gets no record.
+    let mut consumer = client
+        .consumer(ConsumerConfig {
+            fetch_max_wait: Duration::from_secs(30),
+            ..ConsumerConfig::default()
+        })
+        .unwrap();
+    consumer
+        .assign([TopicPartition::new("quiet", 0)])
+        .await
+        .unwrap();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let polling = tokio::spawn(async move {
+        let _ = started_tx.send(());
+        consumer.poll().await.unwrap()
+    });
+    started_rx.await.unwrap();
+    // Ordering, not timing: had the send queued behind the long poll, it
+    // could only complete once the poll had returned (after 30 s).
+    producer
+        .send(ProducerRecord::new("busy", "while polling"))
+        .await
+        .unwrap();
+    assert!(
+        !polling.is_finished(),
+        "the send was acknowledged only after the long poll returned"
+    );
+    assert!(polling.await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_broker_restart_mid_stream_when_acks_all_then_every_acknowledged_record_survives() {
     let broker = BrokerProcess::start_on_fixed_port(&[]);
-    let bootstrap = broker.bootstrap();
-    Admin::connect(ClientConfig::new(&bootstrap))
-        .await
-        .unwrap()
+    let client = client(&broker).await;
+    client
+        .admin()
         .create_topic(NewTopic::new("durable", 2))
         .await
         .unwrap();
-    let producer = Producer::new(ProducerConfig {
-        acks: Acks::All,
-        retries: 100,
-        retry_backoff: Duration::from_millis(100),
-        linger: Duration::from_millis(2),
-        batch_size: 16 * 1024,
-        ..ProducerConfig::new(&bootstrap)
-    })
-    .await
-    .unwrap();
+    let producer = client
+        .producer(ProducerConfig {
+            acks: Acks::All,
+            retries: 100,
+            retry_backoff: Duration::from_millis(100),
+            linger: Duration::from_millis(2),
+            batch_size: 16 * 1024,
+            ..ProducerConfig::default()
+        })
+        .unwrap();
 
-    // Restart the broker (SIGKILL, same data dir and port) while records flow.
+    // Restart the broker (SIGKILL, same data dir and port) while records
+    // flow: once the first thousand are enqueued.
+    let (flowing_tx, flowing_rx) = std::sync::mpsc::channel::<()>();
     let restarter = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
+        let _ = flowing_rx.recv();
         let mut broker = broker;
         broker.restart();
         broker
@@ -400,6 +447,9 @@ async fn given_broker_restart_mid_stream_when_acks_all_then_every_acknowledged_r
         let record =
             ProducerRecord::keyed("durable", format!("k{}", i % 97), format!("record-{i}"));
         futures.push(producer.enqueue(record).await.unwrap());
+        if i == 1000 {
+            let _ = flowing_tx.send(());
+        }
         if i % 500 == 499 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -438,14 +488,14 @@ async fn given_broker_restart_mid_stream_when_acks_all_then_every_acknowledged_r
         "the broker restarted after SIGKILL and recovered: {}",
         broker.logs()
     );
+    // The same client, whose connections the restart broke, reads back.
     for partition in 0..2 {
-        let end = Admin::connect(ClientConfig::new(&bootstrap))
-            .await
-            .unwrap()
+        let end = client
+            .admin()
             .list_offsets("durable", partition, OffsetSpec::Latest)
             .await
             .unwrap();
-        let records = read_back(&bootstrap, "durable", partition, end as usize).await;
+        let records = read_back(&client, "durable", partition, end as usize).await;
         let stored: HashMap<i64, Bytes> = records
             .into_iter()
             .map(|r| (r.offset, r.value.unwrap()))
@@ -463,13 +513,14 @@ async fn given_broker_restart_mid_stream_when_acks_all_then_every_acknowledged_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_dropped_producer_then_buffered_records_are_still_delivered() {
     let broker = BrokerProcess::start(&[]);
-    let bootstrap = broker.bootstrap();
-    let producer = Producer::new(ProducerConfig {
-        linger: Duration::from_millis(200),
-        ..ProducerConfig::new(&bootstrap)
-    })
-    .await
-    .unwrap();
+    let client = client(&broker).await;
+    let producer = client
+        .producer(ProducerConfig {
+            linger: Duration::from_millis(200),
+            ..ProducerConfig::default()
+        })
+        .unwrap();
+    drop(client);
     let mut futures = Vec::new();
     for i in 0..100 {
         futures.push(
@@ -488,9 +539,9 @@ async fn given_dropped_producer_then_buffered_records_are_still_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_record_above_broker_limit_then_message_too_large_without_retries() {
     let broker = BrokerProcess::start(&["--message-max-bytes", "100000"]);
-    let bootstrap = broker.bootstrap();
-    let producer = Producer::new(ProducerConfig::new(&bootstrap))
+    let producer = client(&broker)
         .await
+        .producer(ProducerConfig::default())
         .unwrap();
     let started = Instant::now();
     let result = producer

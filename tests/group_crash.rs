@@ -546,7 +546,6 @@ fn given_consumer_and_broker_sigkills_mid_stream_when_the_group_finishes_then_ev
         b.assignment(),
         c.assignment()
     );
-    std::thread::sleep(Duration::from_millis(300));
     broker.restart();
     eprintln!("[{}] broker restarted on {}", at(), broker.bootstrap());
 

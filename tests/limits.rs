@@ -98,28 +98,92 @@ fn given_max_connections_held_by_idle_clients_when_another_connects_then_it_wait
 }
 
 #[test]
-fn given_30_idle_connections_over_a_limit_of_8_when_canary_connects_then_served_once_idle_ones_time_out(
+fn given_3000_silent_sockets_over_the_connection_limit_when_a_canary_produces_and_consumes_then_it_is_served_while_they_stay_open(
 ) {
-    let mut broker = start(&small_limits(8));
+    // Default limits: 1024 connections, a 10 s setup timeout, a 10 min idle
+    // timeout. Without eviction of silent connections the canary would wait
+    // behind them for the idle timeout.
+    let mut broker = BrokerProcess::start(&[]);
     let mut canary = Canary::new(&broker, "canary", false);
-    let mut idle: Vec<TcpStream> = (0..30).map(|_| raw_connect(broker.addr)).collect();
-
-    // Queued behind 30 idle connections, 8 served at a time, each closed
-    // after 2 s: the canary's turn comes after about four rounds.
     let started = Instant::now();
-    canary.check("queued behind 30 idle connections");
-    let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(IDLE_MS - 100),
-        "the canary was served after {waited:?} although 8 idle connections held every slot"
+    let mut silent: Vec<TcpStream> = (0..3000).map(|_| raw_connect(broker.addr)).collect();
+    eprintln!("3000 silent sockets open after {:?}", started.elapsed());
+
+    // The flood is still open: the canary connects, produces and fetches.
+    for round in 0..3 {
+        canary.check(&format!("round {round} behind 3000 silent sockets"));
+    }
+    eprintln!(
+        "canary served 3 times, {:?} after the flood began",
+        started.elapsed()
+    );
+    wait_for_log(
+        &broker,
+        "max_connections reached: closing the oldest connection that has sent no request",
+        Duration::from_secs(30),
     );
 
-    for (i, stream) in idle.iter_mut().enumerate() {
-        let sent = read_until_closed(stream, Duration::from_secs(40));
-        assert!(sent.is_empty(), "idle connection {i} was sent data");
+    // Every silent socket is closed (evicted, or at the setup timeout) and
+    // none was sent a byte.
+    for (i, stream) in silent.iter_mut().enumerate().rev().take(50) {
+        let sent = read_until_closed(stream, Duration::from_secs(60));
+        assert!(sent.is_empty(), "silent connection {i} was sent data");
     }
-    canary.check("after every idle connection was closed");
-    assert_running(&mut broker, "30 idle connections");
+    drop(silent);
+    canary.check("after the flood");
+    assert_running(&mut broker, "3000 silent sockets");
+    let log = broker.logs();
+    let reports = log.matches("max_connections reached").count();
+    assert!(
+        reports <= 10,
+        "the limit was reported {reports} times: the log must be rate-limited"
+    );
+}
+
+#[test]
+fn given_a_per_ip_cap_when_one_address_opens_more_then_the_extra_are_closed_and_logged() {
+    let mut broker = BrokerProcess::start(&["--max-connections-per-ip", "4"]);
+    let mut held: Vec<WireClient> = (0..4)
+        .map(|_| {
+            let mut client = WireClient::connect(broker.addr).unwrap();
+            assert_eq!(api_versions(&mut client).unwrap().error_code, 0);
+            client
+        })
+        .collect();
+    let mut extra = raw_connect(broker.addr);
+    assert!(read_until_closed(&mut extra, Duration::from_secs(30)).is_empty());
+    wait_for_log(&broker, "max_connections_per_ip", Duration::from_secs(10));
+    // A slot given back is usable again, once the broker has seen the close.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let served = WireClient::connect(broker.addr)
+            .ok()
+            .and_then(|mut client| api_versions(&mut client).ok());
+        if served.is_some_and(|response| response.error_code == 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the freed slot was never usable again"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_running(&mut broker, "per-IP cap");
+}
+
+#[test]
+fn given_a_socket_that_sends_nothing_when_the_setup_timeout_passes_then_closed() {
+    let mut broker = BrokerProcess::start(&["--connection-setup-timeout-ms", "1000"]);
+    let mut silent = raw_connect(broker.addr);
+    let opened = Instant::now();
+    assert!(read_until_closed(&mut silent, Duration::from_secs(60)).is_empty());
+    assert!(
+        opened.elapsed() >= Duration::from_millis(900),
+        "closed after {:?}, before the 1 s setup timeout",
+        opened.elapsed()
+    );
+    assert_running(&mut broker, "setup timeout");
 }
 
 /// Sends a 100-byte frame one byte every 250 ms until the broker closes the

@@ -2,41 +2,12 @@
 //! wall clock, and lock helpers. The bottom of the module graph: it imports
 //! nothing from this crate.
 
-use std::fmt;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A topic name and partition number.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition number.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// A topic partition.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-
-    /// Parses a partition directory name `<topic>-<partition>`.
-    pub fn from_dir_name(name: &str) -> Option<Self> {
-        let (topic, partition) = name.rsplit_once('-')?;
-        let partition = partition.parse::<i32>().ok().filter(|p| *p >= 0)?;
-        (!topic.is_empty()).then(|| Self::new(topic, partition))
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+/// A topic name and partition number (displayed and parsed as the
+/// `topic-partition` names of partition directories).
+pub use sediment_protocol::TopicPartition;
 
 /// Wall-clock milliseconds since the epoch.
 pub fn now_ms() -> i64 {

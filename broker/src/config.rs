@@ -166,8 +166,20 @@ pub struct BrokerConfig {
     /// Largest record batch accepted, in bytes (`message.max.bytes`); larger
     /// batches get MESSAGE_TOO_LARGE. Default 1 MiB.
     pub message_max_bytes: usize,
-    /// Concurrent connections; further ones wait in the accept queue. Default 1024.
+    /// Concurrent connections. At the cap, a new connection takes the slot of
+    /// the oldest connection that has not yet sent a complete request (so a
+    /// flood of silent sockets cannot lock real clients out); when every slot
+    /// is in use by active clients, new ones wait in the accept queue.
+    /// Default 1024.
     pub max_connections: usize,
+    /// Concurrent connections from one IP address (Kafka's
+    /// `max.connections.per.ip`); further ones are closed at once. Default
+    /// 1024, the same as `max_connections`: lower it where clients on
+    /// different hosts share the broker.
+    pub max_connections_per_ip: usize,
+    /// A new connection must deliver its first complete request within this
+    /// long, or it is closed (silent sockets hold slots otherwise). Default 10 s.
+    pub connection_setup_timeout: Duration,
     /// Time allowed to finish a frame once its first byte arrived (against
     /// slow-loris clients). Default 30 s.
     pub request_read_timeout: Duration,
@@ -258,6 +270,8 @@ impl Default for BrokerConfig {
             max_control_request_bytes: 1 << 20,
             message_max_bytes: 1 << 20,
             max_connections: 1024,
+            max_connections_per_ip: 1024,
+            connection_setup_timeout: Duration::from_secs(10),
             request_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
             max_unsent_response_bytes: 64 << 20,
@@ -305,8 +319,17 @@ impl BrokerConfig {
                 self.max_request_bytes, self.message_max_bytes
             ));
         }
-        if self.max_connections == 0 || self.max_in_flight_requests == 0 {
-            return Err("max connections and max in-flight requests must be positive".to_string());
+        if self.max_connections == 0
+            || self.max_connections_per_ip == 0
+            || self.max_in_flight_requests == 0
+        {
+            return Err(
+                "max connections (total and per IP) and max in-flight requests must be positive"
+                    .to_string(),
+            );
+        }
+        if self.connection_setup_timeout.is_zero() {
+            return Err("the connection setup timeout must be positive".to_string());
         }
         Ok(())
     }

@@ -5,9 +5,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use sediment_client::{
-    Acks, Admin, ClientConfig, NewTopic, Producer, ProducerConfig, ProducerRecord,
-};
+use sediment_client::{Acks, ClientBuilder, NewTopic, ProducerConfig, ProducerRecord};
 
 #[tokio::main]
 async fn main() -> sediment_client::Result<()> {
@@ -27,15 +25,15 @@ async fn main() -> sediment_client::Result<()> {
         _ => Acks::All,
     };
     let topic = format!("throughput-{}", std::process::id());
-    Admin::connect(ClientConfig::new(&bootstrap))
-        .await?
+    let client = ClientBuilder::new(bootstrap).build().await?;
+    client
+        .admin()
         .create_topic(NewTopic::new(&topic, 1))
         .await?;
-    let producer = Producer::new(ProducerConfig {
+    let producer = client.producer(ProducerConfig {
         acks,
-        ..ProducerConfig::new(&bootstrap)
-    })
-    .await?;
+        ..ProducerConfig::default()
+    })?;
     let value = Bytes::from(vec![b'x'; size]);
     let started = Instant::now();
     let mut last = None;

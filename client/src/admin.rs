@@ -1,5 +1,6 @@
 //! [`Admin`]: topic administration — create, delete, list, describe — and
-//! offset lookups.
+//! offset lookups, over its [`Client`](crate::Client)'s shared cluster state
+//! (group administration is in `group_admin`).
 //!
 //! Topic changes go to the controller (any broker when it is unknown;
 //! Kafka brokers forward them). Retriable errors (NOT_CONTROLLER, a lost
@@ -7,6 +8,7 @@
 //! including TOPIC_ALREADY_EXISTS, is returned with the broker's message.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use sediment_protocol::messages::create_topics::{CreatableTopic, CreatableTopicConfig};
 use sediment_protocol::messages::delete_topics::DeleteTopicState;
@@ -18,7 +20,6 @@ use sediment_protocol::{ApiKey, ErrorCode};
 use uuid::Uuid;
 
 use crate::cluster::Cluster;
-use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::offsets::{self, OffsetSpec, Query};
 
@@ -68,12 +69,59 @@ pub struct TopicDescription {
     /// The topic.
     pub name: String,
     /// Its id (nil when the broker's Metadata version predates topic ids).
-    pub id: Uuid,
+    pub id: TopicId,
     /// Every partition, in order.
     pub partitions: Vec<PartitionDescription>,
     /// Its configs as the broker reports them (empty when the broker does
     /// not serve DescribeConfigs).
     pub configs: BTreeMap<String, String>,
+}
+
+/// A topic's id: 16 bytes the cluster assigns when the topic is created,
+/// so that a topic deleted and created again under the same name is told
+/// apart. Displayed as a UUID (`8-4-4-4-12` lowercase hex).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TopicId([u8; 16]);
+
+impl TopicId {
+    /// The id from its 16 bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 16 bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// True for the all-zero id: the broker did not say (its Metadata
+    /// version predates topic ids).
+    pub fn is_nil(&self) -> bool {
+        self.0 == [0; 16]
+    }
+
+    /// From the codec's representation (which stays out of the public API).
+    pub(crate) fn from_uuid(id: Uuid) -> Self {
+        Self(id.into_bytes())
+    }
+}
+
+impl fmt::Display for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, byte) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TopicId({self})")
+    }
 }
 
 /// One partition of a [`TopicDescription`].
@@ -89,23 +137,22 @@ pub struct PartitionDescription {
     pub end_offset: i64,
 }
 
-/// A topic administration client.
+/// A topic and consumer-group administration client, from
+/// [`Client::admin`](crate::Client::admin). Cheap to clone.
 #[derive(Clone)]
 pub struct Admin {
     cluster: Cluster,
 }
 
 impl Admin {
+    /// An admin over `cluster` (see [`Client::admin`](crate::Client::admin)).
+    pub(crate) fn new(cluster: Cluster) -> Self {
+        Self { cluster }
+    }
+
     /// The cluster connections (for the group administration in `group_admin`).
     pub(crate) fn cluster(&self) -> &Cluster {
         &self.cluster
-    }
-
-    /// Connects to the cluster.
-    pub async fn connect(config: ClientConfig) -> Result<Admin> {
-        Ok(Admin {
-            cluster: Cluster::connect(config).await?,
-        })
     }
 
     /// Creates a topic (replication factor: the broker's default).
@@ -260,7 +307,7 @@ impl Admin {
             .collect();
         Ok(TopicDescription {
             name: name.to_string(),
-            id: meta.id,
+            id: TopicId::from_uuid(meta.id),
             partitions,
             configs: self.topic_configs(name).await?,
         })
@@ -316,5 +363,24 @@ impl Admin {
 
     fn timeout_ms(&self) -> i32 {
         i32::try_from(self.cluster.config().request_timeout.as_millis()).unwrap_or(i32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_topic_id_then_displayed_as_a_uuid() {
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+        let topic_id = TopicId::from_uuid(id);
+        assert_eq!(topic_id.to_string(), id.hyphenated().to_string());
+        assert_eq!(topic_id.as_bytes(), id.as_bytes());
+        assert!(!topic_id.is_nil());
+        assert!(TopicId::default().is_nil());
+        assert_eq!(
+            format!("{:?}", TopicId::default()),
+            "TopicId(00000000-0000-0000-0000-000000000000)"
+        );
     }
 }

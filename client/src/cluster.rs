@@ -1,15 +1,23 @@
 //! [`Cluster`]: the client's view of the cluster — bootstrap, the metadata
-//! cache, and one connection per broker with reconnect back-off.
+//! cache, and the connection pool with reconnect back-off. One per
+//! [`Client`](crate::Client): its admin, producers and consumers all share it.
 //!
-//! Owns every [`BrokerConnection`] the admin, producer and consumer use.
 //! Invariants:
-//! - At most one connection attempt per broker at a time (a per-broker async
-//!   lock); after `n` consecutive failures the next attempt waits
-//!   `reconnect_backoff · 2^(n-1)`, capped at `reconnect_backoff_max`.
+//! - One shared connection per broker carries metadata, admin, produce and
+//!   offset-lookup requests of every role. Fetches do not: each consumer
+//!   fetches over its own [`Connections`] (one per broker), because brokers
+//!   answer a connection's requests in order and a long-poll Fetch would
+//!   hold every request behind it (a produce acknowledgement, another
+//!   consumer's fetch) for up to its `fetch_max_wait`. Group coordinator
+//!   traffic has its own connection too (see `group::coordinator`).
+//! - At most one connection attempt per broker and pool at a time (a
+//!   per-broker async lock); after `n` consecutive failures the next attempt
+//!   waits `reconnect_backoff · 2^(n-1)`, capped at `reconnect_backoff_max`.
 //! - A closed connection is replaced on the next use, never reused.
 //! - The metadata cache is refreshed on demand: by callers that saw
 //!   NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE
 //!   or a lost connection (see [`ClientError::needs_metadata_refresh`]).
+//!   Every role sees what any role's refresh learned.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +27,8 @@ use std::time::{Duration, Instant};
 use sediment_protocol::messages::metadata::MetadataRequestTopic;
 use sediment_protocol::messages::{MetadataRequest, MetadataResponse};
 use sediment_protocol::{ApiKey, ErrorCode};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 use crate::config::ClientConfig;
 use crate::connection::BrokerConnection;
@@ -38,7 +48,50 @@ struct Inner {
     config: ClientConfig,
     bootstrap: Vec<String>,
     metadata: RwLock<Metadata>,
+    /// The connections every role shares (everything but fetches).
+    shared: Connections,
+    /// The runtime the client was built on: background tasks started
+    /// outside any runtime run there.
+    runtime: Handle,
+}
+
+/// A pool of connections, at most one per broker (or bootstrap address),
+/// each with its own reconnect back-off. Dropping the pool closes its
+/// connections once no request holds them.
+#[derive(Default)]
+pub(crate) struct Connections {
     slots: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<Slot>>>>,
+}
+
+impl Connections {
+    fn slot(&self, key: SlotKey) -> Arc<tokio::sync::Mutex<Slot>> {
+        Arc::clone(
+            self.slots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key)
+                .or_default(),
+        )
+    }
+
+    /// An open connection of this pool, if any is idle enough to look at.
+    fn any_open(&self) -> Option<BrokerConnection> {
+        let slots: Vec<Arc<tokio::sync::Mutex<Slot>>> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for slot in slots {
+            if let Ok(slot) = slot.try_lock() {
+                if let Some(c) = slot.connection.as_ref().filter(|c| !c.is_closed()) {
+                    return Some(c.clone());
+                }
+            }
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,12 +112,16 @@ impl Cluster {
     pub(crate) async fn connect(config: ClientConfig) -> Result<Self> {
         config.validate()?;
         let bootstrap = config.bootstrap_addrs()?;
+        let runtime = Handle::try_current().map_err(|_| {
+            ClientError::Config("the client must be built inside a Tokio runtime".into())
+        })?;
         let cluster = Self {
             inner: Arc::new(Inner {
                 config,
                 bootstrap,
                 metadata: RwLock::new(Metadata::default()),
-                slots: Mutex::new(HashMap::new()),
+                shared: Connections::default(),
+                runtime,
             }),
         };
         cluster.fetch_metadata(Some(&[]), false).await?;
@@ -74,6 +131,19 @@ impl Cluster {
     /// The settings this cluster was opened with.
     pub(crate) fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// Starts a background task: on the caller's runtime when there is one
+    /// (as if the caller had spawned it), else on the client's.
+    pub(crate) fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match Handle::try_current() {
+            Ok(current) => current.spawn(task),
+            Err(_) => self.inner.runtime.spawn(task),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Metadata> {
@@ -178,8 +248,19 @@ impl Cluster {
         }
     }
 
-    /// A live connection to broker `id`, reconnecting (with back-off) if needed.
+    /// The shared live connection to broker `id`, reconnecting (with
+    /// back-off) if needed.
     pub(crate) async fn connection(&self, id: i32) -> Result<BrokerConnection> {
+        self.connection_in(&self.inner.shared, id).await
+    }
+
+    /// The live connection to broker `id` of `pool` (a consumer's fetch
+    /// connections), reconnecting (with back-off) if needed.
+    pub(crate) async fn connection_in(
+        &self,
+        pool: &Connections,
+        id: i32,
+    ) -> Result<BrokerConnection> {
         let mut addr = self.read().brokers.get(&id).cloned();
         if addr.is_none() {
             self.fetch_metadata(Some(&[]), false).await?;
@@ -189,7 +270,7 @@ impl Cluster {
             bootstrap: self.inner.config.bootstrap.clone(),
             last_error: format!("broker {id} is not in the cluster metadata"),
         })?;
-        self.slot_connection(SlotKey::Broker(id), &addr).await
+        self.slot_connection(pool, SlotKey::Broker(id), &addr).await
     }
 
     /// A connection to the controller (for topic administration), or to
@@ -212,20 +293,8 @@ impl Cluster {
     /// A live connection to some broker: an open one if there is one, else
     /// the known brokers, else the bootstrap list.
     pub(crate) async fn any_connection(&self) -> Result<BrokerConnection> {
-        let slots: Vec<Arc<tokio::sync::Mutex<Slot>>> = self
-            .inner
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for slot in slots {
-            if let Ok(slot) = slot.try_lock() {
-                if let Some(c) = slot.connection.as_ref().filter(|c| !c.is_closed()) {
-                    return Ok(c.clone());
-                }
-            }
+        if let Some(open) = self.inner.shared.any_open() {
+            return Ok(open);
         }
         let mut candidates: Vec<(SlotKey, String)> = {
             let metadata = self.read();
@@ -244,7 +313,7 @@ impl Cluster {
         );
         let mut last_error = String::from("no broker to try");
         for (key, addr) in candidates {
-            match self.slot_connection(key, &addr).await {
+            match self.slot_connection(&self.inner.shared, key, &addr).await {
                 Ok(c) => return Ok(c),
                 Err(e) => last_error = e.to_string(),
             }
@@ -255,15 +324,13 @@ impl Cluster {
         })
     }
 
-    async fn slot_connection(&self, key: SlotKey, addr: &str) -> Result<BrokerConnection> {
-        let slot = Arc::clone(
-            self.inner
-                .slots
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(key)
-                .or_default(),
-        );
+    async fn slot_connection(
+        &self,
+        pool: &Connections,
+        key: SlotKey,
+        addr: &str,
+    ) -> Result<BrokerConnection> {
+        let slot = pool.slot(key);
         let mut slot = slot.lock().await;
         if let Some(c) = slot.connection.as_ref() {
             if !c.is_closed() && c.addr() == addr {

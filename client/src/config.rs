@@ -1,14 +1,16 @@
-//! [`ClientConfig`]: the settings every client (admin, producer, consumer)
-//! shares — where the cluster is, who we are, and how patient to be.
+//! `ClientConfig`: the settings every role of a [`Client`](crate::Client)
+//! (admin, producer, consumers) shares — where the cluster is, who we are,
+//! and how patient to be. Set through [`ClientBuilder`](crate::ClientBuilder);
+//! checked once, by `validate`, before the client connects.
 
 use std::time::Duration;
 
 use crate::error::{ClientError, Result};
 
-/// Connection settings shared by [`Admin`](crate::Admin),
-/// [`Producer`](crate::Producer) and [`Consumer`](crate::Consumer).
+/// Connection settings shared by everything one [`Client`](crate::Client)
+/// hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientConfig {
+pub(crate) struct ClientConfig {
     /// Comma-separated `host:port` list used to discover the cluster
     /// (`bootstrap.servers`). Only one needs to answer.
     pub bootstrap: String,
@@ -38,8 +40,8 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
-    /// The default settings with `bootstrap` set: the usual way to start.
-    pub fn new(bootstrap: impl Into<String>) -> Self {
+    /// The default settings with `bootstrap` set.
+    pub(crate) fn new(bootstrap: impl Into<String>) -> Self {
         Self {
             bootstrap: bootstrap.into(),
             ..Self::default()

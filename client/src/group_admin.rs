@@ -2,6 +2,8 @@
 //! committed offsets and lag), reset committed offsets, delete. Requests go
 //! to the group's coordinator, found with FindCoordinator.
 
+use std::collections::BTreeMap;
+
 use bytes::Buf;
 use sediment_protocol::messages::offset_commit::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -16,6 +18,7 @@ use crate::admin::Admin;
 use crate::connection::BrokerConnection;
 use crate::error::{ClientError, Result};
 use crate::offsets::OffsetSpec;
+use crate::TopicPartition;
 
 /// One group, as ListGroups reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +41,7 @@ pub struct GroupMember {
     /// Where it connects from.
     pub client_host: String,
     /// Partitions assigned to it (decoded from the consumer protocol).
-    pub assignment: Vec<(String, i32)>,
+    pub assignment: Vec<TopicPartition>,
 }
 
 /// A group's committed offset for one partition, with the lag behind its end.
@@ -132,14 +135,14 @@ impl Admin {
             })
             .collect();
         let mut offsets = Vec::new();
-        for (topic, partition, committed) in self.committed_offsets(group).await? {
+        for (tp, committed) in self.committed_offsets(group).await? {
             let end_offset = self
-                .list_offsets(&topic, partition, OffsetSpec::Latest)
+                .list_offsets(&tp.topic, tp.partition, OffsetSpec::Latest)
                 .await?;
             offsets.push(GroupPartitionOffset {
                 lag: (end_offset - committed).max(0),
-                topic,
-                partition,
+                topic: tp.topic,
+                partition: tp.partition,
                 committed,
                 end_offset,
             });
@@ -154,8 +157,8 @@ impl Admin {
         })
     }
 
-    /// Every committed offset of a group: (topic, partition, offset).
-    pub async fn committed_offsets(&self, group: &str) -> Result<Vec<(String, i32, i64)>> {
+    /// Every committed offset of a group (the next offset to read), by partition.
+    pub async fn committed_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
         let connection = self.coordinator(group).await?;
         let version = connection.version(ApiKey::OffsetFetch)?;
         if version < 2 {
@@ -175,41 +178,40 @@ impl Admin {
         ) {
             return Err(e);
         }
-        let mut offsets = Vec::new();
+        let mut offsets = BTreeMap::new();
         for topic in response.topics {
             for partition in topic.partitions {
                 if partition.committed_offset >= 0 && partition.error_code == 0 {
-                    offsets.push((
-                        topic.name.clone(),
-                        partition.partition_index,
+                    offsets.insert(
+                        TopicPartition::new(topic.name.clone(), partition.partition_index),
                         partition.committed_offset,
-                    ));
+                    );
                 }
             }
         }
-        offsets.sort();
         Ok(offsets)
     }
 
-    /// Sets a group's committed offsets, as an administrator: the coordinator
-    /// accepts this only while the group has no active members.
+    /// Sets a group's committed offsets (the next offset to read, per
+    /// partition), as an administrator: the coordinator accepts this only
+    /// while the group has no active members.
     pub async fn commit_group_offsets(
         &self,
         group: &str,
-        offsets: &[(String, i32, i64)],
+        offsets: &BTreeMap<TopicPartition, i64>,
     ) -> Result<()> {
         let connection = self.coordinator(group).await?;
         let version = connection.version(ApiKey::OffsetCommit)?;
         let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-        for (topic, partition, offset) in offsets {
+        for (tp, offset) in offsets {
             let entry = OffsetCommitRequestPartition::default()
-                .with_partition_index(*partition)
+                .with_partition_index(tp.partition)
                 .with_committed_offset(*offset);
-            match topics.iter_mut().find(|t| t.name == *topic) {
+            match topics.iter_mut().find(|t| t.name == tp.topic) {
                 Some(t) => t.partitions.push(entry),
                 None => topics.push(
                     OffsetCommitRequestTopic::default()
-                        .with_name(topic.clone())
+                        .with_name(tp.topic.clone())
                         .with_partitions(vec![entry]),
                 ),
             }
@@ -290,7 +292,7 @@ impl Admin {
 
 /// Decodes a consumer-protocol assignment (version prefix, then the struct);
 /// anything else (another protocol type) yields no partitions.
-fn decode_assignment(mut bytes: bytes::Bytes) -> Vec<(String, i32)> {
+fn decode_assignment(mut bytes: bytes::Bytes) -> Vec<TopicPartition> {
     if bytes.len() < 2 {
         return Vec::new();
     }
@@ -301,7 +303,9 @@ fn decode_assignment(mut bytes: bytes::Bytes) -> Vec<(String, i32)> {
             .into_iter()
             .flat_map(|t| {
                 let topic = t.topic;
-                t.partitions.into_iter().map(move |p| (topic.clone(), p))
+                t.partitions
+                    .into_iter()
+                    .map(move |p| TopicPartition::new(topic.clone(), p))
             })
             .collect(),
         Err(_) => Vec::new(),

@@ -1,24 +1,31 @@
-//! sediment-client: an async Kafka client — producer, consumer and admin —
-//! for Sediment and any Kafka-protocol broker (Kafka, Redpanda, …).
+//! sediment-client: an async Kafka client — producer, consumer, consumer
+//! groups and admin — for Sediment and any Kafka-protocol broker (Kafka,
+//! Redpanda, …), on Tokio.
+//!
+//! One [`ClientBuilder`] sets what every role shares (bootstrap servers,
+//! client id, timeouts, reconnect back-off) and connects; the [`Client`] it
+//! builds holds the one metadata cache and connection pool of the process
+//! and hands out producers, consumers, group consumers and the admin, each
+//! configured only with what is its own.
 //!
 //! # Quick start
 //!
 //! ```no_run
 //! use sediment_client::{
-//!     Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic, Offset, Producer,
-//!     ProducerConfig, ProducerRecord,
+//!     ClientBuilder, ConsumerConfig, NewTopic, Offset, ProducerConfig, ProducerRecord,
+//!     TopicPartition,
 //! };
 //!
 //! # async fn demo() -> sediment_client::Result<()> {
-//! let bootstrap = "127.0.0.1:9092";
-//! Admin::connect(ClientConfig::new(bootstrap))
-//!     .await?
-//!     .create_topic(NewTopic::new("orders", 3))
+//! let client = ClientBuilder::new("127.0.0.1:9092")
+//!     .client_id("orders-service")
+//!     .build()
 //!     .await?;
+//! client.admin().create_topic(NewTopic::new("orders", 3)).await?;
 //!
 //! // Produce: `send` waits for the acknowledgement; `enqueue` returns a
 //! // future for it, so many records can be in flight at once.
-//! let producer = Producer::new(ProducerConfig::new(bootstrap)).await?;
+//! let producer = client.producer(ProducerConfig::default())?;
 //! let stored = producer
 //!     .send(ProducerRecord::keyed("orders", "customer-7", "{\"total\": 42}"))
 //!     .await?;
@@ -26,8 +33,8 @@
 //! producer.flush().await?;
 //!
 //! // Consume the partition from its start.
-//! let mut consumer = Consumer::new(ConsumerConfig::new(bootstrap)).await?;
-//! consumer.assign(vec![("orders".to_string(), stored.partition)]).await?;
+//! let mut consumer = client.consumer(ConsumerConfig::default())?;
+//! consumer.assign([TopicPartition::new("orders", stored.partition)]).await?;
 //! consumer.seek("orders", stored.partition, Offset::Earliest).await?;
 //! for record in consumer.poll().await? {
 //!     println!("{} {:?}", record.offset, record.value);
@@ -36,19 +43,25 @@
 //! # }
 //! ```
 //!
+//! Consumer groups ([`Client::group_consumer`]) are shown in [`group`].
+//!
 //! # Map of the crate
 //!
-//! - `config` — [`ClientConfig`], the settings every client shares.
+//! - `client` — [`ClientBuilder`] and [`Client`]: settings, connecting, and
+//!   handing out the roles below over one shared `cluster`.
+//! - `config` — the settings the builder collects and checks.
 //! - `error` — [`ClientError`], the one error type, with Kafka error codes
 //!   and the broker's messages.
 //! - `versions` — the API versions this client speaks and the choice per
 //!   connection (highest common version).
 //! - `connection` — one TCP connection: ApiVersions negotiation, pipelined
 //!   requests matched by correlation id, per-request timeout.
-//! - `metadata`, `cluster` — the metadata cache and one connection per
-//!   broker with reconnect back-off; refreshed when leaders move.
+//! - `metadata`, `cluster` — the metadata cache and the connection pool
+//!   (one shared connection per broker, plus each consumer's own fetch
+//!   connections) with reconnect back-off; refreshed when leaders move.
 //! - `offsets` — ListOffsets lookups grouped by leader.
-//! - [`admin`] — [`Admin`]: create, delete, list, describe topics.
+//! - [`admin`] — [`Admin`]: create, delete, list, describe topics; offset
+//!   lookups. [`group_admin`]: list, describe, reset and delete groups.
 //! - [`producer`] — [`Producer`]: partitioning (Kafka's murmur2, sticky),
 //!   batching with compression, pipelined sends, retries.
 //! - [`consumer`] — [`Consumer`]: manual assignment, fetch, decode.
@@ -64,9 +77,10 @@
 //! ListOffsets 1–7, Metadata 1–12, ApiVersions 0–3, CreateTopics 2–7,
 //! DeleteTopics 1–6, DescribeConfigs 1–4, FindCoordinator 0–4, JoinGroup
 //! 1–5, SyncGroup 0–3, Heartbeat 0–4, LeaveGroup 0–2, OffsetCommit 2–9,
-//! OffsetFetch 1–7 (see `versions` for why each stops where it does).
-//! Records are written and read as
-//! record batches v2 with none, gzip, snappy, lz4 or zstd compression.
+//! OffsetFetch 1–7, DescribeGroups 0–5, ListGroups 0–4, DeleteGroups 0–2
+//! (see `versions` for why each stops where it does). Records are written
+//! and read as record batches v2 with none, gzip, snappy, lz4 or zstd
+//! compression.
 //!
 //! # Delivery guarantees
 //!
@@ -75,6 +89,7 @@
 //! store a record twice; the client is not idempotent (no InitProducerId).
 
 pub mod admin;
+mod client;
 mod cluster;
 mod config;
 mod connection;
@@ -87,8 +102,8 @@ mod offsets;
 pub mod producer;
 mod versions;
 
-pub use admin::{Admin, NewTopic, PartitionDescription, TopicDescription, TopicSummary};
-pub use config::ClientConfig;
+pub use admin::{Admin, NewTopic, PartitionDescription, TopicDescription, TopicId, TopicSummary};
+pub use client::{Client, ClientBuilder};
 pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, Offset};
 pub use error::{ClientError, Result};
 pub use group::{AssignorKind, GroupConsumer, GroupConsumerConfig, RebalanceListener};
@@ -101,6 +116,8 @@ pub use producer::{
 };
 /// A Kafka error code, as [`ClientError::kafka_error`] reports it.
 pub use sediment_protocol::ErrorCode;
+/// The name of one partition of one topic (shared with the broker).
+pub use sediment_protocol::TopicPartition;
 
 #[cfg(test)]
 mod tests {
@@ -111,11 +128,16 @@ mod tests {
 
     #[test]
     fn clients_and_their_futures_can_move_between_tasks() {
+        assert_send_sync::<Client>();
+        assert_send_sync::<ClientBuilder>();
         assert_send_sync::<Producer>();
         assert_send_sync::<Admin>();
         assert_send_sync::<Consumer>();
         assert_send_sync::<DeliveryFuture>();
         assert_send_sync::<ClientError>();
+        let _ = |b: ClientBuilder| async move {
+            assert_send(&b.build());
+        };
         let _ = |p: Producer, mut c: Consumer, a: Admin| async move {
             assert_send(&p.send(ProducerRecord::new("t", "v")));
             assert_send(&p.flush());

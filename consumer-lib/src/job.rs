@@ -1,7 +1,9 @@
 //! A windowed-aggregation job over a consumer group: reads the input
 //! topic(s), keeps one [`PartitionWindows`] per assigned input partition,
 //! produces every closed window to the output topic (and events that count
-//! in no window to the late-output topic), and checkpoints.
+//! in no window to the late-output topic), and checkpoints. Every client
+//! role the job uses (group consumer, producer, admin, the consumer that
+//! reads checkpoints back) comes from the one [`Client`] it is started with.
 //!
 //! Checkpoints, and why in this order: every `checkpoint_interval` the job
 //! (1) waits until every output record produced so far is acknowledged,
@@ -27,18 +29,16 @@ use tokio::sync::mpsc;
 
 use sediment_client::group::RebalanceEvent;
 use sediment_client::{
-    Admin, AutoOffsetReset, ClientConfig, ClientError, Consumer, ConsumerConfig, ConsumerRecord,
-    DeliveryFuture, GroupConsumer, GroupConsumerConfig, NewTopic, Offset, Producer, ProducerConfig,
-    ProducerRecord,
+    AutoOffsetReset, Client, ClientError, ConsumerConfig, ConsumerRecord, DeliveryFuture,
+    GroupConsumer, GroupConsumerConfig, NewTopic, Offset, Producer, ProducerConfig, ProducerRecord,
+    TopicPartition,
 };
 
 use crate::{Event, PartitionSnapshot, PartitionWindows, Window};
 
-/// What the job does and where.
+/// What the job does (the cluster is the [`Client`] it is started with).
 #[derive(Debug, Clone)]
 pub struct JobConfig {
-    /// Cluster address (`host:port[,…]`).
-    pub bootstrap: String,
     /// Topics to read.
     pub inputs: Vec<String>,
     /// Topic the closed windows are written to.
@@ -102,7 +102,7 @@ pub struct JobStats {
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Per assigned partition: how far the watermark trails the newest event time seen.
-    pub watermark_lag_ms: BTreeMap<(String, i32), i64>,
+    pub watermark_lag_ms: BTreeMap<TopicPartition, i64>,
 }
 
 /// Reads one record as an event, or says why it is not one.
@@ -131,22 +131,23 @@ pub struct WindowJob {
     extract: Extractor,
     consumer: GroupConsumer,
     producer: Producer,
-    client: ClientConfig,
+    client: Client,
     state_topic: String,
-    partitions: HashMap<(String, i32), PartitionState>,
+    partitions: HashMap<TopicPartition, PartitionState>,
     pending_outputs: Vec<DeliveryFuture>,
     rebalances: mpsc::UnboundedReceiver<RebalanceEvent>,
     stats: JobStats,
 }
 
 impl WindowJob {
-    /// Connects, creates the output, late-output and state topics if needed,
-    /// and joins the group.
-    pub async fn start(config: JobConfig, extract: Extractor) -> Result<WindowJob, JobError> {
-        let client = ClientConfig::new(config.bootstrap.clone());
-        let admin = Admin::connect(client.clone())
-            .await
-            .map_err(client_err("connect"))?;
+    /// Creates the output, late-output and state topics if needed, and
+    /// joins the group, through `client`.
+    pub async fn start(
+        client: &Client,
+        config: JobConfig,
+        extract: Extractor,
+    ) -> Result<WindowJob, JobError> {
+        let admin = client.admin();
         let state_topic = format!("{}.window-state", config.group);
         let mut wanted = vec![(config.output.clone(), 1), (state_topic.clone(), 1)];
         if let Some(late) = &config.late_output {
@@ -173,21 +174,20 @@ impl WindowJob {
                 }
             }
         }
-        let producer = Producer::new(ProducerConfig {
-            linger: Duration::from_millis(2),
-            ..ProducerConfig::new(config.bootstrap.clone())
-        })
-        .await
-        .map_err(client_err("start the producer"))?;
-        let mut group_config =
-            GroupConsumerConfig::new(config.bootstrap.clone(), config.group.clone())
-                .with_auto_offset_reset(AutoOffsetReset::Earliest)
-                .with_auto_commit(None);
+        let producer = client
+            .producer(ProducerConfig {
+                linger: Duration::from_millis(2),
+                ..ProducerConfig::default()
+            })
+            .map_err(client_err("start the producer"))?;
+        let mut group_config = GroupConsumerConfig::new(config.group.clone())
+            .with_auto_offset_reset(AutoOffsetReset::Earliest)
+            .with_auto_commit(None);
         group_config.session_timeout = config.session_timeout;
         group_config.heartbeat_interval =
             (config.session_timeout / 3).max(Duration::from_millis(100));
-        let mut consumer = GroupConsumer::new(group_config)
-            .await
+        let mut consumer = client
+            .group_consumer(group_config)
             .map_err(client_err("join the group"))?;
         let (tx, rebalances) = mpsc::unbounded_channel();
         consumer.set_rebalance_listener(tx);
@@ -199,7 +199,7 @@ impl WindowJob {
             extract,
             consumer,
             producer,
-            client,
+            client: client.clone(),
             state_topic,
             partitions: HashMap::new(),
             pending_outputs: Vec::new(),
@@ -269,7 +269,7 @@ impl WindowJob {
                         }
                         continue;
                     }
-                    let revoked: Vec<(String, i32)> = partitions;
+                    let revoked: Vec<TopicPartition> = partitions;
                     self.checkpoint_partitions(&revoked).await?;
                     for tp in revoked {
                         self.partitions.remove(&tp);
@@ -286,7 +286,7 @@ impl WindowJob {
                                     checkpoint.state.clone(),
                                 )
                                 .map_err(|e| JobError::State {
-                                    partition: format!("{}-{}", tp.0, tp.1),
+                                    partition: tp.to_string(),
                                     reason: format!("checkpoint does not restore: {e}"),
                                 })?,
                                 next_offset: checkpoint.offset,
@@ -303,9 +303,9 @@ impl WindowJob {
                         };
                         if restored.next_offset >= 0 {
                             self.consumer
-                                .seek(&tp.0, tp.1, Offset::At(restored.next_offset))
+                                .seek(&tp.topic, tp.partition, Offset::At(restored.next_offset))
                                 .await
-                                .map_err(client(format!("seek {}-{}", tp.0, tp.1)))?;
+                                .map_err(client(format!("seek {tp}")))?;
                         }
                         self.partitions.insert(tp, restored);
                     }
@@ -318,7 +318,7 @@ impl WindowJob {
 
     async fn process(&mut self, records: Vec<ConsumerRecord>) -> Result<(), JobError> {
         for record in records {
-            let tp = (record.topic.to_string(), record.partition);
+            let tp = TopicPartition::new(&*record.topic, record.partition);
             let Some(state) = self.partitions.get_mut(&tp) else {
                 continue; // not (or no longer) ours
             };
@@ -350,7 +350,7 @@ impl WindowJob {
             for result in processed.emitted {
                 self.stats.emitted += 1;
                 let value = serde_json::to_vec(&result).map_err(|e| JobError::State {
-                    partition: format!("{}-{}", tp.0, tp.1),
+                    partition: tp.to_string(),
                     reason: format!("cannot encode a window: {e}"),
                 })?;
                 let record = ProducerRecord {
@@ -395,14 +395,14 @@ impl WindowJob {
 
     /// Checkpoints every assigned partition.
     async fn checkpoint(&mut self) -> Result<(), JobError> {
-        let all: Vec<(String, i32)> = self.partitions.keys().cloned().collect();
+        let all: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
         self.checkpoint_partitions(&all).await
     }
 
     /// Outputs acknowledged → state records written → input offsets committed.
     async fn checkpoint_partitions(
         &mut self,
-        partitions: &[(String, i32)],
+        partitions: &[TopicPartition],
     ) -> Result<(), JobError> {
         self.producer
             .flush()
@@ -427,7 +427,7 @@ impl WindowJob {
                 state: state.windows.snapshot(),
             };
             let value = serde_json::to_vec(&checkpoint).map_err(|e| JobError::State {
-                partition: format!("{}-{}", tp.0, tp.1),
+                partition: tp.to_string(),
                 reason: e.to_string(),
             })?;
             let record = ProducerRecord {
@@ -481,25 +481,25 @@ impl WindowJob {
     }
 
     /// The latest checkpoint of every partition in the state topic.
-    async fn read_checkpoints(&self) -> Result<HashMap<(String, i32), Checkpoint>, JobError> {
-        let mut consumer = Consumer::new(ConsumerConfig {
-            fetch_max_wait: Duration::from_millis(10),
-            ..ConsumerConfig::new(self.client.bootstrap.clone())
-        })
-        .await
-        .map_err(client_err("read checkpoints"))?;
+    async fn read_checkpoints(&self) -> Result<HashMap<TopicPartition, Checkpoint>, JobError> {
+        let mut consumer = self
+            .client
+            .consumer(ConsumerConfig {
+                fetch_max_wait: Duration::from_millis(10),
+                ..ConsumerConfig::default()
+            })
+            .map_err(client_err("read checkpoints"))?;
         consumer
-            .assign(vec![(self.state_topic.clone(), 0)])
+            .assign([TopicPartition::new(self.state_topic.clone(), 0)])
             .await
             .map_err(client_err("read checkpoints"))?;
         consumer
             .seek(&self.state_topic, 0, Offset::Earliest)
             .await
             .map_err(client_err("read checkpoints"))?;
-        let admin = Admin::connect(self.client.clone())
-            .await
-            .map_err(client_err("read checkpoints"))?;
-        let end = admin
+        let end = self
+            .client
+            .admin()
             .list_offsets(&self.state_topic, 0, sediment_client::OffsetSpec::Latest)
             .await
             .map_err(client_err("read checkpoints"))?;
@@ -524,7 +524,7 @@ impl WindowJob {
                 let Some(value) = &record.value else { continue };
                 let checkpoint: Checkpoint =
                     serde_json::from_slice(value).map_err(|e| JobError::State {
-                        partition: format!("{}-{}", tp.0, tp.1),
+                        partition: tp.to_string(),
                         reason: format!("unreadable checkpoint at offset {}: {e}", record.offset),
                     })?;
                 latest.insert(tp, checkpoint);
@@ -548,13 +548,13 @@ impl WindowJob {
 }
 
 /// Key of a partition's checkpoint records: `group NUL topic NUL partition`.
-fn state_key(group: &str, tp: &(String, i32)) -> String {
-    format!("{group}\u{0}{}\u{0}{}", tp.0, tp.1)
+fn state_key(group: &str, tp: &TopicPartition) -> String {
+    format!("{group}\u{0}{}\u{0}{}", tp.topic, tp.partition)
 }
 
-fn parse_tp(rest: &str) -> Option<(String, i32)> {
+fn parse_tp(rest: &str) -> Option<TopicPartition> {
     let (topic, partition) = rest.rsplit_once('\u{0}')?;
-    Some((topic.to_string(), partition.parse().ok()?))
+    Some(TopicPartition::new(topic, partition.parse().ok()?))
 }
 
 fn client_err(context: &'static str) -> impl FnOnce(ClientError) -> JobError {

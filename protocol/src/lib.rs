@@ -9,6 +9,7 @@
 //!   the bytes left before anything is allocated).
 //! - [`header`]: request and response headers.
 //! - [`ApiKey`] and [`ErrorCode`]: the protocol's numbers, named once.
+//! - [`TopicPartition`]: one partition of one topic, as broker and client name it.
 //! - [`records`]: record batches (v2), encoded and decoded with every codec.
 //!
 //! Record batches in Produce and Fetch stay opaque [`bytes::Bytes`] here: the
@@ -18,6 +19,7 @@ pub mod api_key;
 pub mod error_code;
 pub mod header;
 pub mod records;
+pub mod topic_partition;
 pub mod wire;
 
 #[cfg(test)]
@@ -26,6 +28,7 @@ mod sample;
 pub use api_key::ApiKey;
 pub use error_code::ErrorCode;
 pub use header::{RequestHeader, ResponseHeader};
+pub use topic_partition::TopicPartition;
 pub use wire::{DecodeError, EncodeError, Reader, Writer};
 
 use bytes::Bytes;

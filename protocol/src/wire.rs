@@ -31,7 +31,7 @@ pub const SHARED_RECORDS_MIN_BYTES: usize = 1024;
 #[non_exhaustive]
 pub enum DecodeError {
     /// The input ended inside a value.
-    #[error("unexpected end of input: {needed} more bytes needed, {left} left")]
+    #[error("unexpected end of input: a value of {needed} bytes with {left} left")]
     Truncated {
         /// Bytes the value needed.
         needed: usize,

@@ -23,11 +23,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use sediment_client::{
-    Acks, Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic, Offset, Producer,
-    ProducerConfig, ProducerRecord, TopicDescription,
+    Acks, Client, Consumer, ConsumerConfig, NewTopic, Offset, ProducerConfig, ProducerRecord,
+    TopicDescription, TopicPartition,
 };
 
-use super::OutputFormat;
+use super::{OutputFormat, Target};
 
 /// Which benchmark.
 #[derive(Debug, Subcommand)]
@@ -128,25 +128,22 @@ impl Summary {
 /// Runs a benchmark.
 pub async fn run(
     command: BenchCommand,
-    client: ClientConfig,
+    target: Target,
     output: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let summary = match command {
-        BenchCommand::Produce(args) => {
-            validate(&args)?;
-            ensure_topic(&client, &args).await?;
-            produce(&client, &args, true).await?
-        }
-        BenchCommand::Consume(args) => {
-            validate(&args)?;
-            ensure_topic(&client, &args).await?;
-            consume(&client, &args).await?
-        }
-        BenchCommand::E2e(args) => {
-            validate(&args)?;
-            ensure_topic(&client, &args).await?;
-            e2e(&client, &args).await?
-        }
+    let (BenchCommand::Produce(args) | BenchCommand::Consume(args) | BenchCommand::E2e(args)) =
+        &command;
+    validate(args)?;
+    let client = target
+        .builder()
+        .build()
+        .await
+        .context("cannot reach the broker")?;
+    ensure_topic(&client, args).await?;
+    let summary = match &command {
+        BenchCommand::Produce(args) => produce(&target, args, true).await?,
+        BenchCommand::Consume(args) => consume(&client, &target, args).await?,
+        BenchCommand::E2e(args) => e2e(&client, args).await?,
     };
     summary.print(output);
     Ok(ExitCode::SUCCESS)
@@ -182,10 +179,8 @@ fn acks(arg: AcksArg) -> Acks {
     }
 }
 
-async fn ensure_topic(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<()> {
-    let admin = Admin::connect(client.clone())
-        .await
-        .context("cannot reach the broker")?;
+async fn ensure_topic(client: &Client, args: &BenchArgs) -> anyhow::Result<()> {
+    let admin = client.admin();
     let exists = admin
         .list_topics()
         .await
@@ -207,30 +202,29 @@ async fn ensure_topic(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result
 
 /// A consumer assigned every partition of the topic, each positioned at `start`.
 async fn assigned_consumer(
-    client: &ClientConfig,
+    client: &Client,
     description: &TopicDescription,
     start: Offset,
     fetch_max_wait: Duration,
 ) -> anyhow::Result<Consumer> {
-    let mut consumer = Consumer::new(ConsumerConfig {
-        client: client.clone(),
-        fetch_max_wait,
-        ..ConsumerConfig::default()
-    })
-    .await
-    .context("cannot connect the consumer")?;
-    let partitions: Vec<(String, i32)> = description
+    let mut consumer = client
+        .consumer(ConsumerConfig {
+            fetch_max_wait,
+            ..ConsumerConfig::default()
+        })
+        .context("cannot connect the consumer")?;
+    let partitions: Vec<TopicPartition> = description
         .partitions
         .iter()
-        .map(|p| (description.name.clone(), p.partition))
+        .map(|p| TopicPartition::new(description.name.clone(), p.partition))
         .collect();
     consumer
         .assign(partitions.clone())
         .await
         .context("assign failed")?;
-    for (topic, partition) in &partitions {
+    for tp in &partitions {
         consumer
-            .seek(topic, *partition, start)
+            .seek(&tp.topic, tp.partition, start)
             .await
             .context("seek failed")?;
     }
@@ -246,8 +240,10 @@ fn payload(size: usize, stamp: u64) -> Bytes {
     Bytes::from(value)
 }
 
+/// `--producers` producers, each with a client (and so connections) of its
+/// own, as separate producer processes would have.
 async fn produce(
-    client: &ClientConfig,
+    target: &Target,
     args: &BenchArgs,
     show_progress: bool,
 ) -> anyhow::Result<Summary> {
@@ -259,17 +255,19 @@ async fn produce(
         let quota = args.messages / args.producers as u64
             + u64::from((p as u64) < args.messages % args.producers as u64);
         let config = ProducerConfig {
-            client: client.clone(),
             acks: acks(args.acks),
             ..ProducerConfig::default()
         };
+        let builder = target.builder();
         let topic = args.topic.clone();
         let size = args.size;
         let sent = Arc::clone(&sent);
         let bar = bar.clone();
         tasks.push(tokio::spawn(async move {
-            let producer = Producer::new(config)
+            let producer = builder
+                .build()
                 .await
+                .and_then(|client| client.producer(config))
                 .context("cannot connect a producer")?;
             let mut latency = histogram()?;
             let value = payload(size, 0);
@@ -330,11 +328,9 @@ async fn produce(
     })
 }
 
-async fn consume(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summary> {
-    let admin = Admin::connect(client.clone())
-        .await
-        .context("cannot reach the broker")?;
-    let description = admin
+async fn consume(client: &Client, target: &Target, args: &BenchArgs) -> anyhow::Result<Summary> {
+    let description = client
+        .admin()
         .describe_topic(&args.topic)
         .await
         .context("cannot describe topic")?;
@@ -347,7 +343,7 @@ async fn consume(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summ
         let mut fill = args.clone();
         fill.messages = args.messages - held.max(0) as u64;
         fill.acks = AcksArg::One;
-        produce(client, &fill, false)
+        produce(target, &fill, false)
             .await
             .context("cannot fill the topic")?;
     }
@@ -384,14 +380,12 @@ async fn consume(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summ
     })
 }
 
-async fn e2e(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summary> {
+async fn e2e(client: &Client, args: &BenchArgs) -> anyhow::Result<Summary> {
     if args.size < 8 {
         bail!("e2e needs --size of at least 8 bytes to carry the send time");
     }
-    let admin = Admin::connect(client.clone())
-        .await
-        .context("cannot reach the broker")?;
-    let description = admin
+    let description = client
+        .admin()
         .describe_topic(&args.topic)
         .await
         .context("cannot describe topic")?;
@@ -403,14 +397,13 @@ async fn e2e(client: &ClientConfig, args: &BenchArgs) -> anyhow::Result<Summary>
     )
     .await?;
     let origin = Instant::now();
-    let producer = Producer::new(ProducerConfig {
-        client: client.clone(),
-        acks: acks(args.acks),
-        linger: Duration::ZERO,
-        ..ProducerConfig::default()
-    })
-    .await
-    .context("cannot connect the producer")?;
+    let producer = client
+        .producer(ProducerConfig {
+            acks: acks(args.acks),
+            linger: Duration::ZERO,
+            ..ProducerConfig::default()
+        })
+        .context("cannot connect the producer")?;
     let topic = args.topic.clone();
     let (messages, size, rate) = (args.messages, args.size, args.rate);
     let send = tokio::spawn(async move {

@@ -15,9 +15,11 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 use sediment_client::{
-    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, ErrorCode,
-    GroupConsumer, GroupConsumerConfig, Offset,
+    AutoOffsetReset, ConsumerConfig, ConsumerRecord, ErrorCode, GroupConsumerConfig, Offset,
+    TopicPartition,
 };
+
+use super::Target;
 
 /// Flags of `sediment consume`.
 #[derive(Debug, Args)]
@@ -57,15 +59,16 @@ pub enum MessageFormat {
 }
 
 /// Consumes until a stop condition holds.
-pub async fn run(args: ConsumeArgs, client: ClientConfig) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ConsumeArgs, target: Target) -> anyhow::Result<ExitCode> {
     if let Some(group) = args.group.clone() {
         if args.partition.is_some() {
             bail!("--group assigns partitions itself; leave out --partition/--offset");
         }
-        return consume_in_group(args, group, client).await;
+        return consume_in_group(args, group, target).await;
     }
-    let admin = super::connect_admin(client.clone()).await?;
-    let description = admin
+    let client = target.connect().await?;
+    let description = client
+        .admin()
         .describe_topic(&args.topic)
         .await
         .with_context(|| format!("cannot read topic {}", args.topic))?;
@@ -78,19 +81,14 @@ pub async fn run(args: ConsumeArgs, client: ClientConfig) -> anyhow::Result<Exit
         ),
         None => description.partitions.iter().map(|d| d.partition).collect(),
     };
-    drop::<Admin>(admin);
-    let mut consumer = Consumer::new(ConsumerConfig {
-        client,
-        ..ConsumerConfig::default()
-    })
-    .await
-    .context("cannot connect the consumer")?;
+    let mut consumer = client
+        .consumer(ConsumerConfig::default())
+        .context("cannot connect the consumer")?;
     consumer
         .assign(
             partitions
                 .iter()
-                .map(|&p| (args.topic.clone(), p))
-                .collect(),
+                .map(|&p| TopicPartition::new(args.topic.clone(), p)),
         )
         .await
         .context("cannot assign partitions")?;
@@ -143,10 +141,11 @@ pub async fn run(args: ConsumeArgs, client: ClientConfig) -> anyhow::Result<Exit
 async fn consume_in_group(
     args: ConsumeArgs,
     group: String,
-    client: ClientConfig,
+    target: Target,
 ) -> anyhow::Result<ExitCode> {
-    let admin = super::connect_admin(client.clone()).await?;
-    admin
+    let client = target.connect().await?;
+    client
+        .admin()
         .describe_topic(&args.topic)
         .await
         .with_context(|| format!("cannot read topic {}", args.topic))?;
@@ -155,18 +154,11 @@ async fn consume_in_group(
     } else {
         AutoOffsetReset::Latest
     };
-    let config = GroupConsumerConfig {
-        consumer: ConsumerConfig {
-            client,
-            auto_offset_reset: reset,
-            ..ConsumerConfig::default()
-        },
-        group_id: group.clone(),
-        ..GroupConsumerConfig::default()
-    }
-    .with_auto_commit(None);
-    let mut consumer = GroupConsumer::new(config)
-        .await
+    let config = GroupConsumerConfig::new(group.clone())
+        .with_auto_offset_reset(reset)
+        .with_auto_commit(None);
+    let mut consumer = client
+        .group_consumer(config)
         .with_context(|| format!("cannot join group {group}"))?;
     consumer
         .subscribe([args.topic.clone()])
@@ -203,7 +195,7 @@ async fn consume_in_group(
                 continue;
             }
             idle_since = tokio::time::Instant::now();
-            let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+            let mut next: BTreeMap<TopicPartition, i64> = BTreeMap::new();
             for record in batch {
                 if args.max_messages.is_some_and(|max| printed >= max) {
                     break;
@@ -211,7 +203,7 @@ async fn consume_in_group(
                 print_record(&record, args.format);
                 printed += 1;
                 next.insert(
-                    (record.topic.to_string(), record.partition),
+                    TopicPartition::new(&*record.topic, record.partition),
                     record.offset + 1,
                 );
             }

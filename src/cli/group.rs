@@ -1,15 +1,16 @@
 //! `sediment group list|describe|reset-offsets|delete`: consumer-group
 //! administration through the Kafka group APIs.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use sediment_client::{Admin, ClientConfig, OffsetSpec};
+use sediment_client::{Admin, OffsetSpec, TopicPartition};
 
-use super::OutputFormat;
+use super::{OutputFormat, Target};
 
 /// Group commands.
 #[derive(Debug, Subcommand)]
@@ -56,10 +57,10 @@ pub struct ResetArgs {
 /// Runs a group command.
 pub async fn run(
     command: GroupCommand,
-    client: ClientConfig,
+    target: Target,
     output: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let admin = super::connect_admin(client).await?;
+    let admin = target.connect().await?.admin();
     match command {
         GroupCommand::List => list(&admin, output).await,
         GroupCommand::Describe { group } => describe(&admin, &group, output).await,
@@ -123,11 +124,8 @@ async fn describe(admin: &Admin, group: &str, output: OutputFormat) -> anyhow::R
                 description.members.len()
             );
             for member in &description.members {
-                let assigned: Vec<String> = member
-                    .assignment
-                    .iter()
-                    .map(|(t, p)| format!("{t}-{p}"))
-                    .collect();
+                let assigned: Vec<String> =
+                    member.assignment.iter().map(ToString::to_string).collect();
                 outln!(
                     "member {} client {} host {} partitions [{}]",
                     member.member_id,
@@ -164,7 +162,7 @@ async fn describe(admin: &Admin, group: &str, output: OutputFormat) -> anyhow::R
                         "member_id": m.member_id,
                         "client_id": m.client_id,
                         "client_host": m.client_host,
-                        "assignment": m.assignment.iter().map(|(t, p)| json!({"topic": t, "partition": p})).collect::<Vec<_>>(),
+                        "assignment": m.assignment.iter().map(|tp| json!({"topic": tp.topic, "partition": tp.partition})).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -214,7 +212,7 @@ async fn reset(admin: &Admin, args: ResetArgs, output: OutputFormat) -> anyhow::
         Some(text) => Some(parse_rfc3339_ms(text)?),
         None => None,
     };
-    let mut offsets = Vec::new();
+    let mut offsets = BTreeMap::new();
     for partition in &topic.partitions {
         let p = partition.partition;
         let offset = if args.to_earliest {
@@ -234,7 +232,7 @@ async fn reset(admin: &Admin, args: ResetArgs, output: OutputFormat) -> anyhow::
         } else {
             bail!("one of --to-earliest, --to-latest, --to-offset, --to-datetime is required");
         };
-        offsets.push((args.topic.clone(), p, offset));
+        offsets.insert(TopicPartition::new(args.topic.clone(), p), offset);
     }
     admin
         .commit_group_offsets(&args.group, &offsets)
@@ -242,14 +240,14 @@ async fn reset(admin: &Admin, args: ResetArgs, output: OutputFormat) -> anyhow::
         .with_context(|| format!("cannot reset offsets of group {}", args.group))?;
     match output {
         OutputFormat::Table => {
-            for (topic, partition, offset) in &offsets {
-                outln!("{}: {topic}-{partition} -> {offset}", args.group);
+            for (tp, offset) in &offsets {
+                outln!("{}: {tp} -> {offset}", args.group);
             }
         }
         OutputFormat::Json => {
             let list: Vec<_> = offsets
                 .iter()
-                .map(|(t, p, o)| json!({ "topic": t, "partition": p, "offset": o }))
+                .map(|(tp, o)| json!({ "topic": tp.topic, "partition": tp.partition, "offset": o }))
                 .collect();
             outln!("{}", json!({ "group": args.group, "offsets": list }));
         }

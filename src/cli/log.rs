@@ -139,7 +139,7 @@ fn partition_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let is_partition = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(TopicPartition::from_dir_name)
+            .and_then(|name| name.parse::<TopicPartition>().ok())
             .is_some();
         if path.is_dir() && is_partition {
             dirs.push(path);

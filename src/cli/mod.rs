@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sediment_client::{Admin, ClientConfig};
+use sediment_client::{Client, ClientBuilder};
 
 pub use output::OutputFormat;
 
@@ -73,20 +73,17 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let client = ClientConfig {
-        client_id: "sediment-cli".to_string(),
-        ..ClientConfig::new(cli.bootstrap.clone())
-    };
+    let target = Target::new(cli.bootstrap.clone());
     let output = cli.output;
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Log(command) => log::run(command, output),
-        Command::Topic(command) => block_on(topic::run(command, client, output)),
-        Command::Produce(args) => block_on(produce::run(args, client, output)),
-        Command::Consume(args) => block_on(consume::run(args, client)),
-        Command::Window(args) => block_on(window::run(*args, client)),
-        Command::Group(command) => block_on(group::run(command, client, output)),
-        Command::Bench(command) => block_on(bench::run(command, client, output)),
+        Command::Topic(command) => block_on(topic::run(command, target, output)),
+        Command::Produce(args) => block_on(produce::run(args, target, output)),
+        Command::Consume(args) => block_on(consume::run(args, target)),
+        Command::Window(args) => block_on(window::run(*args, target)),
+        Command::Group(command) => block_on(group::run(command, target, output)),
+        Command::Bench(command) => block_on(bench::run(command, target, output)),
     }
 }
 
@@ -102,23 +99,42 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
 /// How long a command waits for the broker to answer its first request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An admin client whose broker has answered, or an error saying where it
-/// looked and what to do.
-pub(crate) async fn connect_admin(client: ClientConfig) -> anyhow::Result<Admin> {
-    let bootstrap = client.bootstrap.clone();
-    let unreachable = || {
-        format!(
-            "cannot reach a broker at {bootstrap}: is `sediment serve` running there? \
-             (set --bootstrap or SEDIMENT_BOOTSTRAP)"
-        )
-    };
-    let admin = Admin::connect(client).await.with_context(unreachable)?;
-    match tokio::time::timeout(CONNECT_TIMEOUT, admin.list_topics()).await {
-        Ok(Ok(_)) => Ok(admin),
-        Ok(Err(error)) => Err(anyhow::Error::new(error).context(unreachable())),
-        Err(_) => Err(anyhow::anyhow!(
-            "{}: no answer within {CONNECT_TIMEOUT:?}",
-            unreachable()
-        )),
+/// Where client commands find the cluster, and the settings of every
+/// client they open (client id `sediment-cli`). Nothing is connected until
+/// a command asks.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    bootstrap: String,
+}
+
+impl Target {
+    fn new(bootstrap: String) -> Self {
+        Self { bootstrap }
+    }
+
+    /// The settings every client of the command line starts from.
+    pub(crate) fn builder(&self) -> ClientBuilder {
+        ClientBuilder::new(self.bootstrap.clone()).client_id("sediment-cli")
+    }
+
+    /// A client whose broker has answered, or an error saying where it
+    /// looked and what to do.
+    pub(crate) async fn connect(&self) -> anyhow::Result<Client> {
+        let bootstrap = &self.bootstrap;
+        let unreachable = || {
+            format!(
+                "cannot reach a broker at {bootstrap}: is `sediment serve` running there? \
+                 (set --bootstrap or SEDIMENT_BOOTSTRAP)"
+            )
+        };
+        let client = self.builder().build().await.with_context(unreachable)?;
+        match tokio::time::timeout(CONNECT_TIMEOUT, client.admin().list_topics()).await {
+            Ok(Ok(_)) => Ok(client),
+            Ok(Err(error)) => Err(anyhow::Error::new(error).context(unreachable())),
+            Err(_) => Err(anyhow::anyhow!(
+                "{}: no answer within {CONNECT_TIMEOUT:?}",
+                unreachable()
+            )),
+        }
     }
 }

@@ -9,9 +9,9 @@ use clap::Args;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use sediment_client::{ClientConfig, Producer, ProducerConfig, ProducerRecord};
+use sediment_client::{ProducerConfig, ProducerRecord};
 
-use super::OutputFormat;
+use super::{OutputFormat, Target};
 
 /// Flags of `sediment produce`.
 #[derive(Debug, Args)]
@@ -32,15 +32,15 @@ pub struct ProduceArgs {
 /// Reads stdin to its end, produces every line, waits for every acknowledgement.
 pub async fn run(
     args: ProduceArgs,
-    client: ClientConfig,
+    target: Target,
     output: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let producer = Producer::new(ProducerConfig {
-        client,
-        ..ProducerConfig::default()
-    })
-    .await
-    .context("cannot connect the producer")?;
+    let producer = target
+        .builder()
+        .build()
+        .await
+        .and_then(|client| client.producer(ProducerConfig::default()))
+        .context("cannot connect the producer")?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut deliveries = Vec::new();
     while let Some(line) = lines.next_line().await.context("cannot read stdin")? {

@@ -102,8 +102,12 @@ settings! {
     max_request_bytes: usize => |c, v| c.max_request_bytes = v;
     /// Largest request frame of any API but Produce, in bytes [default: 1048576].
     max_control_request_bytes: usize => |c, v| c.max_control_request_bytes = v;
-    /// Concurrent connections [default: 1024].
+    /// Concurrent connections; at the cap a newcomer takes the slot of the oldest connection that has sent no request [default: 1024].
     max_connections: usize => |c, v| c.max_connections = v;
+    /// Concurrent connections from one IP address [default: 1024].
+    max_connections_per_ip: usize => |c, v| c.max_connections_per_ip = v;
+    /// A new connection must send its first whole request within this many ms [default: 10000].
+    connection_setup_timeout_ms: u64 => |c, v| c.connection_setup_timeout = Duration::from_millis(v);
     /// Create unknown topics on Metadata and Produce [default: true].
     auto_create_topics: bool => |c, v| c.auto_create_topics = v;
     /// Partitions of auto-created topics [default: 1].

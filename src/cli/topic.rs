@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::json;
 
-use sediment_client::{Admin, ClientConfig, NewTopic};
+use sediment_client::{Admin, NewTopic};
 
-use super::OutputFormat;
+use super::{OutputFormat, Target};
 
 /// Topic commands.
 #[derive(Debug, Subcommand)]
@@ -43,10 +43,10 @@ pub enum TopicCommand {
 /// Runs a topic command.
 pub async fn run(
     command: TopicCommand,
-    client: ClientConfig,
+    target: Target,
     output: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let admin = super::connect_admin(client).await?;
+    let admin = target.connect().await?.admin();
     match command {
         TopicCommand::Create {
             topic,

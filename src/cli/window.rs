@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use sediment_client::ClientConfig;
 use sediment_stream::job::{json_extractor, JobConfig, JobStats, WindowJob};
 use sediment_stream::Window;
+
+use super::Target;
 
 /// Flags of `sediment window`.
 #[derive(Debug, Args)]
@@ -74,7 +75,7 @@ impl WindowArgs {
 }
 
 /// Runs the job until SIGTERM or Ctrl-C.
-pub async fn run(args: WindowArgs, client: ClientConfig) -> anyhow::Result<ExitCode> {
+pub async fn run(args: WindowArgs, target: Target) -> anyhow::Result<ExitCode> {
     let window = args.window()?;
     if args.grace < 0 {
         bail!("--grace must be at least 0, got {}", args.grace);
@@ -86,9 +87,8 @@ pub async fn run(args: WindowArgs, client: ClientConfig) -> anyhow::Result<ExitC
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .try_init();
-    super::connect_admin(client.clone()).await?;
+    let client = target.connect().await?;
     let config = JobConfig {
-        bootstrap: client.bootstrap.clone(),
         inputs: vec![args.input.clone()],
         output: args.output_topic.clone(),
         late_output: args.late_topic.clone(),
@@ -98,7 +98,7 @@ pub async fn run(args: WindowArgs, client: ClientConfig) -> anyhow::Result<ExitC
         checkpoint_interval: Duration::from_millis(args.checkpoint_ms.max(1)),
         session_timeout: Duration::from_millis(args.session_timeout_ms.max(1000)),
     };
-    let job = WindowJob::start(config, json_extractor())
+    let job = WindowJob::start(&client, config, json_extractor())
         .await
         .context("cannot start the window job")?;
     let terminal = std::io::stderr().is_terminal();
@@ -109,7 +109,7 @@ pub async fn run(args: WindowArgs, client: ClientConfig) -> anyhow::Result<ExitC
                 let lag = stats
                     .watermark_lag_ms
                     .iter()
-                    .map(|((t, p), lag)| format!("{t}-{p}:{lag}ms"))
+                    .map(|(tp, lag)| format!("{tp}:{lag}ms"))
                     .collect::<Vec<_>>()
                     .join(" ");
                 eprint!(

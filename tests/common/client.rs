@@ -3,24 +3,24 @@
 
 use std::time::{Duration, Instant};
 
-use sediment_client::{Consumer, ConsumerConfig, ConsumerRecord, Offset};
+use sediment_client::{Client, ConsumerConfig, ConsumerRecord, Offset, TopicPartition};
 
 /// Reads `topic`/`partition` from the start until `count` records arrived
 /// (within 30 s; the mock cluster answers a Fetch with one batch at a time).
 pub async fn read_back(
-    bootstrap: &str,
+    client: &Client,
     topic: &str,
     partition: i32,
     count: usize,
 ) -> Vec<ConsumerRecord> {
-    let mut consumer = Consumer::new(ConsumerConfig {
-        fetch_max_wait: Duration::from_millis(100),
-        ..ConsumerConfig::new(bootstrap)
-    })
-    .await
-    .expect("consumer");
+    let mut consumer = client
+        .consumer(ConsumerConfig {
+            fetch_max_wait: Duration::from_millis(100),
+            ..ConsumerConfig::default()
+        })
+        .expect("consumer");
     consumer
-        .assign(vec![(topic.to_string(), partition)])
+        .assign([TopicPartition::new(topic, partition)])
         .await
         .expect("assign");
     consumer

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use sediment_client::group::{RebalanceEvent, RebalanceListener, Revoked};
 use sediment_client::{
-    AutoOffsetReset, ConsumerConfig, GroupConsumer, GroupConsumerConfig, Producer, ProducerConfig,
-    ProducerRecord,
+    AutoOffsetReset, Client, ConsumerConfig, GroupConsumer, GroupConsumerConfig, ProducerConfig,
+    ProducerRecord, TopicPartition,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 /// Where the scenarios run.
 #[derive(Debug, Clone)]
 pub struct Env {
-    /// Bootstrap address.
-    pub bootstrap: String,
+    /// A client of the cluster: every member, producer and observer of a
+    /// scenario comes from it and shares its metadata and connections.
+    pub client: Client,
     /// An empty topic with [`PARTITIONS`] partitions, created before the
     /// scenario starts (a leader assigns only partitions it knows of).
     pub topic: String,
@@ -54,21 +55,22 @@ pub fn group_config(env: &Env, group: &str) -> GroupConsumerConfig {
         consumer: ConsumerConfig {
             fetch_max_wait: Duration::from_millis(100),
             auto_offset_reset: AutoOffsetReset::Earliest,
-            ..ConsumerConfig::new(&env.bootstrap)
+            ..ConsumerConfig::default()
         },
         session_timeout: env.session_timeout,
         rebalance_timeout: Duration::from_secs(10),
         heartbeat_interval: Duration::from_millis(100),
         auto_commit: None,
-        ..GroupConsumerConfig::new(&env.bootstrap, group)
+        ..GroupConsumerConfig::new(group)
     }
 }
 
 /// Produces `value(partition, offset)` for `offsets` of every partition,
 /// one acknowledged batch per record (so fetches may return them one by one).
 pub async fn produce(env: &Env, offsets: std::ops::Range<i64>) {
-    let producer = Producer::new(ProducerConfig::new(&env.bootstrap))
-        .await
+    let producer = env
+        .client
+        .producer(ProducerConfig::default())
         .expect("producer");
     for offset in offsets {
         for partition in 0..PARTITIONS {
@@ -95,7 +97,7 @@ pub struct Snapshot {
     /// Its generation, if it holds one.
     pub generation: Option<i32>,
     /// Its partitions.
-    pub assignment: Vec<(String, i32)>,
+    pub assignment: Vec<TopicPartition>,
 }
 
 /// One record handed to one member.
@@ -132,8 +134,8 @@ struct Running {
 }
 
 /// The members of one group, each polling in its own task.
-#[derive(Default)]
 pub struct Fleet {
+    client: Client,
     observations: Arc<Mutex<Observations>>,
     running: Mutex<BTreeMap<String, Running>>,
 }
@@ -143,6 +145,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Fleet {
+    /// No members yet; they will come from `env`'s client.
+    pub fn new(env: &Env) -> Self {
+        Self {
+            client: env.client.clone(),
+            observations: Arc::default(),
+            running: Mutex::default(),
+        }
+    }
+
     /// Starts member `name` subscribed to `topic`.
     pub async fn start(
         &self,
@@ -176,7 +187,7 @@ impl Fleet {
         commits: Commits,
         events: Option<mpsc::UnboundedSender<RebalanceEvent>>,
     ) {
-        let mut consumer = GroupConsumer::new(config).await.expect("group consumer");
+        let mut consumer = self.client.group_consumer(config).expect("group consumer");
         consumer.subscribe([topic]).expect("subscribe");
         if let Some(events) = events {
             consumer.set_rebalance_listener(events);
@@ -229,8 +240,9 @@ impl Fleet {
     /// whose assignments cover every partition of `topic` once; returns it.
     pub async fn wait_balanced(&self, names: &[&str], topic: &str, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;
-        let all: BTreeSet<(String, i32)> =
-            (0..PARTITIONS).map(|p| (topic.to_string(), p)).collect();
+        let all: BTreeSet<TopicPartition> = (0..PARTITIONS)
+            .map(|p| TopicPartition::new(topic, p))
+            .collect();
         loop {
             self.check_alive().await;
             let latest = lock(&self.observations).latest.clone();
@@ -286,7 +298,7 @@ impl Fleet {
     /// Within any one generation, no partition was reported by two members.
     pub fn check_generations_disjoint(&self) {
         let history = lock(&self.observations).history.clone();
-        let mut owners: BTreeMap<(i32, (String, i32)), String> = BTreeMap::new();
+        let mut owners: BTreeMap<(i32, TopicPartition), String> = BTreeMap::new();
         for (member, snapshot) in history {
             let Some(generation) = snapshot.generation else {
                 continue;
@@ -295,7 +307,7 @@ impl Fleet {
                 if let Some(other) = owners.insert((generation, tp.clone()), member.clone()) {
                     assert_eq!(
                         other, member,
-                        "generation {generation}: {tp:?} owned by both {other} and {member}"
+                        "generation {generation}: {tp} owned by both {other} and {member}"
                     );
                 }
             }
@@ -307,7 +319,7 @@ impl Fleet {
 fn balanced(
     latest: &BTreeMap<String, Snapshot>,
     names: &[&str],
-    all: &BTreeSet<(String, i32)>,
+    all: &BTreeSet<TopicPartition>,
 ) -> Option<i32> {
     if latest.len() != names.len() {
         return None;
@@ -392,8 +404,8 @@ pub fn covers(records: &[Seen], offsets: std::ops::Range<i64>) -> bool {
 
 /// A group consumer that never joins: it only reads committed offsets.
 pub async fn observer(env: &Env, group: &str) -> GroupConsumer {
-    GroupConsumer::new(group_config(env, group))
-        .await
+    env.client
+        .group_consumer(group_config(env, group))
         .expect("observer")
 }
 
@@ -427,7 +439,7 @@ pub async fn split_commit_and_resume(env: &Env) {
     let group = "split-and-resume";
     let topic = env.topic.as_str();
     let rebalance = Duration::from_secs(20);
-    let fleet = Fleet::default();
+    let fleet = Fleet::new(env);
     fleet
         .start("a", group_config(env, group), topic, Commits::AfterEachPoll)
         .await;
@@ -457,7 +469,7 @@ pub async fn split_commit_and_resume(env: &Env) {
         Some(generation)
     );
     for seen in fleet.records() {
-        let owner = if owned_a.contains(&(topic.to_string(), seen.partition)) {
+        let owner = if owned_a.contains(&TopicPartition::new(topic, seen.partition)) {
             "a"
         } else {
             "b"
@@ -489,17 +501,13 @@ pub async fn split_commit_and_resume(env: &Env) {
         .await;
     wait_committed(&watcher, topic, 15, Duration::from_secs(10)).await;
     let records = fleet.records();
-    for (_, partition) in &owned_b2 {
+    for tp in &owned_b2 {
         let first = records
             .iter()
-            .filter(|s| s.member == "b2" && s.partition == *partition)
+            .filter(|s| s.member == "b2" && s.partition == tp.partition)
             .map(|s| s.offset)
             .min();
-        assert_eq!(
-            first,
-            Some(10),
-            "b2 resumes {topic}-{partition} at the committed offset"
-        );
+        assert_eq!(first, Some(10), "b2 resumes {tp} at the committed offset");
     }
     let duplicates: Vec<_> = deliveries(&records)
         .into_iter()
@@ -522,7 +530,7 @@ pub async fn one_three_one(env: &Env) {
     let group = "one-three-one";
     let topic = env.topic.as_str();
     let rebalance = Duration::from_secs(20);
-    let fleet = Fleet::default();
+    let fleet = Fleet::new(env);
     let mut events = fleet
         .start_listening("m1", group_config(env, group), topic, Commits::None)
         .await;
@@ -557,7 +565,7 @@ pub async fn one_three_one(env: &Env) {
 
     // m1's callbacks: assigned, revoked, assigned, … each revoke names what
     // the previous assignment gave, and the last revoke is the close.
-    let mut held: Option<Vec<(String, i32)>> = None;
+    let mut held: Option<Vec<TopicPartition>> = None;
     let mut assignments = 0;
     while let Ok(event) = events.try_recv() {
         match event {
@@ -586,8 +594,9 @@ pub async fn one_three_one(env: &Env) {
 pub async fn auto_commit_commits_only_released_records(env: &Env) {
     let group = "auto-commit";
     let topic = env.topic.as_str();
-    let producer = Producer::new(ProducerConfig::new(&env.bootstrap))
-        .await
+    let producer = env
+        .client
+        .producer(ProducerConfig::default())
         .expect("producer");
     let send = |offset: i64| {
         producer.send(ProducerRecord::new(env.topic.clone(), value(0, offset)).with_partition(0))
@@ -598,7 +607,7 @@ pub async fn auto_commit_commits_only_released_records(env: &Env) {
     };
     let watcher = observer(env, group).await;
     let committed = || watcher.committed(topic, 0);
-    let mut consumer = GroupConsumer::new(config.clone()).await.expect("consumer");
+    let mut consumer = env.client.group_consumer(config.clone()).expect("consumer");
     consumer.subscribe([topic]).expect("subscribe");
 
     send(0).await.expect("produce 0");
@@ -630,7 +639,7 @@ pub async fn auto_commit_commits_only_released_records(env: &Env) {
     assert_eq!(committed().await.expect("committed"), Some(1));
 
     // A new consumer of the group gets record 1 again: at least once.
-    let mut again = GroupConsumer::new(config).await.expect("consumer");
+    let mut again = env.client.group_consumer(config).expect("consumer");
     again.subscribe([topic]).expect("subscribe");
     assert_eq!(poll_until(&mut again, 1).await, 1);
     // Its next poll releases record 1.
@@ -686,10 +695,11 @@ pub async fn commit_on_revoke_hands_over_without_redelivery(env: &Env) {
     let group = "commit-on-revoke";
     let topic = env.topic.as_str();
     let rebalance = Duration::from_secs(20);
-    let fleet = Fleet::default();
+    let fleet = Fleet::new(env);
     let listener = CommitOnRevoke::default();
-    let mut first = GroupConsumer::new(group_config(env, group))
-        .await
+    let mut first = env
+        .client
+        .group_consumer(group_config(env, group))
         .expect("consumer");
     first.subscribe([topic]).expect("subscribe");
     first.set_rebalance_listener(listener.clone());
@@ -734,8 +744,9 @@ pub async fn stream_releases_each_item_when_the_next_is_asked_for(env: &Env) {
     use futures_util::StreamExt;
     let group = "stream";
     let topic = env.topic.as_str();
-    let producer = Producer::new(ProducerConfig::new(&env.bootstrap))
-        .await
+    let producer = env
+        .client
+        .producer(ProducerConfig::default())
         .expect("producer");
     for offset in 0..3 {
         producer
@@ -744,12 +755,13 @@ pub async fn stream_releases_each_item_when_the_next_is_asked_for(env: &Env) {
             .expect("produce");
     }
     let watcher = observer(env, group).await;
-    let mut consumer = GroupConsumer::new(GroupConsumerConfig {
-        auto_commit: Some(Duration::ZERO),
-        ..group_config(env, group)
-    })
-    .await
-    .expect("consumer");
+    let mut consumer = env
+        .client
+        .group_consumer(GroupConsumerConfig {
+            auto_commit: Some(Duration::ZERO),
+            ..group_config(env, group)
+        })
+        .expect("consumer");
     consumer.subscribe([topic]).expect("subscribe");
     {
         let mut stream = Box::pin(consumer.stream());
@@ -798,8 +810,9 @@ pub async fn manual_commits_and_seek(env: &Env) {
     let topic = env.topic.as_str();
     produce(env, 0..3).await;
     let watcher = observer(env, group).await;
-    let mut consumer = GroupConsumer::new(group_config(env, group))
-        .await
+    let mut consumer = env
+        .client
+        .group_consumer(group_config(env, group))
         .expect("consumer");
     consumer.subscribe([topic]).expect("subscribe");
     let mut seen: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
@@ -820,7 +833,7 @@ pub async fn manual_commits_and_seek(env: &Env) {
     assert_eq!(consumer.committed(topic, 0).await.expect("committed"), None);
 
     consumer
-        .commit_offsets([((topic.to_string(), 0), 1)].into_iter().collect())
+        .commit_offsets([(TopicPartition::new(topic, 0), 1)].into_iter().collect())
         .await
         .expect("commit_offsets");
     assert_eq!(

@@ -3,6 +3,9 @@
 //! pipeline and match by order as well as correlation id).
 //!
 //! Limits, each answering one way a client could hurt the broker:
+//! - a new connection must deliver its first whole request within
+//!   `connection_setup_timeout`, and until it has, a newcomer at the
+//!   connection cap may take its slot (`server::admission`);
 //! - the frame size is checked before its body is buffered (`max_request_bytes`);
 //! - a frame must arrive whole within `request_read_timeout` (slow-loris);
 //! - a connection with no request for `idle_timeout` is closed;
@@ -41,6 +44,7 @@ use crate::handlers::{self, api_versions, HandlerError, Reply};
 use crate::protocol::codec::{decode_header, header_prefix, DecodeError};
 use crate::protocol::frame::FrameDecoder;
 use crate::protocol::versions;
+use crate::server::admission::Ticket;
 
 /// Response room reserved for a request other than Fetch.
 const SMALL_RESPONSE_RESERVE: usize = 64 * 1024;
@@ -61,6 +65,9 @@ enum Stop {
     Shutdown,
     /// The writer stopped first and logged why.
     WriterStopped,
+    /// Closed by a limit that floods can trip by the thousand: logged at
+    /// debug, the admission reports the limit itself at a bounded rate.
+    Quiet(&'static str),
     Fatal(String),
 }
 
@@ -82,6 +89,7 @@ pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
+    mut ticket: Ticket,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, writer) = stream.into_split();
@@ -92,24 +100,44 @@ pub async fn serve(
 
     let decoder = FrameDecoder::new(config.max_request_bytes);
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // Until its first request is in, the connection is "pending": it must
+    // finish that request by the setup deadline, and may be evicted.
+    let setup_deadline = Instant::now() + config.connection_setup_timeout;
+    let mut established = false;
     let stop_reason = loop {
-        // Wait for the first bytes of the next frame: idle timeout, or shutdown.
+        // Wait for the first bytes of the next frame: idle (or setup)
+        // timeout, eviction, or shutdown.
         if buf.is_empty() {
+            let wait_until = if established {
+                Instant::now() + config.idle_timeout
+            } else {
+                setup_deadline
+            };
             let read = tokio::select! {
                 _ = stop.wait_for(|stopping| *stopping) => break Stop::Shutdown,
                 _ = tx.closed() => break Stop::WriterStopped,
-                read = tokio::time::timeout(config.idle_timeout, reader.read_buf(&mut buf)) => read,
+                _ = ticket.evicted() => break Stop::Quiet("evicted: the connection limit was reached and it had sent no request"),
+                read = tokio::time::timeout_at(wait_until, reader.read_buf(&mut buf)) => read,
             };
             match read {
-                Err(_) => break Stop::Fatal(format!("idle for {:?}", config.idle_timeout)),
+                Err(_) if established => {
+                    break Stop::Fatal(format!("idle for {:?}", config.idle_timeout))
+                }
+                Err(_) => break Stop::Quiet("no request within the connection setup timeout"),
                 Ok(Ok(0)) => break Stop::Closed,
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) if is_disconnect(&e) => break Stop::Closed,
                 Ok(Err(e)) => break Stop::Fatal(format!("read failed: {e}")),
             }
         }
-        // Then the whole frame within the read timeout.
-        let deadline = Instant::now() + config.request_read_timeout;
+        // Then the whole frame within the read timeout (and, for the first
+        // request, the setup deadline).
+        let read_deadline = Instant::now() + config.request_read_timeout;
+        let (deadline, limit) = if !established && setup_deadline < read_deadline {
+            (setup_deadline, config.connection_setup_timeout)
+        } else {
+            (read_deadline, config.request_read_timeout)
+        };
         let frame = loop {
             match decoder.decode(&mut buf) {
                 Err(e) => break Err(Stop::Fatal(e.to_string())),
@@ -117,13 +145,13 @@ pub async fn serve(
                 Ok(None) => {
                     let read = tokio::select! {
                         _ = tx.closed() => break Err(Stop::WriterStopped),
+                        _ = ticket.evicted() => break Err(Stop::Quiet("evicted: the connection limit was reached and it had sent no whole request")),
                         read = tokio::time::timeout_at(deadline, reader.read_buf(&mut buf)) => read,
                     };
                     match read {
                         Err(_) => {
                             break Err(Stop::Fatal(format!(
-                                "request not complete after {:?} ({} bytes received)",
-                                config.request_read_timeout,
+                                "request not complete after {limit:?} ({} bytes received)",
                                 buf.len()
                             )))
                         }
@@ -144,6 +172,10 @@ pub async fn serve(
             Ok(frame) => frame,
             Err(stop) => break stop,
         };
+        if !established {
+            established = true;
+            ticket.established();
+        }
         let in_flight = match admit(&broker, frame, &room, &config).await {
             Ok(in_flight) => in_flight,
             Err(reason) => break Stop::Fatal(reason),
@@ -159,6 +191,7 @@ pub async fn serve(
         Stop::Closed | Stop::Shutdown | Stop::WriterStopped => {
             tracing::debug!(%peer, "connection closed")
         }
+        Stop::Quiet(reason) => tracing::debug!(%peer, %reason, "closing connection"),
         Stop::Fatal(reason) => tracing::warn!(%peer, %reason, "closing connection"),
     }
 }

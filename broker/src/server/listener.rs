@@ -1,8 +1,8 @@
-//! The accept loop: at most `max_connections` connections at once (a
-//! semaphore; further clients wait in the kernel's accept queue), a back-off
-//! instead of a spin when accept fails for lack of file descriptors, and a
-//! graceful shutdown that stops accepting, lets every connection finish its
-//! in-flight requests, and then returns.
+//! The accept loop: connection limits (`server::admission`: total, per IP,
+//! eviction of silent connections at the cap), a back-off instead of a spin
+//! when accept fails for lack of file descriptors, and a graceful shutdown
+//! that stops accepting, lets every connection finish its in-flight
+//! requests, and then returns.
 
 use std::future::Future;
 use std::io;
@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::broker::Broker;
+use crate::server::admission::Admission;
 use crate::server::connection;
 
 /// Longest pause between accept retries after EMFILE/ENFILE.
@@ -48,19 +49,13 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains connections.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let max_connections = self.broker.config().max_connections;
-        let slots = Arc::new(Semaphore::new(max_connections));
+        let config = self.broker.config();
+        let max_connections = config.max_connections;
+        let admission = Admission::new(max_connections, config.max_connections_per_ip);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut backoff = Duration::from_millis(5);
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                _ = &mut shutdown => break,
-                permit = Arc::clone(&slots).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
             let accepted = tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = self.listener.accept() => accepted,
@@ -68,22 +63,26 @@ impl Server {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
+                    // At the cap this evicts a silent connection or waits for
+                    // a slot; meanwhile newer clients queue in the kernel.
+                    let ticket = tokio::select! {
+                        _ = &mut shutdown => break,
+                        ticket = admission.admit(peer) => ticket,
+                    };
+                    let Some(ticket) = ticket else {
+                        continue; // refused: dropping the stream closes it
+                    };
                     let broker = Arc::clone(&self.broker);
                     let stop = stop_rx.clone();
-                    tokio::spawn(async move {
-                        connection::serve(broker, stream, peer, stop).await;
-                        drop(permit);
-                    });
+                    tokio::spawn(connection::serve(broker, stream, peer, stop, ticket));
                 }
                 Err(error) if is_out_of_descriptors(&error) => {
                     tracing::warn!(error = %error, pause_ms = backoff.as_millis() as u64, "accept failed: out of file descriptors; backing off");
-                    drop(permit);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, "accept failed");
-                    drop(permit);
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
@@ -93,11 +92,7 @@ impl Server {
         // connections open until the drain timeout.
         self.broker.stop_group_coordinator().await;
         let _ = stop_tx.send(true);
-        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-        if tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all))
-            .await
-            .is_err()
-        {
+        if !admission.drained(max_connections, DRAIN_TIMEOUT).await {
             tracing::warn!(
                 "some connections did not finish within {DRAIN_TIMEOUT:?}; closing them"
             );

@@ -1,5 +1,7 @@
-//! The TCP server: the accept loop and the per-connection request pipeline.
+//! The TCP server: connection limits, the accept loop and the per-connection
+//! request pipeline.
 
+pub mod admission;
 pub mod connection;
 pub mod listener;
 

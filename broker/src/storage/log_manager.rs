@@ -312,7 +312,7 @@ fn partition_dirs(data_dir: &Path) -> Result<Vec<(TopicPartition, PathBuf)>, Sto
             std::fs::remove_dir_all(&path).map_err(|e| StorageError::io("delete", &path, e))?;
             continue;
         }
-        if let Some(tp) = TopicPartition::from_dir_name(name) {
+        if let Ok(tp) = name.parse::<TopicPartition>() {
             dirs.push((tp, path));
         }
     }
@@ -352,12 +352,12 @@ mod tests {
     fn topic_partition_dir_names_round_trip() {
         let tp = TopicPartition::new("my-topic", 3);
         assert_eq!(tp.to_string(), "my-topic-3");
-        assert_eq!(TopicPartition::from_dir_name("my-topic-3"), Some(tp));
-        assert_eq!(TopicPartition::from_dir_name("meta"), None);
-        assert_eq!(TopicPartition::from_dir_name("-3"), None);
-        assert_eq!(TopicPartition::from_dir_name("t-x"), None);
+        assert_eq!("my-topic-3".parse::<TopicPartition>().ok(), Some(tp));
+        assert_eq!("meta".parse::<TopicPartition>().ok(), None);
+        assert_eq!("-3".parse::<TopicPartition>().ok(), None);
+        assert_eq!("t-x".parse::<TopicPartition>().ok(), None);
         assert_eq!(
-            TopicPartition::from_dir_name("t--1"),
+            "t--1".parse::<TopicPartition>().ok(),
             Some(TopicPartition::new("t-", 1))
         );
     }

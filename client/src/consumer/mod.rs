@@ -1,8 +1,10 @@
 //! The consumer: [`Consumer`] with manual partition assignment, its
 //! settings [`ConsumerConfig`], and what it returns, [`ConsumerRecord`].
 //!
-//! Owns the assigned partitions' positions (the next offset to return) and
-//! their last known high watermarks. Invariants:
+//! Owns the assigned partitions' positions (the next offset to return),
+//! their last known high watermarks, and its own fetch connections (one
+//! per broker; metadata and offset lookups go over the client's shared
+//! ones). Invariants:
 //! - A position only moves forward by fetching, or anywhere by `seek`.
 //! - `poll` never returns a record below its partition's position, and
 //!   returns each partition's records in offset order.
@@ -27,9 +29,10 @@ use sediment_protocol::messages::fetch::{FetchPartition, FetchTopic};
 use sediment_protocol::messages::{FetchRequest, FetchResponse};
 use sediment_protocol::{ApiKey, ErrorCode};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Connections};
 use crate::error::{ClientError, Result};
 use crate::offsets::{self, OffsetSpec, Query};
+use crate::TopicPartition;
 pub use types::{AutoOffsetReset, ConsumerConfig, ConsumerRecord, Offset};
 
 #[derive(Debug, Clone)]
@@ -42,27 +45,27 @@ struct PartitionState {
     high_watermark: Option<i64>,
 }
 
-/// A consumer of manually assigned partitions (no consumer group).
+/// A consumer of manually assigned partitions (no consumer group), from
+/// [`Client::consumer`](crate::Client::consumer).
 pub struct Consumer {
     cluster: Cluster,
+    /// Fetch connections of this consumer alone: a long poll must not hold
+    /// the client's other requests behind it.
+    fetches: Connections,
     config: ConsumerConfig,
-    partitions: BTreeMap<(String, i32), PartitionState>,
+    partitions: BTreeMap<TopicPartition, PartitionState>,
     /// A non-retriable error met while other partitions returned records:
     /// those records go out first, the error with the next `poll`.
     deferred_error: Option<ClientError>,
 }
 
 impl Consumer {
-    /// Connects to the cluster.
-    pub async fn new(config: ConsumerConfig) -> Result<Consumer> {
-        if config.fetch_max_bytes <= 0 || config.partition_max_bytes <= 0 {
-            return Err(ClientError::Config(
-                "fetch_max_bytes and partition_max_bytes must be above 0".into(),
-            ));
-        }
-        let cluster = Cluster::connect(config.client.clone()).await?;
+    /// A consumer over `cluster` (see [`Client::consumer`](crate::Client::consumer)).
+    pub(crate) fn new(cluster: Cluster, config: ConsumerConfig) -> Result<Consumer> {
+        config.validate()?;
         Ok(Consumer {
             cluster,
+            fetches: Connections::default(),
             config,
             partitions: BTreeMap::new(),
             deferred_error: None,
@@ -73,7 +76,10 @@ impl Consumer {
     /// keep their positions; new ones start per `auto_offset_reset` (the end
     /// of the log by default), looked up now so that records produced after
     /// this call are seen.
-    pub async fn assign(&mut self, partitions: Vec<(String, i32)>) -> Result<()> {
+    pub async fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<()> {
         let start = match self.config.auto_offset_reset {
             AutoOffsetReset::Earliest => Offset::Earliest,
             AutoOffsetReset::Latest => Offset::Latest,
@@ -85,7 +91,7 @@ impl Consumer {
                 .get(&key)
                 .cloned()
                 .unwrap_or_else(|| PartitionState {
-                    topic: Arc::from(key.0.as_str()),
+                    topic: Arc::from(key.topic.as_str()),
                     position: None,
                     reset: Some(start),
                     high_watermark: None,
@@ -101,7 +107,7 @@ impl Consumer {
     /// round. Unlike [`Consumer::assign`], kept partitions are repositioned too.
     pub(crate) async fn assign_at(
         &mut self,
-        partitions: Vec<((String, i32), Offset)>,
+        partitions: Vec<(TopicPartition, Offset)>,
     ) -> Result<()> {
         self.partitions = partitions
             .into_iter()
@@ -111,7 +117,7 @@ impl Consumer {
                     other => (None, Some(other)),
                 };
                 let state = PartitionState {
-                    topic: Arc::from(key.0.as_str()),
+                    topic: Arc::from(key.topic.as_str()),
                     position,
                     reset,
                     high_watermark: None,
@@ -131,10 +137,9 @@ impl Consumer {
 
     /// Moves the position of an assigned partition.
     pub async fn seek(&mut self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
-        let key = (topic.to_string(), partition);
         let state = self
             .partitions
-            .get_mut(&key)
+            .get_mut(&TopicPartition::new(topic, partition))
             .ok_or_else(|| ClientError::NotAssigned {
                 topic: topic.to_string(),
                 partition,
@@ -155,26 +160,26 @@ impl Consumer {
 
     /// The next offset `poll` returns for this partition, once known.
     pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.partitions
-            .get(&(topic.to_string(), partition))
-            .and_then(|s| s.position)
+        self.state(topic, partition).and_then(|s| s.position)
     }
 
     /// The partition's high watermark as of the last fetch.
     pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.partitions
-            .get(&(topic.to_string(), partition))
-            .and_then(|s| s.high_watermark)
+        self.state(topic, partition).and_then(|s| s.high_watermark)
     }
 
-    /// The assigned partitions.
-    pub fn assignment(&self) -> Vec<(String, i32)> {
+    /// The assigned partitions, in order.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
         self.partitions.keys().cloned().collect()
+    }
+
+    fn state(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
+        self.partitions.get(&TopicPartition::new(topic, partition))
     }
 
     /// Looks up every position waiting for a reset.
     async fn resolve_positions(&mut self) -> Result<()> {
-        let pending: Vec<((String, i32), Offset)> = self
+        let pending: Vec<(TopicPartition, Offset)> = self
             .partitions
             .iter()
             .filter(|(_, s)| s.position.is_none())
@@ -185,13 +190,13 @@ impl Consumer {
         }
         let queries: Vec<Query> = pending
             .iter()
-            .map(|((topic, partition), offset)| {
+            .map(|(tp, offset)| {
                 let spec = match offset {
                     Offset::Earliest => OffsetSpec::Earliest,
                     Offset::Latest | Offset::At(_) => OffsetSpec::Latest,
                     Offset::Timestamp(ts) => OffsetSpec::Timestamp(*ts),
                 };
-                (topic.clone(), *partition, spec.wire())
+                (tp.topic.clone(), tp.partition, spec.wire())
             })
             .collect();
         let mut answers = offsets::list_offsets(&self.cluster, &queries).await?;
@@ -241,18 +246,17 @@ impl Consumer {
         // Leader → (topic, partition, position).
         let mut by_leader: BTreeMap<i32, Vec<(String, i32, i64)>> = BTreeMap::new();
         let mut stale_topics = Vec::new();
-        for ((topic, partition), state) in &self.partitions {
+        for (tp, state) in &self.partitions {
             let Some(position) = state.position else {
                 continue;
             };
-            match self.cluster.leader(topic, *partition) {
-                Some(leader) => {
-                    by_leader
-                        .entry(leader)
-                        .or_default()
-                        .push((topic.clone(), *partition, position))
-                }
-                None => stale_topics.push(topic.clone()),
+            match self.cluster.leader(&tp.topic, tp.partition) {
+                Some(leader) => by_leader.entry(leader).or_default().push((
+                    tp.topic.clone(),
+                    tp.partition,
+                    position,
+                )),
+                None => stale_topics.push(tp.topic.clone()),
             }
         }
         if !stale_topics.is_empty() {
@@ -289,7 +293,7 @@ impl Consumer {
         }
         if let Some(e) = retry_error {
             tracing::debug!(error = %e, "fetch failed; refreshing metadata");
-            let topics: Vec<String> = self.partitions.keys().map(|(t, _)| t.clone()).collect();
+            let topics: Vec<String> = self.partitions.keys().map(|tp| tp.topic.clone()).collect();
             self.cluster.refresh_quietly(&topics).await;
             if records.is_empty() {
                 tokio::time::sleep(self.cluster.retry_backoff(1)).await;
@@ -314,7 +318,7 @@ impl Consumer {
         partitions: Vec<(String, i32, i64)>,
     ) -> (Vec<(String, i32, i64)>, Result<FetchResponse>) {
         let result = async {
-            let connection = self.cluster.connection(leader).await?;
+            let connection = self.cluster.connection_in(&self.fetches, leader).await?;
             let version = connection.version(ApiKey::Fetch)?;
             let mut topics: Vec<FetchTopic> = Vec::new();
             for (topic, partition, position) in &partitions {
@@ -375,7 +379,8 @@ impl Consumer {
                 else {
                     continue;
                 };
-                let Some(state) = self.partitions.get_mut(&(name.clone(), partition)) else {
+                let key = TopicPartition::new(name.clone(), partition);
+                let Some(state) = self.partitions.get_mut(&key) else {
                     continue; // unassigned while the fetch was out
                 };
                 if state.position != Some(position) {

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::ClientConfig;
-
 /// One record read from a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
@@ -52,11 +50,11 @@ pub enum AutoOffsetReset {
     Latest,
 }
 
-/// Consumer settings.
+/// Consumer settings, for [`Client::consumer`](crate::Client::consumer)
+/// (and, inside [`GroupConsumerConfig`](crate::GroupConsumerConfig), for
+/// group consumers); the connection settings are the client's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerConfig {
-    /// Where the cluster is.
-    pub client: ClientConfig,
     /// Longest time the broker holds a fetch waiting for `fetch_min_bytes`
     /// (`fetch.max.wait.ms`, default 500 ms).
     pub fetch_max_wait: Duration,
@@ -73,7 +71,6 @@ pub struct ConsumerConfig {
 impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
-            client: ClientConfig::default(),
             fetch_max_wait: Duration::from_millis(500),
             fetch_min_bytes: 1,
             fetch_max_bytes: 50 << 20,
@@ -84,11 +81,13 @@ impl Default for ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    /// The defaults with `bootstrap` set.
-    pub fn new(bootstrap: impl Into<String>) -> Self {
-        Self {
-            client: ClientConfig::new(bootstrap),
-            ..Self::default()
+    /// Rejects settings that could never work.
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        if self.fetch_max_bytes <= 0 || self.partition_max_bytes <= 0 {
+            return Err(crate::ClientError::Config(
+                "fetch_max_bytes and partition_max_bytes must be above 0".into(),
+            ));
         }
+        Ok(())
     }
 }

@@ -15,6 +15,8 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::TopicPartition;
+
 /// A partition assignment strategy, named on the wire as Kafka names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AssignorKind {
@@ -53,7 +55,7 @@ impl AssignorKind {
         self,
         members: &[MemberSubscription],
         partitions_per_topic: &BTreeMap<String, i32>,
-    ) -> BTreeMap<String, Vec<(String, i32)>> {
+    ) -> BTreeMap<String, Vec<TopicPartition>> {
         match self {
             AssignorKind::Range => range(members, partitions_per_topic),
             AssignorKind::RoundRobin => round_robin(members, partitions_per_topic),
@@ -83,7 +85,7 @@ fn member_order(a: &MemberSubscription, b: &MemberSubscription) -> Ordering {
     }
 }
 
-fn empty_assignment(members: &[MemberSubscription]) -> BTreeMap<String, Vec<(String, i32)>> {
+fn empty_assignment(members: &[MemberSubscription]) -> BTreeMap<String, Vec<TopicPartition>> {
     members
         .iter()
         .map(|m| (m.member_id.clone(), Vec::new()))
@@ -96,7 +98,7 @@ fn empty_assignment(members: &[MemberSubscription]) -> BTreeMap<String, Vec<(Str
 fn range(
     members: &[MemberSubscription],
     partitions_per_topic: &BTreeMap<String, i32>,
-) -> BTreeMap<String, Vec<(String, i32)>> {
+) -> BTreeMap<String, Vec<TopicPartition>> {
     let mut assignment = empty_assignment(members);
     let mut subscribers: BTreeMap<&str, Vec<&MemberSubscription>> = BTreeMap::new();
     for member in members {
@@ -119,7 +121,7 @@ fn range(
             let start = per_consumer * i + i.min(with_extra);
             let length = per_consumer + i32::from(i < with_extra);
             if let Some(list) = assignment.get_mut(&consumer.member_id) {
-                list.extend((start..start + length).map(|p| (topic.to_string(), p)));
+                list.extend((start..start + length).map(|p| TopicPartition::new(topic, p)));
             }
         }
     }
@@ -132,7 +134,7 @@ fn range(
 fn round_robin(
     members: &[MemberSubscription],
     partitions_per_topic: &BTreeMap<String, i32>,
-) -> BTreeMap<String, Vec<(String, i32)>> {
+) -> BTreeMap<String, Vec<TopicPartition>> {
     let mut assignment = empty_assignment(members);
     let mut sorted: Vec<&MemberSubscription> = members.iter().collect();
     sorted.sort_by(|a, b| member_order(a, b));
@@ -155,7 +157,7 @@ fn round_robin(
                 next = (next + 1) % sorted.len();
             }
             if let Some(list) = assignment.get_mut(&sorted[next].member_id) {
-                list.push((topic.clone(), partition));
+                list.push(TopicPartition::new(topic.as_str(), partition));
             }
             next = (next + 1) % sorted.len();
         }
@@ -186,27 +188,31 @@ mod tests {
         pairs.iter().map(|(t, n)| (t.to_string(), *n)).collect()
     }
 
-    fn tps(pairs: &[(&str, i32)]) -> Vec<(String, i32)> {
-        pairs.iter().map(|(t, p)| (t.to_string(), *p)).collect()
+    fn tps(pairs: &[(&str, i32)]) -> Vec<TopicPartition> {
+        pairs
+            .iter()
+            .map(|(t, p)| TopicPartition::new(*t, *p))
+            .collect()
     }
 
-    fn sorted(mut v: Vec<(String, i32)>) -> Vec<(String, i32)> {
+    fn sorted(mut v: Vec<TopicPartition>) -> Vec<TopicPartition> {
         v.sort();
         v
     }
 
     /// Every partition of the subscribed, known topics exactly once.
     fn assert_partitioned(
-        result: &BTreeMap<String, Vec<(String, i32)>>,
+        result: &BTreeMap<String, Vec<TopicPartition>>,
         partitions_per_topic: &BTreeMap<String, i32>,
         topics: &[&str],
     ) {
-        let mut all: Vec<(String, i32)> = result.values().flatten().cloned().collect();
+        let mut all: Vec<TopicPartition> = result.values().flatten().cloned().collect();
         all.sort();
-        let mut expected: Vec<(String, i32)> = topics
+        let mut expected: Vec<TopicPartition> = topics
             .iter()
             .flat_map(|t| {
-                (0..partitions_per_topic.get(*t).copied().unwrap_or(0)).map(|p| (t.to_string(), p))
+                (0..partitions_per_topic.get(*t).copied().unwrap_or(0))
+                    .map(|p| TopicPartition::new(*t, p))
             })
             .collect();
         expected.sort();

@@ -1,6 +1,7 @@
 //! [`GroupConsumerConfig`]: the settings of a group consumer — its
 //! consumer settings plus the group's id, timeouts, assignors and commit
 //! policy — with Kafka's defaults and the check that catches mistakes early.
+//! The connection settings are the [`Client`](crate::Client)'s.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use crate::error::{ClientError, Result};
 /// [`GroupConsumerConfig::with_auto_offset_reset`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupConsumerConfig {
-    /// Connection, fetch and `auto_offset_reset` settings.
+    /// Fetch and `auto_offset_reset` settings.
     pub consumer: ConsumerConfig,
     /// The group (`group.id`).
     pub group_id: String,
@@ -56,10 +57,9 @@ impl Default for GroupConsumerConfig {
 }
 
 impl GroupConsumerConfig {
-    /// The defaults, for `group_id` on the cluster at `bootstrap`.
-    pub fn new(bootstrap: impl Into<String>, group_id: impl Into<String>) -> Self {
+    /// The defaults, for group `group_id`.
+    pub fn new(group_id: impl Into<String>) -> Self {
         Self {
-            consumer: ConsumerConfig::new(bootstrap),
             group_id: group_id.into(),
             ..Self::default()
         }
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn given_defaults_with_a_group_then_valid_with_kafka_defaults() {
-        let config = GroupConsumerConfig::new("h:1", "g");
+        let config = GroupConsumerConfig::new("g");
         assert!(config.validate().is_ok());
         assert_eq!(config.session_timeout, Duration::from_secs(45));
         assert_eq!(config.auto_commit, Some(Duration::from_secs(5)));
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn given_unusable_settings_then_config_errors() {
-        let base = GroupConsumerConfig::new("h:1", "g");
+        let base = GroupConsumerConfig::new("g");
         let cases = [
             GroupConsumerConfig {
                 group_id: String::new(),

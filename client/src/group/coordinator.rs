@@ -43,9 +43,7 @@ use crate::cluster::Cluster;
 use crate::connection::{decode_body, BrokerConnection};
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicOutcome;
-
-/// A topic and a partition.
-pub(crate) type TopicPartition = (String, i32);
+use crate::TopicPartition;
 
 /// FindCoordinator `key_type` of a consumer group.
 const GROUP_KEY_TYPE: i8 = 0;

@@ -27,7 +27,8 @@ use crate::error::ClientError;
 
 /// Starts the task; abort the handle to stop it.
 pub(crate) fn spawn(client: Arc<GroupClient>, interval: Duration) -> AbortHandle {
-    tokio::spawn(run(client, interval)).abort_handle()
+    let cluster = client.cluster().clone();
+    cluster.spawn(run(client, interval)).abort_handle()
 }
 
 async fn run(client: Arc<GroupClient>, interval: Duration) {

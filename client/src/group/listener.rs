@@ -18,9 +18,10 @@ use std::pin::Pin;
 
 use tokio::sync::mpsc;
 
-use super::coordinator::{GroupClient, TopicPartition};
+use super::coordinator::GroupClient;
 use crate::consumer::Offset;
 use crate::error::{ClientError, Result};
+use crate::TopicPartition;
 
 /// Called around every rebalance. Both methods have empty defaults.
 ///
@@ -74,14 +75,16 @@ pub struct Revoked<'a> {
 
 impl Revoked<'_> {
     /// The partitions being revoked.
-    pub fn partitions(&self) -> &[(String, i32)] {
+    pub fn partitions(&self) -> &[TopicPartition] {
         self.partitions
     }
 
     /// The next offset after the last record of this partition handed to the
     /// application (what [`Revoked::commit`] would commit).
     pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.returned.get(&(topic.to_string(), partition)).copied()
+        self.returned
+            .get(&TopicPartition::new(topic, partition))
+            .copied()
     }
 
     /// True when the coordinator already ended this member's generation
@@ -108,7 +111,7 @@ impl Revoked<'_> {
     }
 
     /// Commits explicit offsets (the next offset to read, per partition).
-    pub async fn commit_offsets(&self, offsets: BTreeMap<(String, i32), i64>) -> Result<()> {
+    pub async fn commit_offsets(&self, offsets: BTreeMap<TopicPartition, i64>) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.client.request_timeout();
         self.client.commit(offsets, deadline).await
     }
@@ -124,7 +127,7 @@ pub struct Assigned<'a> {
 
 impl Assigned<'_> {
     /// The partitions now owned.
-    pub fn partitions(&self) -> &[(String, i32)] {
+    pub fn partitions(&self) -> &[TopicPartition] {
         self.partitions
     }
 
@@ -137,7 +140,7 @@ impl Assigned<'_> {
     /// committed; reading starts per `auto_offset_reset`).
     pub fn committed(&self, topic: &str, partition: i32) -> Option<i64> {
         self.committed
-            .get(&(topic.to_string(), partition))
+            .get(&TopicPartition::new(topic, partition))
             .copied()
             .flatten()
     }
@@ -146,7 +149,7 @@ impl Assigned<'_> {
     /// (e.g. the offset saved in the application's own checkpoint). Nothing
     /// is committed for it until records from there are handed out.
     pub fn seek(&mut self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
-        let tp = (topic.to_string(), partition);
+        let tp = TopicPartition::new(topic, partition);
         if !self.partitions.contains(&tp) {
             return Err(ClientError::NotAssigned {
                 topic: topic.to_string(),
@@ -165,14 +168,14 @@ pub enum RebalanceEvent {
     /// The member gave up these partitions.
     Revoked {
         /// The partitions.
-        partitions: Vec<(String, i32)>,
+        partitions: Vec<TopicPartition>,
         /// See [`Revoked::is_lost`].
         lost: bool,
     },
     /// The member owns these partitions in `generation`.
     Assigned {
         /// The partitions.
-        partitions: Vec<(String, i32)>,
+        partitions: Vec<TopicPartition>,
         /// The group generation.
         generation: i32,
     },

@@ -4,14 +4,14 @@
 //! heartbeats in the background, and commits offsets.
 //!
 //! ```no_run
-//! use sediment_client::group::{GroupConsumer, GroupConsumerConfig};
-//! use sediment_client::AutoOffsetReset;
+//! use sediment_client::{AutoOffsetReset, ClientBuilder, GroupConsumerConfig};
 //!
 //! # async fn demo() -> sediment_client::Result<()> {
-//! let config = GroupConsumerConfig::new("127.0.0.1:9092", "billing")
+//! let client = ClientBuilder::new("127.0.0.1:9092").build().await?;
+//! let config = GroupConsumerConfig::new("billing")
 //!     .with_auto_offset_reset(AutoOffsetReset::Earliest)
 //!     .with_auto_commit(None); // commit by hand, after processing
-//! let mut consumer = GroupConsumer::new(config).await?;
+//! let mut consumer = client.group_consumer(config)?;
 //! consumer.subscribe(["orders"])?;
 //! loop {
 //!     let records = consumer.poll().await?;
@@ -123,9 +123,11 @@ pub use config::GroupConsumerConfig;
 pub use listener::{Assigned, RebalanceEvent, RebalanceListener, Revoked};
 pub use offsets::CommitHandle;
 
+use crate::cluster::Cluster;
 use crate::consumer::{Consumer, ConsumerRecord, Offset};
 use crate::error::{ClientError, Result};
-use coordinator::{GroupClient, TopicPartition};
+use crate::TopicPartition;
+use coordinator::GroupClient;
 use listener::DynListener;
 use membership::{Phase, Recovery};
 use progress::Progress;
@@ -134,7 +136,9 @@ use progress::Progress;
 /// counts changed (a new partition needs a new assignment).
 const LEADER_METADATA_CHECK: Duration = Duration::from_secs(30);
 
-/// A consumer in a consumer group. See the [module documentation](self).
+/// A consumer in a consumer group, from
+/// [`Client::group_consumer`](crate::Client::group_consumer). See the
+/// [module documentation](self).
 pub struct GroupConsumer {
     config: GroupConsumerConfig,
     consumer: Consumer,
@@ -166,11 +170,13 @@ impl Drop for GroupConsumer {
 }
 
 impl GroupConsumer {
-    /// Connects to the cluster. The group is joined by the first `poll()`
-    /// after [`GroupConsumer::subscribe`].
-    pub async fn new(config: GroupConsumerConfig) -> Result<GroupConsumer> {
+    /// A member over `cluster` (see
+    /// [`Client::group_consumer`](crate::Client::group_consumer)); starts the
+    /// heartbeat and committer tasks. The group is joined by the first
+    /// `poll()` after [`GroupConsumer::subscribe`].
+    pub(crate) fn new(cluster: Cluster, config: GroupConsumerConfig) -> Result<GroupConsumer> {
         config.validate()?;
-        let consumer = Consumer::new(config.consumer.clone()).await?;
+        let consumer = Consumer::new(cluster, config.consumer.clone())?;
         let (commits, commit_queue) = offsets::commit_queue();
         let client = Arc::new(GroupClient::new(
             consumer.cluster().clone(),
@@ -233,7 +239,7 @@ impl GroupConsumer {
     }
 
     /// The partitions this member owns in the current generation.
-    pub fn assignment(&self) -> &[(String, i32)] {
+    pub fn assignment(&self) -> &[TopicPartition] {
         &self.assignment
     }
 
@@ -317,14 +323,14 @@ impl GroupConsumer {
 
     /// Commits exactly `offsets` (the next offset to read, per partition)
     /// and waits for the acknowledgement.
-    pub async fn commit_offsets(&self, offsets: BTreeMap<(String, i32), i64>) -> Result<()> {
+    pub async fn commit_offsets(&self, offsets: BTreeMap<TopicPartition, i64>) -> Result<()> {
         self.client.commit(offsets, self.deadline()).await
     }
 
     /// The group's committed offset of a partition (`None`: none), asked of
     /// the coordinator now.
     pub async fn committed(&self, topic: &str, partition: i32) -> Result<Option<i64>> {
-        let tp = (topic.to_string(), partition);
+        let tp = TopicPartition::new(topic, partition);
         let answers = self
             .client
             .fetch_committed(std::slice::from_ref(&tp), self.deadline())
@@ -347,7 +353,7 @@ impl GroupConsumer {
     /// is committed for the partition until records from the new position
     /// are handed out.
     pub async fn seek(&mut self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
-        let tp = (topic.to_string(), partition);
+        let tp = TopicPartition::new(topic, partition);
         if !self.assignment.contains(&tp) {
             return Err(ClientError::NotAssigned {
                 topic: topic.to_string(),

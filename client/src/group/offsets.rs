@@ -27,9 +27,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::coordinator::{GroupClient, TopicPartition};
+use super::coordinator::GroupClient;
 use super::membership::{recovery, Recovery};
 use crate::error::{ClientError, Result};
+use crate::TopicPartition;
 
 /// One commit waiting for the committer task.
 #[derive(Debug)]
@@ -55,7 +56,8 @@ pub(crate) fn spawn_committer(
     client: Arc<GroupClient>,
     queue: mpsc::UnboundedReceiver<CommitRequest>,
 ) -> AbortHandle {
-    tokio::spawn(run_committer(client, queue)).abort_handle()
+    let cluster = client.cluster().clone();
+    cluster.spawn(run_committer(client, queue)).abort_handle()
 }
 
 async fn run_committer(
@@ -216,16 +218,16 @@ impl GroupClient {
     async fn commit_once(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
         let (generation, member_id) = self.membership().commit_identity();
         let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-        for ((topic, partition), offset) in offsets {
+        for (tp, offset) in offsets {
             let entry = OffsetCommitRequestPartition::default()
-                .with_partition_index(*partition)
+                .with_partition_index(tp.partition)
                 .with_committed_offset(*offset)
                 .with_committed_metadata(Some(String::new()));
-            match topics.iter_mut().find(|t| t.name == *topic) {
+            match topics.iter_mut().find(|t| t.name == tp.topic) {
                 Some(t) => t.partitions.push(entry),
                 None => topics.push(
                     OffsetCommitRequestTopic::default()
-                        .with_name(topic.clone())
+                        .with_name(tp.topic.clone())
                         .with_partitions(vec![entry]),
                 ),
             }
@@ -307,13 +309,13 @@ impl GroupClient {
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
         let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
-        for (topic, partition) in partitions {
-            match topics.iter_mut().find(|t| t.name == *topic) {
-                Some(t) => t.partition_indexes.push(*partition),
+        for tp in partitions {
+            match topics.iter_mut().find(|t| t.name == tp.topic) {
+                Some(t) => t.partition_indexes.push(tp.partition),
                 None => topics.push(
                     OffsetFetchRequestTopic::default()
-                        .with_name(topic.clone())
-                        .with_partition_indexes(vec![*partition]),
+                        .with_name(tp.topic.clone())
+                        .with_partition_indexes(vec![tp.partition]),
                 ),
             }
         }
@@ -350,7 +352,9 @@ impl GroupClient {
                         ),
                     );
                 }
-                if let Some(slot) = answers.get_mut(&(name.clone(), p.partition_index)) {
+                if let Some(slot) =
+                    answers.get_mut(&TopicPartition::new(name.clone(), p.partition_index))
+                {
                     *slot = (p.error_code == 0 && p.committed_offset >= 0)
                         .then_some(p.committed_offset);
                 }
@@ -368,7 +372,7 @@ mod tests {
         CommitRequest {
             offsets: pairs
                 .iter()
-                .map(|(p, o)| (("t".to_string(), *p), *o))
+                .map(|(p, o)| (TopicPartition::new("t", *p), *o))
                 .collect(),
             deadline: Instant::now(),
             reply: reply.then(|| oneshot::channel().0),
@@ -381,7 +385,7 @@ mod tests {
         merge(&mut first, request(&[(0, 9), (2, 1)], false));
         let expected: BTreeMap<TopicPartition, i64> = [(0, 9), (1, 3), (2, 1)]
             .iter()
-            .map(|(p, o)| (("t".to_string(), *p), *o))
+            .map(|(p, o)| (TopicPartition::new("t", *p), *o))
             .collect();
         assert_eq!(first.offsets, expected);
     }

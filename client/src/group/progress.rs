@@ -17,8 +17,8 @@
 
 use std::collections::BTreeMap;
 
-use super::coordinator::TopicPartition;
 use crate::consumer::ConsumerRecord;
+use crate::TopicPartition;
 
 /// Per-partition application progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl Progress {
 
     /// `record` is being handed to the application.
     pub(crate) fn hand_out(&mut self, record: &ConsumerRecord) {
-        let tp = (record.topic.to_string(), record.partition);
+        let tp = TopicPartition::new(&*record.topic, record.partition);
         self.returned.insert(tp, record.offset + 1);
     }
 
@@ -112,7 +112,7 @@ mod tests {
     }
 
     fn tp(partition: i32) -> TopicPartition {
-        ("t".to_string(), partition)
+        TopicPartition::new("t", partition)
     }
 
     fn map(pairs: &[(i32, i64)]) -> BTreeMap<TopicPartition, i64> {

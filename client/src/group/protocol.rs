@@ -13,11 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Buf, Bytes};
 use sediment_protocol::messages::consumer_protocol::{
-    ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicPartition,
+    self, ConsumerProtocolAssignment, ConsumerProtocolSubscription,
 };
 use sediment_protocol::{Message, Writer};
 
 use crate::error::{ClientError, Result};
+use crate::TopicPartition;
 
 /// The embedded protocol type of consumer groups.
 pub(crate) const PROTOCOL_TYPE: &str = "consumer";
@@ -29,7 +30,7 @@ const VERSION: i16 = 3;
 /// (empty under the eager protocol, which revokes everything before joining).
 pub(crate) fn encode_subscription(
     topics: &BTreeSet<String>,
-    owned: &[(String, i32)],
+    owned: &[TopicPartition],
     generation_id: i32,
 ) -> Result<Bytes> {
     let subscription = ConsumerProtocolSubscription::default()
@@ -48,26 +49,28 @@ pub(crate) fn decode_subscription(bytes: Bytes) -> Result<BTreeSet<String>> {
 }
 
 /// Encodes one member's assignment.
-pub(crate) fn encode_assignment(partitions: &[(String, i32)]) -> Result<Bytes> {
+pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes> {
     let assignment = ConsumerProtocolAssignment::default()
         .with_assigned_partitions(topic_partitions(partitions));
     encode_versioned(&assignment, "consumer protocol assignment")
 }
 
 /// Decodes the assignment SyncGroup handed this member, sorted.
-pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<(String, i32)>> {
+pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<TopicPartition>> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
     let (version, body) = split_version(bytes, "assignment")?;
     let assignment = ConsumerProtocolAssignment::from_bytes(body, version)
         .map_err(|e| invalid("assignment", e))?;
-    let mut partitions: Vec<(String, i32)> = assignment
+    let mut partitions: Vec<TopicPartition> = assignment
         .assigned_partitions
         .into_iter()
         .flat_map(|tp| {
             let topic = tp.topic;
-            tp.partitions.into_iter().map(move |p| (topic.clone(), p))
+            tp.partitions
+                .into_iter()
+                .map(move |p| TopicPartition::new(topic.clone(), p))
         })
         .collect();
     partitions.sort();
@@ -76,21 +79,24 @@ pub(crate) fn decode_assignment(bytes: Bytes) -> Result<Vec<(String, i32)>> {
 }
 
 /// The partitions grouped by topic, in the consumer protocol's form.
-fn topic_partitions(partitions: &[(String, i32)]) -> Vec<TopicPartition> {
+fn topic_partitions(partitions: &[TopicPartition]) -> Vec<consumer_protocol::TopicPartition> {
     group_by_topic(partitions)
         .into_iter()
         .map(|(topic, partitions)| {
-            TopicPartition::default()
+            consumer_protocol::TopicPartition::default()
                 .with_topic(topic)
                 .with_partitions(partitions)
         })
         .collect()
 }
 
-fn group_by_topic(partitions: &[(String, i32)]) -> BTreeMap<String, Vec<i32>> {
+fn group_by_topic(partitions: &[TopicPartition]) -> BTreeMap<String, Vec<i32>> {
     let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    for (topic, partition) in partitions {
-        by_topic.entry(topic.clone()).or_default().push(*partition);
+    for tp in partitions {
+        by_topic
+            .entry(tp.topic.clone())
+            .or_default()
+            .push(tp.partition);
     }
     for list in by_topic.values_mut() {
         list.sort_unstable();
@@ -139,8 +145,11 @@ mod tests {
     use super::*;
     use bytes::{BufMut, BytesMut};
 
-    fn tps(pairs: &[(&str, i32)]) -> Vec<(String, i32)> {
-        pairs.iter().map(|(t, p)| (t.to_string(), *p)).collect()
+    fn tps(pairs: &[(&str, i32)]) -> Vec<TopicPartition> {
+        pairs
+            .iter()
+            .map(|(t, p)| TopicPartition::new(*t, *p))
+            .collect()
     }
 
     #[test]

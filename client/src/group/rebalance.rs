@@ -14,13 +14,13 @@ use sediment_protocol::ErrorCode;
 use tokio::time::Instant;
 
 use super::assignor::{AssignorKind, MemberSubscription};
-use super::coordinator::TopicPartition;
 use super::listener::{Assigned, Revoked};
 use super::membership::{Phase, Recovery};
 use super::protocol;
 use super::GroupConsumer;
 use crate::consumer::{AutoOffsetReset, Offset};
 use crate::error::{ClientError, Result};
+use crate::TopicPartition;
 
 impl GroupConsumer {
     /// Revoke (if holding a generation), join, sync, and take the new assignment.
@@ -307,7 +307,7 @@ impl GroupConsumer {
             }
             let position = match start {
                 Offset::At(at) => Some(*at),
-                _ => self.consumer.position(&tp.0, tp.1),
+                _ => self.consumer.position(&tp.topic, tp.partition),
             };
             if let Some(position) = position {
                 self.progress.start(tp.clone(), position);

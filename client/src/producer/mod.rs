@@ -31,7 +31,6 @@ use std::time::Duration;
 use tokio::sync::TryAcquireError;
 
 use crate::cluster::Cluster;
-use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use accumulator::{Accumulator, Append};
 pub use batch::DeliveryFuture;
@@ -42,12 +41,12 @@ use sender::Shared;
 /// batches); a single batch above it still goes, alone.
 const MAX_REQUEST_BYTES: usize = 16 << 20;
 
-/// Producer settings. Defaults follow the brief for this client rather than
-/// the Java client where they differ (1 MiB batches, 5 ms linger).
+/// Producer settings, for [`Client::producer`](crate::Client::producer);
+/// the connection settings are the client's. Defaults follow the brief for
+/// this client rather than the Java client where they differ (1 MiB
+/// batches, 5 ms linger).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerConfig {
-    /// Where the cluster is.
-    pub client: ClientConfig,
     /// Acknowledgements to wait for (default `All`).
     pub acks: Acks,
     /// How long an open batch waits for more records before it may be sent
@@ -79,7 +78,6 @@ pub struct ProducerConfig {
 impl Default for ProducerConfig {
     fn default() -> Self {
         Self {
-            client: ClientConfig::default(),
             acks: Acks::All,
             linger: Duration::from_millis(5),
             batch_size: 1 << 20,
@@ -94,16 +92,7 @@ impl Default for ProducerConfig {
 }
 
 impl ProducerConfig {
-    /// The defaults with `bootstrap` set.
-    pub fn new(bootstrap: impl Into<String>) -> Self {
-        Self {
-            client: ClientConfig::new(bootstrap),
-            ..Self::default()
-        }
-    }
-
     fn validate(&self) -> Result<()> {
-        self.client.validate()?;
         if self.batch_size == 0 {
             return Err(ClientError::Config("batch_size must be above 0".into()));
         }
@@ -122,8 +111,9 @@ impl ProducerConfig {
     }
 }
 
-/// An asynchronous, batching Kafka producer. Cheap to clone: clones share
-/// the buffer, the connections and the background tasks. When the last
+/// An asynchronous, batching Kafka producer, from
+/// [`Client::producer`](crate::Client::producer). Cheap to clone: clones
+/// share the buffer, the connections and the background tasks. When the last
 /// clone is dropped, what is buffered is still delivered in the background;
 /// call [`Producer::flush`] (or [`Producer::close`]) to wait for it.
 #[derive(Clone)]
@@ -144,10 +134,10 @@ impl Drop for Handle {
 }
 
 impl Producer {
-    /// Connects to the cluster and starts the background tasks.
-    pub async fn new(config: ProducerConfig) -> Result<Producer> {
+    /// Starts the background tasks of a producer over `cluster` (see
+    /// [`Client::producer`](crate::Client::producer)).
+    pub(crate) fn new(cluster: Cluster, config: ProducerConfig) -> Result<Producer> {
         config.validate()?;
-        let cluster = Cluster::connect(config.client.clone()).await?;
         let accumulator = Accumulator::new(
             config.batch_size,
             config.linger,
@@ -155,7 +145,9 @@ impl Producer {
             MAX_REQUEST_BYTES.max(config.batch_size),
         );
         let shared = Arc::new(Shared::new(cluster, config, accumulator));
-        tokio::spawn(sender::drain_task(Arc::clone(&shared)));
+        shared
+            .cluster
+            .spawn(sender::drain_task(Arc::clone(&shared)));
         Ok(Producer {
             handle: Arc::new(Handle { shared }),
         })
