@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Not eprintln!: it panics when stderr cannot be written (full disk).
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "error: {error:#}");
             ExitCode::FAILURE
         }
     }

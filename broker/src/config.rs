@@ -52,6 +52,50 @@ impl FromStr for FlushPolicy {
     }
 }
 
+/// Which timestamp a topic's batches carry (Kafka's `message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// The producer's timestamps are stored as sent, provided they lie within
+    /// `message.timestamp.before.max.ms` / `after.max.ms` of the broker's
+    /// clock. Default.
+    #[default]
+    CreateTime,
+    /// The broker stamps every batch with its clock at append (the batch's
+    /// `maxTimestamp` and timestamp-type attribute; records are not rewritten).
+    LogAppendTime,
+}
+
+impl TimestampType {
+    /// Kafka's name of the type, as `message.timestamp.type` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateTime => "CreateTime",
+            Self::LogAppendTime => "LogAppendTime",
+        }
+    }
+}
+
+impl fmt::Display for TimestampType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TimestampType {
+    type Err = String;
+
+    /// Parses `CreateTime` or `LogAppendTime` (case-sensitive, as Kafka).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "CreateTime" => Ok(Self::CreateTime),
+            "LogAppendTime" => Ok(Self::LogAppendTime),
+            _ => Err(format!(
+                "message.timestamp.type must be CreateTime or LogAppendTime, got `{s}`"
+            )),
+        }
+    }
+}
+
 /// Settings of one partition log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
@@ -60,8 +104,9 @@ pub struct LogConfig {
     pub segment_bytes: u64,
     /// Roll once the active segment is this old, if set (Kafka's `segment.ms`).
     pub segment_ms: Option<Duration>,
-    /// Delete sealed segments whose newest record is older than this (`retention.ms`).
-    /// Default 7 days; `None` keeps data forever.
+    /// Delete sealed segments whose last append, by the broker's clock, is
+    /// older than this (`retention.ms`; see `storage::retention`). Default 7
+    /// days; `None` keeps data forever.
     pub retention_ms: Option<Duration>,
     /// Delete the oldest sealed segments while the log is larger than this (`retention.bytes`).
     /// Default unlimited.
@@ -74,12 +119,25 @@ pub struct LogConfig {
     /// Capacity of each segment's offset index file; the segment rolls when it is
     /// full. Default 10 MiB (Kafka's `segment.index.bytes`).
     pub index_max_bytes: u64,
-    /// Segment space is reserved with `fallocate` in steps of this many bytes,
-    /// so a full disk is an error on append, never a SIGBUS. Default 16 MiB.
+    /// Largest step in which segment space is reserved with `fallocate` ahead
+    /// of appends (so a full disk is an error on append, never a SIGBUS).
+    /// Steps start at 64 KiB and double only while a partition writes fast;
+    /// unused space is returned on roll, close, idleness and reopen. Default 16 MiB.
     pub preallocate_bytes: u64,
     /// Leader epoch stamped on appended batches. Sediment is one broker, so
     /// this is 0 unless a caller says otherwise.
     pub leader_epoch: i32,
+    /// Which timestamps batches carry (`message.timestamp.type`). Default
+    /// [`TimestampType::CreateTime`].
+    pub timestamp_type: TimestampType,
+    /// How far, in ms, a CreateTime timestamp may lie behind the broker's
+    /// clock (`message.timestamp.before.max.ms`). Default `i64::MAX`
+    /// (unbounded), Kafka 4's.
+    pub timestamp_before_max_ms: i64,
+    /// How far, in ms, a CreateTime timestamp may lie ahead of the broker's
+    /// clock (`message.timestamp.after.max.ms`). Default 3600000 (1 hour),
+    /// Kafka 4's.
+    pub timestamp_after_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -94,6 +152,9 @@ impl Default for LogConfig {
             index_max_bytes: 10 << 20,
             preallocate_bytes: 16 << 20,
             leader_epoch: 0,
+            timestamp_type: TimestampType::CreateTime,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
         }
     }
 }
@@ -125,6 +186,12 @@ impl LogConfig {
         }
         if self.preallocate_bytes == 0 {
             return Err("preallocate bytes must be positive".to_string());
+        }
+        if self.timestamp_before_max_ms < 0 || self.timestamp_after_max_ms < 0 {
+            return Err(format!(
+                "message.timestamp.before.max.ms and after.max.ms must be at least 0, got {} and {}",
+                self.timestamp_before_max_ms, self.timestamp_after_max_ms
+            ));
         }
         Ok(())
     }

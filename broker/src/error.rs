@@ -46,6 +46,16 @@ pub enum StorageError {
         /// What is wrong there.
         reason: String,
     },
+    /// The partition could not be opened because of an I/O error (a full or
+    /// failing disk), not because its data is damaged. It is opened again at
+    /// the next start.
+    #[error("partition {partition} is offline after an I/O error: {reason}")]
+    Offline {
+        /// `topic-partition` directory name.
+        partition: String,
+        /// The error that kept it from opening.
+        reason: String,
+    },
     /// A batch handed to `append` is invalid; nothing from that call was appended.
     #[error("invalid batch at byte {position} of the append: {defect}")]
     InvalidBatch {
@@ -53,6 +63,25 @@ pub enum StorageError {
         position: usize,
         /// What is wrong with it.
         defect: BatchDefect,
+    },
+    /// A CreateTime batch carries a timestamp further from the broker's clock
+    /// than the topic allows; nothing from that call was appended.
+    #[error("timestamp {timestamp} of the batch at byte {position} of the append is outside [{earliest}, {latest}] (broker clock {now_ms}; message.timestamp.before.max.ms={before_max_ms}, message.timestamp.after.max.ms={after_max_ms})")]
+    TimestampOutOfRange {
+        /// Byte position of the batch within the appended buffer.
+        position: usize,
+        /// The offending timestamp.
+        timestamp: i64,
+        /// The broker's clock at the check, ms since the epoch.
+        now_ms: i64,
+        /// Earliest timestamp accepted.
+        earliest: i64,
+        /// Latest timestamp accepted.
+        latest: i64,
+        /// The topic's `message.timestamp.before.max.ms`.
+        before_max_ms: i64,
+        /// The topic's `message.timestamp.after.max.ms`.
+        after_max_ms: i64,
     },
     /// `append` was given no bytes.
     #[error("append of an empty record set")]
@@ -73,6 +102,18 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// True when the error is the file system running out of space (ENOSPC,
+    /// or a quota).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            ),
+            _ => false,
+        }
+    }
+
     /// Wraps an `io::Error` with what was being done and to which path.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io {

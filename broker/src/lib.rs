@@ -39,6 +39,6 @@ pub mod storage;
 pub mod topics;
 
 pub use broker::Broker;
-pub use config::{BrokerConfig, FlushPolicy, GroupConfig, LogConfig};
+pub use config::{BrokerConfig, FlushPolicy, GroupConfig, LogConfig, TimestampType};
 pub use error::StorageError;
 pub use lifecycle::{LifecycleError, RunningBroker};

@@ -22,6 +22,9 @@ use crate::server::Server;
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
 /// How often recovery points are checkpointed.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+/// A partition that appended nothing for this long returns the segment space
+/// reserved ahead of its appends (checked with every checkpoint).
+const RESERVATION_IDLE: Duration = Duration::from_secs(30);
 
 /// Why the broker could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +123,8 @@ impl RunningBroker {
     }
 }
 
-/// Interval flushes, retention and recovery-point checkpoints, on the
+/// Interval flushes, retention, recovery-point checkpoints and the release of
+/// idle partitions' reserved space, on the
 /// blocking pool, one round at a time.
 async fn maintain(broker: Arc<Broker>) {
     let flush = broker.config().log.flush;
@@ -150,6 +154,7 @@ async fn maintain(broker: Arc<Broker>) {
                 broker.logs().enforce_retention();
             }
             if run_checkpoint {
+                broker.logs().release_idle_reservations(RESERVATION_IDLE);
                 if let Err(error) = broker.logs().checkpoint_recovery_points() {
                     tracing::error!(error = %error, "cannot write the recovery-point checkpoint");
                 }

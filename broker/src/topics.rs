@@ -32,11 +32,20 @@ pub const SEGMENT_MS: &str = "segment.ms";
 pub const CLEANUP_POLICY: &str = "cleanup.policy";
 /// `max.message.bytes`
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+/// `message.timestamp.type`: `CreateTime` (default) or `LogAppendTime`.
+pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+/// `message.timestamp.before.max.ms`: how far behind the broker's clock a CreateTime timestamp may be.
+pub const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
+/// `message.timestamp.after.max.ms`: how far ahead of the broker's clock a CreateTime timestamp may be.
+pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
 
 /// Every topic config Sediment understands, in the order DescribeConfigs lists them.
-pub const TOPIC_CONFIG_KEYS: [&str; 6] = [
+pub const TOPIC_CONFIG_KEYS: [&str; 9] = [
     CLEANUP_POLICY,
     MAX_MESSAGE_BYTES,
+    MESSAGE_TIMESTAMP_AFTER_MAX_MS,
+    MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
+    MESSAGE_TIMESTAMP_TYPE,
     RETENTION_BYTES,
     RETENTION_MS,
     SEGMENT_BYTES,
@@ -167,6 +176,26 @@ pub fn topic_log_config(
                     return Err(invalid("must be at least 1"));
                 }
             }
+            MESSAGE_TIMESTAMP_TYPE => {
+                config.timestamp_type = value
+                    .parse()
+                    .map_err(|_| invalid("must be CreateTime or LogAppendTime"))?;
+            }
+            MESSAGE_TIMESTAMP_BEFORE_MAX_MS | MESSAGE_TIMESTAMP_AFTER_MAX_MS => {
+                let ms = value.parse::<i64>().map_err(|_| {
+                    invalid("must be an integer from 0 to 9223372036854775807 (ms)")
+                })?;
+                if ms < 0 {
+                    return Err(invalid(
+                        "must be an integer from 0 to 9223372036854775807 (ms)",
+                    ));
+                }
+                if key == MESSAGE_TIMESTAMP_BEFORE_MAX_MS {
+                    config.timestamp_before_max_ms = ms;
+                } else {
+                    config.timestamp_after_max_ms = ms;
+                }
+            }
             _ => return Err(invalid("unknown topic config")),
         }
     }
@@ -256,6 +285,7 @@ impl TopicRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TimestampType;
 
     fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -292,6 +322,48 @@ mod tests {
         assert!(
             topic_log_config(&LogConfig::default(), &configs(&[(RETENTION_MS, "soon")])).is_err()
         );
+    }
+
+    #[test]
+    fn given_timestamp_configs_when_valid_then_applied_and_defaults_are_kafka_4s() {
+        let defaults = topic_log_config(&LogConfig::default(), &BTreeMap::new()).unwrap();
+        assert_eq!(defaults.timestamp_type, TimestampType::CreateTime);
+        assert_eq!(defaults.timestamp_before_max_ms, i64::MAX);
+        assert_eq!(defaults.timestamp_after_max_ms, 3_600_000);
+        let config = topic_log_config(
+            &LogConfig::default(),
+            &configs(&[
+                (MESSAGE_TIMESTAMP_TYPE, "LogAppendTime"),
+                (MESSAGE_TIMESTAMP_BEFORE_MAX_MS, "86400000"),
+                (MESSAGE_TIMESTAMP_AFTER_MAX_MS, "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(config.timestamp_before_max_ms, 86_400_000);
+        assert_eq!(config.timestamp_after_max_ms, 0);
+    }
+
+    #[test]
+    fn given_bad_timestamp_configs_then_refused_naming_key_and_allowed_values() {
+        let refused = |key: &str, value: &str| {
+            topic_log_config(&LogConfig::default(), &configs(&[(key, value)]))
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused(MESSAGE_TIMESTAMP_TYPE, "createtime");
+        assert!(err.contains("message.timestamp.type=createtime"), "{err}");
+        assert!(err.contains("CreateTime or LogAppendTime"), "{err}");
+        for key in [
+            MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
+            MESSAGE_TIMESTAMP_AFTER_MAX_MS,
+        ] {
+            for value in ["-1", "soon", "9223372036854775808"] {
+                let err = refused(key, value);
+                assert!(err.contains(&format!("{key}={value}")), "{err}");
+                assert!(err.contains("0 to 9223372036854775807"), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
-use support::{append_acked, as_stored, read_all};
+use support::{append_acked, as_stored, read_all, TmpfsMount};
 
 use std::fs;
 use std::io::ErrorKind;
@@ -64,45 +64,6 @@ fn config() -> LogConfig {
 
 fn batch(seed: u64) -> Vec<u8> {
     batch_of_size(16, BATCH_BYTES, 1000 * seed as i64, seed)
-}
-
-/// A tmpfs mounted over a directory, unmounted on drop (also when a test panics).
-struct TmpfsMount {
-    path: PathBuf,
-}
-
-impl TmpfsMount {
-    /// Mounts a tmpfs of `size` over `path`; `Err` says why the system refused.
-    fn mount(path: &Path, size: &str) -> Result<Self, String> {
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(path)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "mount exited with {}: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Ok(Self {
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-impl Drop for TmpfsMount {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount")
-            .arg(&self.path)
-            .status()
-            .is_ok_and(|status| status.success());
-        if !unmounted {
-            eprintln!("umount {} failed; detaching it lazily", self.path.display());
-            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        }
-    }
 }
 
 /// How the scenario runs out of space and gets it back.

@@ -12,13 +12,26 @@ pub enum OutputFormat {
 /// Writes one line to stdout. A closed pipe (`sediment log dump F | head`)
 /// ends the process quietly, as Unix tools do, instead of panicking.
 pub fn emit(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+    if let Err(error) = try_emit(line) {
         if error.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: cannot write to stdout: {error}");
+        eprint_lossy(format_args!("error: cannot write to stdout: {error}"));
         std::process::exit(1);
     }
+}
+
+/// Writes one line to stdout and flushes it, returning the error instead of
+/// acting on it (`serve` keeps running when stdout is unwritable).
+pub fn try_emit(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush())
+}
+
+/// Writes one line to stderr, dropping it if stderr cannot be written (a full
+/// disk, a closed pipe): `eprintln!` would panic there.
+pub fn eprint_lossy(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

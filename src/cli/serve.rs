@@ -6,6 +6,11 @@
 //!
 //! Settings come from built-in defaults, then an optional TOML `--config`
 //! file, then flags: a flag always wins.
+//!
+//! Output never stops the broker: the log goes to stderr through
+//! [`LossyStderr`], which drops a line it cannot write (a full disk under a
+//! redirected stderr, a closed pipe) instead of panicking, and a failed
+//! `listening on` line is logged, not fatal.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -157,11 +162,30 @@ fn broker_config(args: ServeArgs) -> anyhow::Result<BrokerConfig> {
     Ok(config)
 }
 
+/// The broker's stderr for its log: a write that fails (no space, a closed
+/// pipe) drops that line and reports success, so logging can neither stop
+/// nor crash the broker (tracing-subscriber would otherwise report the failure
+/// with `eprintln!`, which panics on the same stderr).
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().lock().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().lock().flush();
+        Ok(())
+    }
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SEDIMENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
+        .log_internal_errors(false)
         .with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),
@@ -182,12 +206,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let broker = running.broker();
         tracing::info!(
             data_dir = %data_dir.display(),
+            addr = %running.local_addr(),
             partitions = broker.logs().partitions().len(),
             offline = broker.logs().offline_partitions().len(),
             flush = %flush,
             "broker ready"
         );
-        outln!("listening on {}", running.local_addr());
+        // A full disk under a redirected stdout must not stop a broker that
+        // is ready to serve: the address is in the log line above as well.
+        if let Err(error) = super::output::try_emit(format_args!(
+            "listening on {}",
+            running.local_addr()
+        )) {
+            tracing::warn!(error = %error, addr = %running.local_addr(), "cannot print the listening address to stdout");
+        }
         running.run_until(shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })

@@ -19,8 +19,9 @@ use crate::broker::Broker;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::protocol::errors::{Refusal, ToErrorCode};
 use crate::topics::{
-    TopicMeta, CLEANUP_POLICY, MAX_MESSAGE_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES,
-    SEGMENT_MS, TOPIC_CONFIG_KEYS,
+    TopicMeta, CLEANUP_POLICY, MAX_MESSAGE_BYTES, MESSAGE_TIMESTAMP_AFTER_MAX_MS,
+    MESSAGE_TIMESTAMP_BEFORE_MAX_MS, MESSAGE_TIMESTAMP_TYPE, RETENTION_BYTES, RETENTION_MS,
+    SEGMENT_BYTES, SEGMENT_MS, TOPIC_CONFIG_KEYS,
 };
 
 /// DescribeConfigs resource type of a topic.
@@ -235,6 +236,13 @@ fn topic_configs(broker: &Arc<Broker>, topic: &TopicMeta) -> Vec<(String, String
             let (default, config_type) = match key {
                 CLEANUP_POLICY => ("delete".to_string(), TYPE_STRING),
                 MAX_MESSAGE_BYTES => (broker.config().message_max_bytes.to_string(), TYPE_INT),
+                MESSAGE_TIMESTAMP_TYPE => (log.timestamp_type.to_string(), TYPE_STRING),
+                MESSAGE_TIMESTAMP_BEFORE_MAX_MS => {
+                    (log.timestamp_before_max_ms.to_string(), TYPE_LONG)
+                }
+                MESSAGE_TIMESTAMP_AFTER_MAX_MS => {
+                    (log.timestamp_after_max_ms.to_string(), TYPE_LONG)
+                }
                 RETENTION_BYTES => (optional(log.retention_bytes), TYPE_LONG),
                 RETENTION_MS => (optional(log.retention_ms.map(|d| d.as_millis())), TYPE_LONG),
                 SEGMENT_BYTES => (log.segment_bytes.to_string(), TYPE_INT),

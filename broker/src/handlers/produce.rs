@@ -3,7 +3,10 @@
 //! answer at all).
 //!
 //! Batches are opaque here: no per-record work, only the header checks the
-//! storage layer does (length, magic, CRC-32C) and the size limit.
+//! storage layer does (length, magic, CRC-32C, the topic's timestamp bounds)
+//! and the size limit. A refused partition gets its own error code
+//! (INVALID_TIMESTAMP for a timestamp out of bounds) and nothing of its
+//! records is appended; the request's other partitions are unaffected.
 //!
 //! A Produce runs in two steps: [`append_all`] appends every partition's
 //! records, and [`Appended::finish`] waits until they are durable. Only the
@@ -23,7 +26,7 @@ use crate::config::FlushPolicy;
 use crate::error::StorageError;
 use crate::protocol::errors::Refusal;
 use crate::storage::batch::{BatchDefect, BatchIter};
-use crate::storage::PartitionLog;
+use crate::storage::{AppendOutcome, PartitionLog};
 
 struct Pending {
     topic: usize,
@@ -79,8 +82,10 @@ pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -
                 )
             };
             match outcome {
-                Ok((log, base_offset, next_offset)) => {
+                Ok((log, outcome)) => {
+                    let (base_offset, next_offset) = (outcome.base_offset, outcome.next_offset);
                     response.base_offset = base_offset;
+                    response.log_append_time_ms = outcome.log_append_time_ms;
                     response.log_start_offset = log.log_start_offset();
                     pending.push(Pending {
                         topic: t,
@@ -151,7 +156,7 @@ fn append(
     topic: &str,
     partition: i32,
     records: &[u8],
-) -> Result<(Arc<PartitionLog>, i64, i64), Refusal> {
+) -> Result<(Arc<PartitionLog>, AppendOutcome), Refusal> {
     let meta = broker.topic_or_auto_create(topic)?;
     let log = broker.partition(topic, partition)?;
     let max = broker.max_message_bytes(&meta);
@@ -171,7 +176,7 @@ fn append(
         }
     }
     match log.append(records) {
-        Ok(outcome) => Ok((log, outcome.base_offset, outcome.next_offset)),
+        Ok(outcome) => Ok((log, outcome)),
         Err(StorageError::InvalidBatch {
             defect: BatchDefect::BadMagic { magic },
             ..
@@ -206,6 +211,7 @@ async fn wait_durable(responses: &mut [TopicProduceResponse], pending: Vec<Pendi
             let response = &mut responses[t].partition_responses[p];
             response.error_code = refusal.code;
             response.base_offset = -1;
+            response.log_append_time_ms = -1;
             if version >= 8 {
                 response.error_message = Some(refusal.message);
             }

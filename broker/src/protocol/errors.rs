@@ -59,10 +59,13 @@ pub trait ToErrorCode {
 impl ToErrorCode for StorageError {
     fn error_code(&self) -> ErrorCode {
         match self {
-            Self::Io { .. } | Self::Poisoned { .. } | Self::Fenced { .. } | Self::Config(_) => {
-                ErrorCode::KafkaStorageError
-            }
+            Self::Io { .. }
+            | Self::Poisoned { .. }
+            | Self::Fenced { .. }
+            | Self::Offline { .. }
+            | Self::Config(_) => ErrorCode::KafkaStorageError,
             Self::InvalidBatch { .. } | Self::EmptyAppend => ErrorCode::CorruptMessage,
+            Self::TimestampOutOfRange { .. } => ErrorCode::InvalidTimestamp,
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             // Storage errors are non-exhaustive; a new kind is a storage failure until mapped.
             #[allow(unreachable_patterns)]
@@ -138,6 +141,16 @@ mod tests {
             high_watermark: 3,
         };
         assert_eq!(out.kafka_error_code(), 1);
+        let future = StorageError::TimestampOutOfRange {
+            position: 0,
+            timestamp: 7_200_000,
+            now_ms: 0,
+            earliest: i64::MIN,
+            latest: 3_600_000,
+            before_max_ms: i64::MAX,
+            after_max_ms: 3_600_000,
+        };
+        assert_eq!(future.kafka_error_code(), 32, "INVALID_TIMESTAMP");
         assert_eq!(
             TopicOpError::Storage(out).error_code(),
             ErrorCode::OffsetOutOfRange

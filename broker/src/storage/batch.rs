@@ -1,10 +1,16 @@
 //! A read-only view of a Kafka RecordBatch v2 header, and the checks every
 //! stored batch must pass.
 //!
-//! Sediment stores batches exactly as producers sent them. The only bytes the
-//! broker ever changes are `baseOffset` and `partitionLeaderEpoch`, both of
-//! which lie outside the CRC-32C (it covers `attributes` to the end), so a
-//! batch's checksum stays valid from the producer's socket to the consumer's.
+//! Sediment stores batches exactly as producers sent them: records are never
+//! re-encoded. The broker changes header fields only, by writing a patched
+//! copy of the header's start in place of the producer's bytes
+//! ([`patch_header`]):
+//! - always `baseOffset` and `partitionLeaderEpoch`, both outside the CRC-32C
+//!   (it covers `attributes` to the end), so the producer's checksum stays
+//!   valid from its socket to the consumer's;
+//! - on a LogAppendTime topic also the timestamp-type bit of `attributes` and
+//!   `maxTimestamp`, which lie inside the CRC: the CRC is then recomputed over
+//!   the patched header and the unchanged records.
 //!
 //! Layout (big-endian), from the Kafka protocol documentation:
 //! ```text
@@ -36,6 +42,14 @@ const LAST_OFFSET_DELTA_AT: usize = 23;
 const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
 const PRODUCER_ID_AT: usize = 43;
+/// Header bytes the broker may rewrite: everything up to the end of `maxTimestamp`.
+const PATCHABLE_LEN: usize = MAX_TIMESTAMP_AT + 8;
+/// Header bytes the broker rewrites when it keeps the producer's CRC.
+const OUTSIDE_CRC_LEN: usize = CRC_AT;
+/// The timestamp-type bit of `attributes`: set, the batch carries LogAppendTime.
+pub const TIMESTAMP_TYPE_LOG_APPEND_TIME: i16 = 0x08;
+/// Kafka's "no timestamp" (`RecordBatch.NO_TIMESTAMP`), accepted whatever the bounds.
+pub const NO_TIMESTAMP: i64 = -1;
 const RECORD_COUNT_AT: usize = 57;
 
 /// Why a run of bytes is not a valid batch. Recovery, `log verify` and the
@@ -253,16 +267,125 @@ impl<'a> BatchHeader<'a> {
     pub fn records(&self) -> &'a [u8] {
         &self.bytes[BATCH_HEADER_LEN..]
     }
+
+    /// The timestamp type the batch declares (the `attributes` bit 0x08).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes() & TIMESTAMP_TYPE_LOG_APPEND_TIME != 0
+    }
+
+    /// The first timestamp in the batch outside `[earliest, latest]`, if any
+    /// ([`NO_TIMESTAMP`] is never outside). Checks the header's
+    /// `baseTimestamp` and `maxTimestamp` and, in an uncompressed batch, every
+    /// record's `baseTimestamp + timestampDelta`, walking only the record
+    /// length and timestamp varints.
+    ///
+    /// Compressed batches are not decompressed for this: only their header
+    /// timestamps are checked. A producer can therefore hide an out-of-range
+    /// timestamp inside a compressed batch whose header says otherwise; it
+    /// affects no broker decision (retention and `segment.ms` run on the
+    /// broker's clock), only what consumers read.
+    pub fn timestamp_outside(&self, earliest: i64, latest: i64) -> Option<i64> {
+        let outside = |ts: i64| ts != NO_TIMESTAMP && (ts < earliest || ts > latest);
+        let base = self.base_timestamp();
+        if let Some(ts) = [base, self.max_timestamp()]
+            .into_iter()
+            .find(|&ts| outside(ts))
+        {
+            return Some(ts);
+        }
+        if self.compression() != 0 {
+            return None;
+        }
+        let mut records = self.records();
+        for _ in 0..self.record_count() {
+            // A malformed record section ends the walk: the CRC matched, so
+            // these are the producer's bytes, stored opaquely as ever.
+            let delta = next_record_timestamp_delta(&mut records)?;
+            let ts = base.saturating_add(delta);
+            if outside(ts) {
+                return Some(ts);
+            }
+        }
+        None
+    }
 }
 
-/// Overwrites `baseOffset` and `partitionLeaderEpoch` in a header copy: the
-/// only two fields the broker owns. Both lie before the CRC region.
-pub fn patched_prefix(batch: &[u8], base_offset: i64, leader_epoch: i32) -> [u8; 17] {
-    let mut prefix = [0u8; 17];
-    prefix.copy_from_slice(&batch[..17]);
-    prefix[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
-    prefix[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&leader_epoch.to_be_bytes());
+/// A patched copy of the start of a batch header, written in place of the
+/// producer's bytes: 17 bytes (up to the CRC) when the CRC is kept, 43 (up to
+/// the end of `maxTimestamp`) when the broker stamped LogAppendTime.
+#[derive(Debug, Clone, Copy)]
+pub struct PatchedPrefix {
+    bytes: [u8; PATCHABLE_LEN],
+    len: usize,
+}
+
+impl PatchedPrefix {
+    /// The patched bytes, which replace `batch[..len]`.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The header fields the broker sets on append: the batch's offset, the
+/// leader epoch and, on a LogAppendTime topic, the append time. Records are
+/// never touched.
+///
+/// With `log_append_time` set, the timestamp-type attribute bit is set,
+/// `maxTimestamp` becomes the append time (Kafka's LogAppendTime: consumers
+/// take every record's timestamp from it) and the CRC-32C is recomputed over
+/// the patched header and the unchanged records.
+pub fn patch_header(
+    batch: &BatchHeader<'_>,
+    base_offset: i64,
+    leader_epoch: i32,
+    log_append_time: Option<i64>,
+) -> PatchedPrefix {
+    let bytes = batch.bytes();
+    let mut prefix = PatchedPrefix {
+        bytes: [0u8; PATCHABLE_LEN],
+        len: OUTSIDE_CRC_LEN,
+    };
+    // `parse` guaranteed at least BATCH_HEADER_LEN (> PATCHABLE_LEN) bytes.
+    prefix.bytes.copy_from_slice(&bytes[..PATCHABLE_LEN]);
+    let out = &mut prefix.bytes;
+    out[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+    out[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&leader_epoch.to_be_bytes());
+    if let Some(append_time) = log_append_time {
+        let attributes = batch.attributes() | TIMESTAMP_TYPE_LOG_APPEND_TIME;
+        out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&append_time.to_be_bytes());
+        let crc = crc32c::crc32c_append(
+            crc32c::crc32c(&out[CRC_START..PATCHABLE_LEN]),
+            &bytes[PATCHABLE_LEN..],
+        );
+        out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        prefix.len = PATCHABLE_LEN;
+    }
     prefix
+}
+
+/// Reads one record's `length` and `timestampDelta` varints and advances
+/// `records` past the record; `None` when the bytes do not hold a record.
+fn next_record_timestamp_delta(records: &mut &[u8]) -> Option<i64> {
+    let length = usize::try_from(read_varlong(records)?).ok()?;
+    let body = records.get(..length)?;
+    *records = &records[length..];
+    let mut fields = body.get(1..)?; // attributes i8
+    read_varlong(&mut fields)
+}
+
+/// Reads a zig-zag varint of up to 64 bits and advances `buf` past it.
+fn read_varlong(buf: &mut &[u8]) -> Option<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = buf.split_first()?;
+        *buf = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    None
 }
 
 /// Walks a buffer of consecutive batches. Stops at the first invalid one
@@ -346,7 +469,9 @@ fn read_i64(buf: &[u8], at: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::encode::{encode_plain_batch, PlainRecord};
     use crate::storage::test_batches::batch_with_records;
+    use sediment_protocol::records::{encode_batch, BatchOptions, Compression, Record};
 
     #[test]
     fn given_valid_batch_when_parsed_then_fields_match_what_was_encoded() {
@@ -374,13 +499,104 @@ mod tests {
     #[test]
     fn given_patched_offset_and_epoch_then_crc_still_valid() {
         let bytes = batch_with_records(2, 10, 0);
-        let prefix = patched_prefix(&bytes, 1234, 7);
+        let prefix = patch_header(&BatchHeader::parse(&bytes).unwrap(), 1234, 7, None);
+        assert_eq!(prefix.as_slice().len(), 17, "CreateTime keeps the CRC");
         let mut patched = bytes.clone();
-        patched[..17].copy_from_slice(&prefix);
+        patched[..17].copy_from_slice(prefix.as_slice());
         let header = BatchHeader::parse_verified(&patched).unwrap();
         assert_eq!(header.base_offset(), 1234);
         assert_eq!(header.last_offset(), 1235);
         assert_eq!(header.partition_leader_epoch(), 7);
+        assert_eq!(header.crc(), BatchHeader::parse(&bytes).unwrap().crc());
+    }
+
+    #[test]
+    fn given_log_append_time_when_patched_then_type_bit_and_max_timestamp_set_crc_valid_records_untouched(
+    ) {
+        let bytes = batch_with_records(3, 10, 1_000);
+        let prefix = patch_header(&BatchHeader::parse(&bytes).unwrap(), 5, 0, Some(99_000));
+        let mut patched = bytes.clone();
+        patched[..prefix.as_slice().len()].copy_from_slice(prefix.as_slice());
+        let header = BatchHeader::parse_verified(&patched).unwrap();
+        assert!(header.is_log_append_time());
+        assert_eq!(header.max_timestamp(), 99_000);
+        assert_eq!(header.base_timestamp(), 1_000, "baseTimestamp is not ours");
+        assert_eq!(header.base_offset(), 5);
+        assert_eq!(header.compression(), 0, "other attribute bits are kept");
+        assert_eq!(&patched[43..], &bytes[43..], "records are never re-encoded");
+    }
+
+    fn batch_at(timestamps: &[i64]) -> Vec<u8> {
+        let records = timestamps
+            .iter()
+            .map(|&timestamp| PlainRecord {
+                key: None,
+                value: Some(bytes::Bytes::from_static(b"v")),
+                timestamp,
+            })
+            .collect();
+        encode_plain_batch(records).unwrap()
+    }
+
+    #[test]
+    fn given_timestamps_within_bounds_when_checked_then_none_outside() {
+        let bytes = batch_at(&[1_000, 1_500, 2_000]);
+        let header = BatchHeader::parse(&bytes).unwrap();
+        assert_eq!(header.timestamp_outside(1_000, 2_000), None);
+        assert_eq!(header.timestamp_outside(1_001, 2_000), Some(1_000));
+        assert_eq!(header.timestamp_outside(1_000, 1_999), Some(2_000));
+    }
+
+    #[test]
+    fn given_no_timestamp_when_checked_then_never_outside() {
+        let bytes = batch_at(&[NO_TIMESTAMP]);
+        let header = BatchHeader::parse(&bytes).unwrap();
+        assert_eq!(header.timestamp_outside(1_000, 2_000), None);
+    }
+
+    #[test]
+    fn given_uncompressed_record_beyond_header_max_when_checked_then_record_walk_finds_it() {
+        // A producer whose header understates a record's timestamp.
+        let mut bytes = batch_at(&[1_000, 9_000_000, 1_001]);
+        bytes[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&1_001i64.to_be_bytes());
+        let header = BatchHeader::parse(&bytes).unwrap();
+        assert_eq!(header.max_timestamp(), 1_001);
+        assert_eq!(header.timestamp_outside(0, 2_000), Some(9_000_000));
+    }
+
+    #[test]
+    fn given_compressed_batch_when_checked_then_only_header_timestamps_count() {
+        let records: Vec<Record> = [1_000, 9_000_000, 1_001]
+            .iter()
+            .enumerate()
+            .map(|(i, &timestamp)| Record {
+                offset: i as i64,
+                timestamp,
+                key: None,
+                value: Some(bytes::Bytes::from_static(b"v")),
+                headers: Vec::new(),
+            })
+            .collect();
+        let options = BatchOptions {
+            compression: Compression::Gzip,
+            ..BatchOptions::default()
+        };
+        let mut bytes = encode_batch(&records, &options).unwrap().to_vec();
+        assert_eq!(
+            BatchHeader::parse(&bytes)
+                .unwrap()
+                .timestamp_outside(0, 2_000),
+            Some(9_000_000),
+            "the header's max timestamp is checked"
+        );
+        bytes[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&1_001i64.to_be_bytes());
+        assert_eq!(
+            BatchHeader::parse(&bytes)
+                .unwrap()
+                .timestamp_outside(0, 2_000),
+            None,
+            "compressed records are not decompressed for the check"
+        );
     }
 
     #[test]

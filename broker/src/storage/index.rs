@@ -10,9 +10,14 @@
 //!
 //! The active segment's index file is reserved with `fallocate` before it is
 //! mapped writable, so a full disk surfaces as an error instead of a SIGBUS on
-//! a later store. The reservation starts small and doubles as entries arrive
-//! (up to the configured maximum), so an idle partition costs kilobytes of
-//! disk, not the maximum.
+//! a later store. Nothing is reserved or mapped until the first entry: an
+//! idle partition's indexes are empty files that cost no disk blocks, and
+//! opening a writable index never needs free space (so a full disk cannot
+//! stop a partition from opening). The reservation then starts at one page
+//! and doubles as entries arrive, up to the configured maximum.
+//!
+//! On a crash the active index may hold reserved zeros past its entries;
+//! recovery rebuilds it from the `.log` (an index is only a cache).
 #![allow(unsafe_code)] // memory-mapped index files; each block says why it is sound
 
 use std::fs::{File, OpenOptions};
@@ -99,7 +104,7 @@ impl IndexEntry for TimeEntry {
 }
 
 enum Mapping {
-    /// No bytes mapped (empty sealed index).
+    /// No bytes mapped (an empty index, sealed or not yet grown).
     None,
     ReadOnly(Mmap),
     Writable(MmapMut),
@@ -115,14 +120,17 @@ impl Mapping {
     }
 }
 
-/// First reservation of a writable index; it doubles when full.
-const INITIAL_RESERVATION: u64 = 64 * 1024;
+/// First reservation of a writable index (made with its first entry); it
+/// doubles when full.
+const INITIAL_RESERVATION: u64 = 4 * 1024;
 
 /// A memory-mapped index file of entries `E`.
 pub struct IndexFile<E: IndexEntry> {
     path: PathBuf,
     file: File,
     map: Mapping,
+    /// True for the active segment's index, which grows by appends.
+    writable: bool,
     entries: usize,
     /// Largest size the file may grow to (a whole number of entries).
     max_bytes: u64,
@@ -136,8 +144,9 @@ pub type TimeIndex = IndexFile<TimeEntry>;
 
 impl<E: IndexEntry> IndexFile<E> {
     /// Creates (or replaces) a writable index with room for `max_bytes`,
-    /// pre-filled with `entries`. The space is reserved with `fallocate`
-    /// before it is mapped.
+    /// pre-filled with `entries`. Space is reserved with `fallocate` as
+    /// entries arrive, before it is mapped; an index without entries is an
+    /// empty file.
     pub fn create_writable(path: &Path, max_bytes: u64, entries: &[E]) -> io::Result<Self> {
         let file = OpenOptions::new()
             .read(true)
@@ -158,7 +167,9 @@ impl<E: IndexEntry> IndexFile<E> {
     }
 
     /// Reopens an existing, trusted index (its length is a whole number of
-    /// entries) as the active segment's writable index.
+    /// entries) as the active segment's writable index. Reserves nothing: the
+    /// existing entries are mapped as they are, room for more is reserved by
+    /// the next append that needs it.
     pub fn open_writable(path: &Path, max_bytes: u64) -> io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let len = file.metadata()?.len();
@@ -172,13 +183,21 @@ impl<E: IndexEntry> IndexFile<E> {
             return Err(io::Error::other("index capacity smaller than one entry"));
         }
         let needed = (entries * E::SIZE) as u64;
-        let start = INITIAL_RESERVATION - INITIAL_RESERVATION % E::SIZE as u64;
-        let capacity = start.min(max_bytes).max(needed);
-        let map = reserve_and_map(&file, capacity)?;
+        let map = if needed == 0 {
+            Mapping::None
+        } else {
+            // SAFETY: the file is ours (opened read-write by this process) and
+            // at least `needed` bytes long (its entries); those bytes are only
+            // read, and stores go to space a later `reserve_and_map` reserved.
+            // Nothing truncates the file while the map is alive (`seal` drops
+            // it first).
+            Mapping::Writable(unsafe { MmapOptions::new().len(needed as usize).map_mut(&file)? })
+        };
         Ok(Self {
             path: path.to_path_buf(),
             file,
-            map: Mapping::Writable(map),
+            map,
+            writable: true,
             entries,
             max_bytes: max_bytes.max(needed),
             _entry: PhantomData,
@@ -202,6 +221,7 @@ impl<E: IndexEntry> IndexFile<E> {
             path: path.to_path_buf(),
             file,
             map,
+            writable: false,
             entries,
             max_bytes: len,
             _entry: PhantomData,
@@ -246,18 +266,17 @@ impl<E: IndexEntry> IndexFile<E> {
 
     /// Appends an entry; `Ok(false)` when the index is at its maximum size (the
     /// segment should roll) or read-only. Grows the reservation (fallocate,
-    /// then remap) when the current one is full.
+    /// then remap) when the current one is full, starting with one page.
     pub fn append(&mut self, entry: E) -> io::Result<bool> {
         let at = self.entries * E::SIZE;
         if self.is_full() {
             return Ok(false);
         }
-        let mapped = match &self.map {
-            Mapping::Writable(map) => map.len(),
-            _ => return Ok(false),
-        };
+        let mapped = self.map.bytes().len();
         if at + E::SIZE > mapped {
-            let grown = (mapped as u64 * 2).min(self.max_bytes);
+            let grown = (mapped as u64 * 2)
+                .max(INITIAL_RESERVATION)
+                .min(self.max_bytes);
             let grown = grown - grown % E::SIZE as u64;
             // Readers hold the index lock while they read, so swapping the
             // mapping here is not observed half-way.
@@ -273,10 +292,7 @@ impl<E: IndexEntry> IndexFile<E> {
 
     /// True when another entry would exceed the maximum size (or the index is read-only).
     pub fn is_full(&self) -> bool {
-        match &self.map {
-            Mapping::Writable(_) => ((self.entries + 1) * E::SIZE) as u64 > self.max_bytes,
-            _ => true,
-        }
+        !self.writable || ((self.entries + 1) * E::SIZE) as u64 > self.max_bytes
     }
 
     /// The last entry whose key is `<= key`, if any (binary search).
@@ -299,7 +315,7 @@ impl<E: IndexEntry> IndexFile<E> {
     /// offsets that fit `max_relative_offset`. Returns why it cannot be trusted.
     pub fn check(&self, max_relative_offset: u32) -> Result<(), String> {
         let len = self.file.metadata().map_err(|e| e.to_string())?.len();
-        if matches!(self.map, Mapping::ReadOnly(_) | Mapping::None) && len % E::SIZE as u64 != 0 {
+        if !self.writable && len % E::SIZE as u64 != 0 {
             return Err(format!(
                 "length {len} is not a multiple of the {}-byte entry size",
                 E::SIZE
@@ -334,6 +350,7 @@ impl<E: IndexEntry> IndexFile<E> {
             map.flush()?;
         }
         self.map = Mapping::None;
+        self.writable = false;
         let len = (self.entries * E::SIZE) as u64;
         self.file.set_len(len)?;
         self.file.sync_all()?;
@@ -459,6 +476,7 @@ fn reserve_and_map(file: &File, capacity: u64) -> io::Result<MmapMut> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn offset_entry(relative_offset: u32, position: u32) -> OffsetEntry {
         OffsetEntry {
@@ -516,6 +534,33 @@ mod tests {
             Some(offset_entry(count - 1, (count - 1) * 10))
         );
         assert!(std::fs::metadata(&path).unwrap().len() < max);
+    }
+
+    #[test]
+    fn given_writable_index_without_entries_then_file_is_empty_until_the_first_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let mut index = OffsetIndex::create_writable(&path, 10 << 20, &[]).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.len(), meta.blocks()),
+            (0, 0),
+            "an idle index costs no disk"
+        );
+        drop(index);
+        index = OffsetIndex::open_writable(&path, 10 << 20).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().blocks(),
+            0,
+            "reopening reserves nothing"
+        );
+        assert!(index.append(offset_entry(0, 0)).unwrap());
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.len(), INITIAL_RESERVATION);
+        assert!(meta.blocks() * 512 <= INITIAL_RESERVATION + 4096);
+        index.seal().unwrap();
+        let reopened = OffsetIndex::open_writable(&path, 10 << 20).unwrap();
+        assert_eq!(reopened.last(), Some(offset_entry(0, 0)));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::basics::{read_lock, write_lock, TopicPartition};
 use crate::config::LogConfig;
@@ -40,6 +41,9 @@ pub const DELETE_SUFFIX: &str = "-delete";
 pub struct OfflinePartition {
     /// Why it is offline.
     pub reason: String,
+    /// True when recovery fenced it (damaged data); false for an I/O error
+    /// such as a full disk, which is no damage and is retried at the next start.
+    pub fenced: bool,
 }
 
 /// Owns every partition log under one data directory.
@@ -110,13 +114,13 @@ impl LogManager {
                 write_lock(&self.partitions).insert(tp, Arc::new(log));
             }
             Err(error) => {
-                tracing::error!(partition = %tp, error = %error, "partition offline");
-                write_lock(&self.offline).insert(
-                    tp,
-                    OfflinePartition {
-                        reason: error.to_string(),
-                    },
-                );
+                let fenced = matches!(error, StorageError::Fenced { .. });
+                tracing::error!(partition = %tp, error = %error, fenced, "partition offline");
+                let reason = match error {
+                    StorageError::Fenced { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                write_lock(&self.offline).insert(tp, OfflinePartition { reason, fenced });
             }
         }
     }
@@ -154,6 +158,12 @@ impl LogManager {
     /// The partition's log, `Ok(None)` if it does not exist, or the reason it is offline.
     pub fn get(&self, tp: &TopicPartition) -> Result<Option<Arc<PartitionLog>>, StorageError> {
         if let Some(offline) = read_lock(&self.offline).get(tp) {
+            if !offline.fenced {
+                return Err(StorageError::Offline {
+                    partition: tp.to_string(),
+                    reason: offline.reason.clone(),
+                });
+            }
             return Err(StorageError::Fenced {
                 partition: tp.to_string(),
                 file: self.data_dir.join(tp.to_string()),
@@ -211,6 +221,16 @@ impl LogManager {
         for (_, log) in self.partitions() {
             // The partition logs and poisons itself on failure.
             let _ = log.flush();
+        }
+    }
+
+    /// Returns the segment space reserved ahead of appends by partitions that
+    /// appended nothing for `idle`, so idle partitions hold no reservation.
+    pub fn release_idle_reservations(&self, idle: Duration) {
+        for (tp, log) in self.partitions() {
+            if let Err(error) = log.release_reservation(idle) {
+                tracing::warn!(partition = %tp, error = %error, "cannot release reserved segment space");
+            }
         }
     }
 

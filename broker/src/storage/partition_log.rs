@@ -11,10 +11,29 @@
 //!   caller's offset; if none is running it starts one covering *everything*
 //!   appended so far, so one fdatasync serves every batch that arrived while
 //!   the previous one ran.
+//! - Timestamps: a CreateTime append whose timestamps lie outside the topic's
+//!   `message.timestamp.before.max.ms` / `after.max.ms` of the broker's clock
+//!   is refused whole; on a LogAppendTime topic every batch is stamped with
+//!   the broker's clock at append. Rolls (`segment.ms`) and time retention
+//!   run on the broker's clock only, never on record timestamps.
 //! - After any write, sync or reservation error the partition is poisoned:
 //!   appends and waits fail, reads of what was readable continue, and only a
 //!   reopen (which runs recovery) clears it. An fsync is never retried, since
 //!   after a failed fsync the kernel may have dropped the dirty pages.
+//!
+//! - Disk follows the data (DESIGN §3, "Resource model"): segment space is
+//!   reserved ahead of appends in steps that start at [`MIN_RESERVATION`] and
+//!   double while appends use each reservation up within [`FAST_REFILL`], up
+//!   to `preallocate_bytes`; a slower partition starts over at the minimum.
+//!   What is reserved past the written length is returned when the segment
+//!   rolls, when the partition closes, when it has been idle (see
+//!   [`PartitionLog::release_reservation`]) and when it is reopened after a
+//!   crash (truncating to the data length frees `FALLOC_FL_KEEP_SIZE`
+//!   blocks). Mappings start at the data and grow with it.
+//! - A full disk is not damage: opening never needs free space (indexes grow
+//!   lazily; an index recovery cannot rewrite is emptied, and lookups walk
+//!   the segment instead), so the partition opens and serves reads, and
+//!   appends fail with the I/O error until space exists.
 //!
 //! Lock order: `writer` before `segments`, and `writer` before `sync`; the
 //! syncing thread never holds `sync` while taking `writer`.
@@ -22,20 +41,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::basics::{lock, now_ms, read_lock, write_lock};
-use crate::config::{FlushPolicy, LogConfig};
+use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::StorageError;
 use crate::storage::batch::{BatchHeader, BatchIter};
 use crate::storage::checkpoint::sync_dir;
 use crate::storage::index::IndexCadence;
 use crate::storage::recovery::{self, Finding, RecoveryHint, SegmentFiles};
 use crate::storage::retention::{segments_to_delete, SegmentStats};
-use crate::storage::segment::{self, resume_cadence, Segment};
+use crate::storage::segment::{self, resume_cadence, AppendStamp, Segment};
 
 /// What an append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +65,9 @@ pub struct AppendOutcome {
     pub last_offset: i64,
     /// Offset the next append will get; pass it to [`PartitionLog::make_durable`].
     pub next_offset: i64,
+    /// The broker time stamped on the batches of a LogAppendTime topic, in ms
+    /// since the epoch; -1 on a CreateTime topic (Produce's `log_append_time_ms`).
+    pub log_append_time_ms: i64,
 }
 
 /// What a read returned.
@@ -83,13 +105,40 @@ pub struct DurablePosition {
     pub offset: i64,
 }
 
+/// First (and smallest) segment reservation step; capped by `preallocate_bytes`.
+pub const MIN_RESERVATION: u64 = 64 * 1024;
+/// A reservation used up within this time doubles the next step; a slower one
+/// resets it to the minimum, so the step follows the partition's write rate.
+pub const FAST_REFILL: Duration = Duration::from_secs(1);
+
 struct Writer {
     active: Arc<Segment>,
     position: u64,
+    /// End of the space reserved in the active `.log` (at least `position`).
     reserved: u64,
+    /// Size of the last reservation step.
+    step: u64,
+    /// When the last reservation was made (`None` before the first one).
+    reserved_at: Option<Instant>,
     next_offset: i64,
     cadence: IndexCadence,
     created: Instant,
+}
+
+impl Writer {
+    /// A writer appending at `position` of `active`, with nothing reserved.
+    fn new(active: Arc<Segment>, position: u64, next_offset: i64, cadence: IndexCadence) -> Self {
+        Self {
+            active,
+            position,
+            reserved: position,
+            step: 0,
+            reserved_at: None,
+            next_offset,
+            cadence,
+            created: Instant::now(),
+        }
+    }
 }
 
 struct SyncState {
@@ -150,20 +199,24 @@ impl PartitionLog {
         let mut segments = Vec::with_capacity(planned.len().max(1));
         if planned.is_empty() {
             let files = SegmentFiles::new(dir, 0);
-            segments.push(Arc::new(Segment::create(
-                files,
-                config.segment_bytes,
-                config.index_max_bytes,
-            )?));
+            // The mapping starts at one page and grows with the data.
+            segments.push(Arc::new(Segment::create(files, 0, config.index_max_bytes)?));
             dir_changed = true;
         }
         let last = planned.len().saturating_sub(1);
         for (i, planned) in planned.into_iter().enumerate() {
             if let Some((offsets, times)) = &planned.rebuilt_index {
-                recovery::write_sealed_indexes(&planned.files, offsets, times)?;
+                if let Err(error) = recovery::write_sealed_indexes(&planned.files, offsets, times) {
+                    // An index is only a cache and failing to rewrite it (a full
+                    // disk, typically) is no damage: empty it, and lookups walk
+                    // the segment from its start until a later recovery rebuilds it.
+                    tracing::warn!(partition = %name, error = %error, "cannot rebuild the indexes (is the disk full?): they are emptied and lookups walk the segment");
+                    recovery::empty_indexes(&planned.files)?;
+                }
                 dir_changed = true;
             }
-            let active = (i == last).then_some((config.segment_bytes, config.index_max_bytes));
+            // The active segment is mapped as far as its data and grows from there.
+            let active = (i == last).then_some((0, config.index_max_bytes));
             segments.push(segment::open_planned(
                 planned.files,
                 planned.log_len,
@@ -174,6 +227,14 @@ impl PartitionLog {
         }
         let last = segments.len() - 1;
         let active = Arc::clone(&segments[last]);
+        // After a crash the active `.log` may still hold the space reserved
+        // past its data (FALLOC_FL_KEEP_SIZE blocks beyond the end of the
+        // file); truncating to its length returns it. After a clean close this
+        // is a no-op. It needs no free space; if it fails anyway, the blocks
+        // stay reserved until the segment rolls, which costs disk, not data.
+        if let Err(e) = active.log_file().set_len(active.size()) {
+            tracing::warn!(partition = %name, segment = %active.files().log.display(), error = %e, "cannot return the space reserved past the active segment's data");
+        }
         if !hint.clean_shutdown {
             // What survived the crash may sit only in the page cache: make it
             // durable before it becomes readable below the high watermark.
@@ -193,14 +254,12 @@ impl PartitionLog {
         Ok(Self {
             name,
             dir: dir.to_path_buf(),
-            writer: Mutex::new(Writer {
-                active: Arc::clone(&active),
+            writer: Mutex::new(Writer::new(
+                Arc::clone(&active),
                 position,
-                reserved: position,
                 next_offset,
                 cadence,
-                created: Instant::now(),
-            }),
+            )),
             sync: Mutex::new(SyncState {
                 syncing: false,
                 durable_offset: next_offset,
@@ -238,9 +297,14 @@ impl PartitionLog {
     /// the batches become readable, and may be acknowledged, only after
     /// [`PartitionLog::make_durable`] for `next_offset` returns.
     ///
-    /// Nothing is appended if any batch is invalid.
+    /// Nothing is appended if any batch is invalid, or, on a CreateTime topic,
+    /// carries a timestamp outside the configured bounds of the broker's clock
+    /// ([`StorageError::TimestampOutOfRange`]).
     pub fn append(&self, records: &[u8]) -> Result<AppendOutcome, StorageError> {
         let batches = validate_record_set(records)?;
+        if self.config.timestamp_type == TimestampType::CreateTime {
+            check_timestamps(&batches, &self.config, now_ms())?;
+        }
         self.check_poison()?;
         let total: u64 = batches.iter().map(|b| b.total_len() as u64).sum();
         let records_in_set: i64 = batches
@@ -254,15 +318,16 @@ impl PartitionLog {
             self.roll(&mut writer).map_err(|e| self.poison_with(e))?;
         }
         let end = writer.position + total;
-        if end > writer.reserved {
-            let step = self.config.preallocate_bytes.max(end - writer.reserved);
-            writer
-                .active
-                .reserve(writer.reserved, step)
-                .map_err(|e| self.poison_with(e))?;
-            writer.reserved += step;
-        }
+        self.reserve_for(&mut writer, end)
+            .map_err(|e| self.poison_with(e))?;
         let base_offset = writer.next_offset;
+        // Read under the writer lock, so LogAppendTime follows offset order
+        // as long as the wall clock does not step back.
+        let stamp = AppendStamp {
+            leader_epoch: self.config.leader_epoch,
+            now_ms: now_ms(),
+            log_append_time: self.config.timestamp_type == TimestampType::LogAppendTime,
+        };
         let Writer {
             active,
             position,
@@ -270,13 +335,7 @@ impl PartitionLog {
             ..
         } = &mut *writer;
         let (next_offset, new_position) = active
-            .write_batches(
-                *position,
-                &batches,
-                base_offset,
-                self.config.leader_epoch,
-                cadence,
-            )
+            .write_batches(*position, &batches, base_offset, stamp, cadence)
             .map_err(|e| self.poison_with(e))?;
         writer.position = new_position;
         writer.next_offset = next_offset;
@@ -289,6 +348,11 @@ impl PartitionLog {
             base_offset,
             last_offset: next_offset - 1,
             next_offset,
+            log_append_time_ms: if stamp.log_append_time {
+                stamp.now_ms
+            } else {
+                -1
+            },
         })
     }
 
@@ -407,7 +471,9 @@ impl PartitionLog {
     }
 
     /// Deletes the sealed segments retention allows, oldest first, and moves
-    /// the log start offset. `now_ms` is wall-clock milliseconds.
+    /// the log start offset. `now_ms` is wall-clock milliseconds; a segment's
+    /// age is measured from its last append by the broker's clock
+    /// ([`Segment::last_append_ms`]), never from record timestamps.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionOutcome, StorageError> {
         let (retention_ms, retention_bytes) =
             (self.config.retention_ms, self.config.retention_bytes);
@@ -416,7 +482,7 @@ impl PartitionLog {
                 .iter()
                 .map(|s| SegmentStats {
                     size: s.size(),
-                    max_timestamp: s.max_timestamp(),
+                    last_append_ms: s.last_append_ms(),
                 })
                 .collect();
             segments_to_delete(&stats, retention_ms, retention_bytes, now_ms)
@@ -598,22 +664,69 @@ impl PartitionLog {
         }
         self.advance_high_watermark(writer.next_offset);
         let files = SegmentFiles::new(&self.dir, writer.next_offset);
-        let segment = Arc::new(Segment::create(
-            files,
-            self.config.segment_bytes,
-            self.config.index_max_bytes,
-        )?);
+        let segment = Arc::new(Segment::create(files, 0, self.config.index_max_bytes)?);
         sync_dir(&self.dir).map_err(|e| StorageError::io("fsync dir", &self.dir, e))?;
         write_lock(&self.segments).push(Arc::clone(&segment));
-        *writer = Writer {
-            active: segment,
-            position: 0,
-            reserved: 0,
-            next_offset: writer.next_offset,
-            cadence: IndexCadence::new(self.config.index_interval_bytes),
-            created: Instant::now(),
-        };
+        // The new segment's reservations start over from the minimum step.
+        *writer = Writer::new(
+            segment,
+            0,
+            writer.next_offset,
+            IndexCadence::new(self.config.index_interval_bytes),
+        );
         Ok(())
+    }
+
+    /// Makes sure `[position, end)` of the active segment is reserved. The
+    /// step doubles while each reservation is used up within [`FAST_REFILL`]
+    /// (capped at `preallocate_bytes`) and starts over at [`MIN_RESERVATION`]
+    /// otherwise; it never reaches past the segment's maximum size unless the
+    /// append itself does.
+    fn reserve_for(&self, writer: &mut Writer, end: u64) -> Result<(), StorageError> {
+        if end <= writer.reserved {
+            return Ok(());
+        }
+        let cap = self.config.preallocate_bytes;
+        let floor = MIN_RESERVATION.min(cap);
+        let fast = writer
+            .reserved_at
+            .is_some_and(|at| at.elapsed() < FAST_REFILL);
+        let step = if fast {
+            writer.step.saturating_mul(2).clamp(floor, cap)
+        } else {
+            floor
+        };
+        let needed = end - writer.reserved;
+        let room = self.config.segment_bytes.saturating_sub(writer.reserved);
+        let len = step.min(room).max(needed);
+        writer.active.reserve(writer.reserved, len)?;
+        writer.reserved += len;
+        writer.step = step;
+        writer.reserved_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Returns the space reserved past the active segment's data to the file
+    /// system if nothing was appended for `idle` (the maintenance tick calls
+    /// this, so an idle partition holds no reservation). Returns the bytes
+    /// released. The next append reserves again from the minimum step.
+    pub fn release_reservation(&self, idle: Duration) -> Result<u64, StorageError> {
+        let mut writer = lock(&self.writer);
+        let idle_enough = writer.reserved_at.is_some_and(|at| at.elapsed() >= idle);
+        if writer.reserved <= writer.position || !idle_enough || self.is_poisoned() {
+            return Ok(0);
+        }
+        let released = writer.reserved - writer.position;
+        // Truncating to the written length frees the KEEP_SIZE blocks past it.
+        writer
+            .active
+            .log_file()
+            .set_len(writer.position)
+            .map_err(|e| StorageError::io("release space in", &writer.active.files().log, e))?;
+        writer.reserved = writer.position;
+        writer.step = 0;
+        writer.reserved_at = None;
+        Ok(released)
     }
 
     fn advance_high_watermark(&self, offset: i64) {
@@ -637,6 +750,11 @@ impl PartitionLog {
     fn poison_with(&self, error: StorageError) -> StorageError {
         let mut poison = lock(&self.poison);
         if poison.is_none() {
+            if let StorageError::Io { path, .. } = &error {
+                if error.is_disk_full() {
+                    tracing::error!(partition = %self.name, path = %path.display(), error = %error, "disk full: appends to this partition fail until it is reopened with space free; reads continue");
+                }
+            }
             tracing::error!(partition = %self.name, error = %error, "partition poisoned: refusing writes until it is reopened");
             *poison = Some(error.to_string());
         }
@@ -657,6 +775,35 @@ fn validate_record_set(records: &[u8]) -> Result<Vec<BatchHeader<'_>>, StorageEr
                 .map_err(|(position, defect)| StorageError::InvalidBatch { position, defect })
         })
         .collect()
+}
+
+/// Refuses a CreateTime record set with a timestamp further than the
+/// configured bounds from the broker's clock `now_ms` (see
+/// [`BatchHeader::timestamp_outside`] for what is checked: header timestamps
+/// always, record timestamps of uncompressed batches).
+fn check_timestamps(
+    batches: &[BatchHeader<'_>],
+    config: &LogConfig,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    let earliest = now_ms.saturating_sub(config.timestamp_before_max_ms);
+    let latest = now_ms.saturating_add(config.timestamp_after_max_ms);
+    let mut position = 0;
+    for batch in batches {
+        if let Some(timestamp) = batch.timestamp_outside(earliest, latest) {
+            return Err(StorageError::TimestampOutOfRange {
+                position,
+                timestamp,
+                now_ms,
+                earliest,
+                latest,
+                before_max_ms: config.timestamp_before_max_ms,
+                after_max_ms: config.timestamp_after_max_ms,
+            });
+        }
+        position += batch.total_len();
+    }
+    Ok(())
 }
 
 /// Carries out one recovery decision and logs it once.

@@ -532,6 +532,33 @@ pub fn map_read_only(path: &Path) -> Result<Option<Mmap>, StorageError> {
         .map_err(|e| StorageError::io("map", path, e))
 }
 
+/// Empties a segment's indexes when their rebuild could not be written (a
+/// full disk): an empty index is valid, lookups walk the segment from its
+/// start. Truncating needs no free space; the rebuild's leftover temp files
+/// are removed so they hold no blocks either.
+pub fn empty_indexes(files: &SegmentFiles) -> Result<(), StorageError> {
+    for path in [&files.index, &files.time_index] {
+        let mut temp = path.clone().into_os_string();
+        temp.push(TEMP_SUFFIX);
+        match fs::remove_file(&temp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io("remove", PathBuf::from(temp), e)),
+        }
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StorageError::io("open index", path, e))?;
+        file.set_len(0)
+            .map_err(|e| StorageError::io("empty index", path, e))?;
+        file.sync_all()
+            .map_err(|e| StorageError::io("fsync", path, e))?;
+    }
+    Ok(())
+}
+
 /// Writes the rebuilt indexes of a sealed segment.
 pub fn write_sealed_indexes(
     files: &SegmentFiles,

@@ -3,9 +3,32 @@
 //! Retention only ever deletes whole sealed segments, oldest first, and never
 //! the active one, so the log stays a contiguous run of offsets and the log
 //! start offset simply becomes the base offset of the first segment kept.
-//! Kafka's rules: by time, a segment goes once its newest record is older than
-//! `retention_ms`; by size, the oldest segments go while the log would still be
+//!
+//! By size (Kafka's rule): the oldest segments go while the log would still be
 //! at least `retention_bytes` without them.
+//!
+//! By time (Sediment's rule, unlike Kafka's): a sealed segment goes once its
+//! **last append, by the broker's clock**, is more than `retention_ms` ago.
+//! Record timestamps play no part. Kafka ages a segment by its largest record
+//! timestamp, which a client chooses: one record stamped in the year 3000
+//! pins its segment, and every later one, forever; a record stamped -5 or
+//! 30 days ago makes data written a moment ago eligible at once. The broker's
+//! clock at append is the one time no client controls. (Bounding client
+//! timestamps with `message.timestamp.*.max.ms` limits what consumers see; it
+//! does not make them a safe basis for deleting data.)
+//!
+//! The last-append time is [`Segment::last_append_ms`]: kept in memory and
+//! persisted as the `.log` file's modification time. That needs no new file
+//! and no format change: the file system moves it on every append (`pwrite`),
+//! sealing stamps it exactly (so trimming the file does not move it), and a
+//! restart reads it back. What can disturb it errs on the side of keeping
+//! data: a recovery truncation or a copy without preserved times makes a
+//! segment look newer, never older.
+//!
+//! Invariants: `segments_to_delete` never counts the active segment, counts
+//! from the oldest, and stops at the first segment retention keeps.
+//!
+//! [`Segment::last_append_ms`]: crate::storage::segment::Segment::last_append_ms
 
 use std::time::Duration;
 
@@ -14,8 +37,9 @@ use std::time::Duration;
 pub struct SegmentStats {
     /// Bytes in the segment.
     pub size: u64,
-    /// Newest batch timestamp in ms, `i64::MIN` when the segment is empty.
-    pub max_timestamp: i64,
+    /// The broker's clock at the segment's last append, ms since the epoch
+    /// (never a record timestamp).
+    pub last_append_ms: i64,
 }
 
 /// How many segments, counted from the oldest, retention deletes. `segments`
@@ -31,7 +55,7 @@ pub fn segments_to_delete(
         let cutoff = now_ms.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
         segments[..sealed]
             .iter()
-            .take_while(|segment| segment.max_timestamp < cutoff)
+            .take_while(|segment| segment.last_append_ms < cutoff)
             .count()
     });
     let by_size = retention_bytes.map_or(0, |limit| {
@@ -58,15 +82,15 @@ pub fn segments_to_delete(
 mod tests {
     use super::*;
 
-    fn stats(size: u64, max_timestamp: i64) -> SegmentStats {
+    fn stats(size: u64, last_append_ms: i64) -> SegmentStats {
         SegmentStats {
             size,
-            max_timestamp,
+            last_append_ms,
         }
     }
 
     #[test]
-    fn given_old_sealed_segments_when_retention_ms_then_deleted_oldest_first() {
+    fn given_sealed_segments_last_appended_long_ago_when_retention_ms_then_deleted_oldest_first() {
         let segments = [
             stats(10, 100),
             stats(10, 500),

@@ -11,20 +11,26 @@
 //!   disk the reservation fails with ENOSPC before a byte is written.
 //! - The mapping may extend past the end of the file; nothing reads past
 //!   `readable_len`, which never exceeds the file length, so no SIGBUS.
+//! - `last_append_ms` is the broker's clock at the segment's last append
+//!   (never a record timestamp). It survives restarts as the `.log` file's
+//!   modification time: every append's `pwrite` moves it, sealing stamps it
+//!   explicitly, and opening reads it back. Time retention ages a segment
+//!   from it (`storage::retention`).
 #![allow(unsafe_code)] // memory-mapped segment files; each block says why it is sound
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use memmap2::{Mmap, MmapOptions};
 use rustix::fs::FallocateFlags;
 
-use crate::basics::{read_lock, write_lock};
+use crate::basics::{now_ms, read_lock, write_lock};
 use crate::error::StorageError;
-use crate::storage::batch::{patched_prefix, BatchHeader, BatchIter};
+use crate::storage::batch::{patch_header, BatchHeader, BatchIter};
 use crate::storage::index::{IndexCadence, OffsetIndex, TimeEntry, TimeIndex};
 use crate::storage::recovery::SegmentFiles;
 
@@ -55,6 +61,7 @@ pub struct Segment {
     written_len: AtomicU64,
     next_offset: AtomicI64,
     max_timestamp: AtomicI64,
+    last_append_ms: AtomicI64,
     index: RwLock<OffsetIndex>,
     time_index: RwLock<TimeIndex>,
 }
@@ -132,6 +139,7 @@ impl Segment {
             .map_err(|e| StorageError::io("open", &files.log, e))?;
         let map = map_bytes(&log, map_len.max(log_len))
             .map_err(|e| StorageError::io("map", &files.log, e))?;
+        let last_append_ms = modified_ms(&log);
         Ok(Self {
             files,
             log,
@@ -140,6 +148,7 @@ impl Segment {
             written_len: AtomicU64::new(log_len),
             next_offset: AtomicI64::new(next_offset),
             max_timestamp: AtomicI64::new(max_timestamp),
+            last_append_ms: AtomicI64::new(last_append_ms),
             index: RwLock::new(index),
             time_index: RwLock::new(time_index),
         })
@@ -173,6 +182,13 @@ impl Segment {
     /// Largest batch timestamp in the segment, `i64::MIN` when empty.
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp.load(Ordering::Acquire)
+    }
+
+    /// The broker's clock, in ms since the epoch, at the segment's last
+    /// append (at its creation while it has none). Record timestamps never
+    /// affect it.
+    pub fn last_append_ms(&self) -> i64 {
+        self.last_append_ms.load(Ordering::Acquire)
     }
 
     /// Lets readers see the first `len` bytes (they are durable, or the flush
@@ -269,24 +285,32 @@ impl Segment {
     }
 
     /// Appends already-validated batches at byte `position`, stamping offsets
-    /// from `base_offset`. Returns the offset after the last one and the new
-    /// write position. The caller reserved the space.
+    /// from `base_offset` and the header fields `stamp` says (patched header
+    /// prefixes, records untouched). Returns the offset after the last one and
+    /// the new write position. The caller reserved the space.
     pub(crate) fn write_batches(
         &self,
         position: u64,
         batches: &[BatchHeader<'_>],
         base_offset: i64,
-        leader_epoch: i32,
+        stamp: AppendStamp,
         cadence: &mut IndexCadence,
     ) -> Result<(i64, u64), StorageError> {
+        let log_append_time = stamp.log_append_time.then_some(stamp.now_ms);
         let mut next = base_offset;
         let mut prefixes = Vec::with_capacity(batches.len());
         for batch in batches {
-            prefixes.push(patched_prefix(batch.bytes(), next, leader_epoch));
+            prefixes.push(patch_header(
+                batch,
+                next,
+                stamp.leader_epoch,
+                log_append_time,
+            ));
             next += i64::from(batch.last_offset_delta()) + 1;
         }
         let mut slices = Vec::with_capacity(batches.len() * 2);
         for (batch, prefix) in batches.iter().zip(&prefixes) {
+            let prefix = prefix.as_slice();
             slices.push(IoSlice::new(prefix));
             slices.push(IoSlice::new(&batch.bytes()[prefix.len()..]));
         }
@@ -303,7 +327,7 @@ impl Segment {
                 relative,
                 at as u32,
                 batch.total_len() as u64,
-                batch.max_timestamp(),
+                log_append_time.unwrap_or_else(|| batch.max_timestamp()),
             );
             if let Some(entry) = offset_entry {
                 index
@@ -324,6 +348,9 @@ impl Segment {
         self.next_offset.store(next, Ordering::Release);
         self.max_timestamp
             .fetch_max(cadence.max_timestamp(), Ordering::AcqRel);
+        // fetch_max: a wall clock stepping back never makes a segment look older.
+        self.last_append_ms
+            .fetch_max(stamp.now_ms, Ordering::AcqRel);
         Ok((next, at))
     }
 
@@ -363,6 +390,7 @@ impl Segment {
         self.log
             .set_len(len)
             .map_err(|e| StorageError::io("trim", &self.files.log, e))?;
+        self.stamp_last_append();
         self.publish(len);
         write_lock(&self.index)
             .seal()
@@ -401,6 +429,45 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+impl Segment {
+    /// Persists `last_append_ms` as the `.log` modification time (the trim in
+    /// [`Segment::seal`] may have moved it). Best effort: if the file system
+    /// refuses, the segment ages from its last write instead, which is no
+    /// earlier than its last append, so retention keeps it longer, never shorter.
+    fn stamp_last_append(&self) {
+        let last_append = u64::try_from(self.last_append_ms()).unwrap_or(0);
+        let time = UNIX_EPOCH + Duration::from_millis(last_append);
+        if let Err(error) = self.log.set_modified(time) {
+            tracing::warn!(segment = %self.files.log.display(), %error, "could not record the last append time as the segment's modification time");
+        }
+    }
+}
+
+/// What the broker stamps on the batches of one append.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendStamp {
+    /// Leader epoch written into every batch.
+    pub leader_epoch: i32,
+    /// The broker's clock at the append, ms since the epoch: the segment's
+    /// last-append time, and the LogAppendTime if stamped.
+    pub now_ms: i64,
+    /// Stamp `now_ms` as every batch's LogAppendTime (`maxTimestamp`,
+    /// timestamp-type bit, recomputed CRC).
+    pub log_append_time: bool,
+}
+
+/// A file's modification time in ms since the epoch; the broker's clock now
+/// if the file system cannot tell (a segment then counts as just written:
+/// retention keeps it longer, never shorter).
+fn modified_ms(file: &File) -> i64 {
+    file.metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .and_then(|since| i64::try_from(since.as_millis()).ok())
+        .unwrap_or_else(now_ms)
 }
 
 /// The time index gets room for as many entries as the offset index.
@@ -466,9 +533,11 @@ pub(crate) fn open_planned(
 
 /// Walks the records of an uncompressed batch to find the first whose
 /// timestamp is at or after `timestamp`; otherwise the batch's base offset.
+/// In a LogAppendTime batch every record's timestamp is the batch's
+/// `maxTimestamp` (as Kafka reads it), so the batch answers as a whole.
 fn first_offset_at_or_after(header: &BatchHeader<'_>, timestamp: i64) -> (i64, i64) {
     let whole_batch = (header.base_offset(), header.max_timestamp());
-    if header.compression() != 0 {
+    if header.compression() != 0 || header.is_log_append_time() {
         return whole_batch;
     }
     let mut records = header.records();

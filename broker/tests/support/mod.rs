@@ -2,6 +2,9 @@
 #![allow(dead_code)] // each test file uses a different part
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use sediment_broker::storage::batch::BatchHeader;
 use sediment_broker::storage::PartitionLog;
 
@@ -40,4 +43,43 @@ pub fn as_stored(batch: &[u8], base_offset: i64) -> Vec<u8> {
     stored[..8].copy_from_slice(&base_offset.to_be_bytes());
     stored[12..16].copy_from_slice(&0i32.to_be_bytes());
     stored
+}
+
+/// A tmpfs mounted over a directory, unmounted on drop (also when a test panics).
+pub struct TmpfsMount {
+    path: PathBuf,
+}
+
+impl TmpfsMount {
+    /// Mounts a tmpfs of `size` over `path`; `Err` says why the system refused.
+    pub fn mount(path: &Path, size: &str) -> Result<Self, String> {
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "mount exited with {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|status| status.success());
+        if !unmounted {
+            eprintln!("umount {} failed; detaching it lazily", self.path.display());
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
 }
