@@ -447,3 +447,64 @@ fn given_active_member_when_resetting_offsets_then_refused_with_a_clear_error() 
     let _ = member.kill();
     let _ = member.wait();
 }
+
+#[test]
+fn given_crc_damage_below_recovery_point_when_log_verify_then_reported_though_a_restart_trusts_it()
+{
+    use sediment_broker::basics::TopicPartition;
+    use sediment_broker::storage::log_manager::LogManager;
+    use sediment_broker::storage::recovery::list_partition_dir;
+    use sediment_broker::storage::test_batches::batch_with_records;
+    use sediment_broker::LogConfig;
+    use std::os::unix::fs::FileExt;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let tp = TopicPartition::new("orders", 0);
+    let open = || LogManager::open(&data, LogConfig::default(), |_| LogConfig::default()).unwrap();
+    {
+        let manager = open();
+        let log = manager.get_or_create(&tp, LogConfig::default()).unwrap();
+        for i in 0..3 {
+            let outcome = log.append(&batch_with_records(2, 40, i)).unwrap();
+            log.make_durable(outcome.next_offset).unwrap();
+        }
+        manager.checkpoint_recovery_points().unwrap();
+        // Dropped without shutdown, as after kill -9: the recovery point is the log end.
+    }
+    let segment = list_partition_dir(&data.join("orders-0"))
+        .unwrap()
+        .segments
+        .pop()
+        .unwrap();
+    // The last byte of the first batch lies inside its CRC.
+    let first_len = {
+        let bytes = std::fs::read(&segment.log).unwrap();
+        u64::from(u32::from_be_bytes(bytes[8..12].try_into().unwrap())) + 12
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&segment.log)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, first_len - 1).unwrap();
+    file.write_all_at(&[byte[0] ^ 0xff], first_len - 1).unwrap();
+
+    let verify = Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .args(["log", "verify"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&verify.stdout);
+    assert!(!verify.status.success(), "verify must fail: {stdout}");
+    assert!(
+        stdout.contains("CUT") && stdout.contains(&segment.log.display().to_string()),
+        "verify names the damaged segment: {stdout}"
+    );
+
+    // A restart trusts what lies below the recovery point, as Kafka does.
+    let manager = open();
+    assert!(manager.offline_partitions().is_empty());
+    assert_eq!(manager.get(&tp).unwrap().unwrap().high_watermark(), 6);
+}

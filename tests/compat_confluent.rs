@@ -253,10 +253,12 @@ fn round_trip(compression: &str, codec_id: i64, idempotent: bool, partitions: i3
     );
 
     // The batches were really sent (and stored) with the codec asked for.
+    // librdkafka sends a batch uncompressed when compressing would not make
+    // it smaller (a lone small record under gzip, say), so codec 0 may
+    // appear beside the one asked for, and nothing else may.
     let codecs = stored_codecs(&broker, &topic, partitions);
-    assert_eq!(
-        codecs,
-        BTreeSet::from([codec_id]),
+    assert!(
+        codecs.contains(&codec_id) && codecs.is_subset(&BTreeSet::from([0, codec_id])),
         "the producer asked for {compression} (codec {codec_id}) but the stored batches use codecs {codecs:?}; \
          producer requests: {:?}",
         run.producer_requests

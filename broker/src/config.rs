@@ -138,6 +138,15 @@ pub struct LogConfig {
     /// clock (`message.timestamp.after.max.ms`). Default 3600000 (1 hour),
     /// Kafka 4's.
     pub timestamp_after_max_ms: i64,
+    /// Sealed segments whose files are held open (mapped) at once, least
+    /// recently read closed first. A `LogManager` shares one cache of its
+    /// default config's size among all its partitions; a partition opened on
+    /// its own gets a cache of its own. Only the active segment of each
+    /// partition stays open besides these, so descriptors and mappings follow
+    /// the partitions in use and the segments recently read, not the
+    /// segments on disk (each open sealed segment costs up to three mappings
+    /// and no descriptor). Default 1024.
+    pub max_open_segments: usize,
 }
 
 impl Default for LogConfig {
@@ -155,6 +164,7 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
+            max_open_segments: 1024,
         }
     }
 }
@@ -186,6 +196,9 @@ impl LogConfig {
         }
         if self.preallocate_bytes == 0 {
             return Err("preallocate bytes must be positive".to_string());
+        }
+        if self.max_open_segments == 0 {
+            return Err("max open segments must be at least 1".to_string());
         }
         if self.timestamp_before_max_ms < 0 || self.timestamp_after_max_ms < 0 {
             return Err(format!(

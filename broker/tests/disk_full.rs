@@ -1,5 +1,5 @@
-//! Disk full: a write error poisons the partition instead of killing the
-//! process or losing what was acknowledged.
+//! Disk full: appends are refused, the process lives, nothing acknowledged is
+//! lost, and appends resume once space is freed, without a restart.
 //!
 //! The partition lives on a small tmpfs (mounted by the test, which runs as
 //! root in CI) that also holds a filler file. Appends with fdatasync run until
@@ -7,11 +7,14 @@
 //! - the error is a storage error (`KAFKA_STORAGE_ERROR`, 56), and the process
 //!   is alive: reserving space with `fallocate` surfaced ENOSPC as an error, no
 //!   store into a mapping hit unallocated space (SIGBUS);
-//! - later appends are refused with `Poisoned`;
+//! - the failure was a refused reservation, before anything was written: the
+//!   partition is not poisoned, later appends are refused the same way while
+//!   the disk stays full, and the high watermark stays at the last ack;
 //! - every batch acknowledged before the failure reads back byte-identical;
-//! - once space is freed (the filler deleted), reopening the partition runs
-//!   recovery, every acknowledged batch is there, and appends continue at the
-//!   next offset.
+//! - once space is freed (the filler deleted), the next append on the same
+//!   open partition succeeds at the next offset;
+//! - after a drop without close (kill -9) and a reopen, everything
+//!   acknowledged, before and after the full disk, reads back.
 //!
 //! Where mounting is refused, the same scenario runs in a child process under
 //! `RLIMIT_FSIZE` (util-linux `prlimit`, with SIGXFSZ ignored so the limit
@@ -37,7 +40,7 @@ use sediment_broker::{LogConfig, StorageError};
 
 /// This file's one test: the RLIMIT_FSIZE child re-runs exactly it.
 const TEST_NAME: &str =
-    "given_full_disk_when_appending_then_partition_poisons_keeps_acked_data_and_recovers_after_space_is_freed";
+    "given_full_disk_when_appending_then_appends_are_refused_acked_data_kept_and_appends_resume_once_space_is_freed";
 /// Set in the child process that runs the scenario under RLIMIT_FSIZE.
 const CHILD_ENV: &str = "SEDIMENT_DISK_FULL_CHILD";
 /// Skip the tmpfs mount and run the RLIMIT_FSIZE variant.
@@ -147,7 +150,7 @@ fn run_scenario(data_dir: &Path, space: &Space) {
     );
 
     // Reaching this line means the process survived the failed write.
-    match &failure {
+    let out_of_space = |error: &StorageError| match error {
         StorageError::Io { source, .. } => assert!(
             matches!(
                 source.kind(),
@@ -155,46 +158,72 @@ fn run_scenario(data_dir: &Path, space: &Space) {
             ),
             "out of space, got {source:?}"
         ),
-        StorageError::Poisoned { .. } => {}
-        other => panic!("expected an I/O or poisoned storage error, got {other:?}"),
-    }
+        other => panic!("expected an I/O error from the reservation, got {other:?}"),
+    };
+    out_of_space(&failure);
     assert_eq!(failure.kafka_error_code(), 56, "KAFKA_STORAGE_ERROR");
-    assert!(log.is_poisoned());
-
-    for seed in 0..3 {
-        let err = log.append(&batch(10_000 + seed)).unwrap_err();
-        assert!(
-            matches!(err, StorageError::Poisoned { .. }),
-            "later appends are refused: {err}"
-        );
-        assert_eq!(err.kafka_error_code(), 56);
-    }
-    assert!(matches!(
-        log.make_durable(log.log_end_offset() + 1),
-        Err(StorageError::Poisoned { .. })
-    ));
+    // RLIMIT_FSIZE does not limit `fallocate(KEEP_SIZE)`, so under the
+    // fallback the reservation succeeds and the write itself fails, which
+    // poisons (a failed write is not retried in place); a full disk refuses
+    // the reservation, before anything is written.
+    let write_failed = matches!(space, Space::FileSizeLimit);
+    assert_eq!(
+        log.is_poisoned(),
+        write_failed,
+        "only a failed write poisons; a refused reservation wrote nothing"
+    );
 
     let acked_end = acked.last().map_or(0, |(base, stored)| {
         base + i64::from(BatchHeader::parse(stored).unwrap().last_offset_delta()) + 1
     });
+    for seed in 0..3 {
+        let err = log.append(&batch(10_000 + seed)).unwrap_err();
+        if write_failed {
+            assert!(matches!(err, StorageError::Poisoned { .. }), "{err}");
+        } else {
+            out_of_space(&err);
+        }
+        assert_eq!(err.kafka_error_code(), 56);
+    }
+    assert_eq!(
+        log.log_end_offset(),
+        acked_end,
+        "nothing refused was appended"
+    );
     assert_eq!(log.high_watermark(), acked_end);
     assert_eq!(
         read_all(&log, 0),
         acked,
-        "acknowledged data stays readable on a poisoned partition"
+        "acknowledged data stays readable on a full disk"
     );
-    drop(log);
 
     space.free();
-    let log = PartitionLog::open(&dir, config(), RecoveryHint::full_scan()).unwrap();
-    assert!(!log.is_poisoned(), "a reopen clears the poison");
-    assert_eq!(read_all(&log, 0), acked);
+    let log = if write_failed {
+        drop(log);
+        let log = PartitionLog::open(&dir, config(), RecoveryHint::full_scan()).unwrap();
+        assert!(!log.is_poisoned(), "a reopen clears the poison");
+        log
+    } else {
+        log
+    };
     let next = batch(20_000);
     let base = append_acked(&log, &next);
-    assert_eq!(base, acked_end, "appends continue at the next offset");
+    assert_eq!(base, acked_end, "appends resume at the next offset");
+    acked.push((base, as_stored(&next, base)));
+    assert_eq!(read_all(&log, 0), acked);
+
+    // kill -9 and reopen: everything acknowledged is there, appends go on.
+    drop(log);
+    let log = PartitionLog::open(&dir, config(), RecoveryHint::full_scan()).unwrap();
+    assert_eq!(read_all(&log, 0), acked);
+    let after = batch(30_000);
+    let next_base = append_acked(&log, &after);
     assert_eq!(
-        read_all(&log, acked_end),
-        vec![(base, as_stored(&next, base))]
+        read_all(&log, base),
+        vec![
+            (base, as_stored(&next, base)),
+            (next_base, as_stored(&after, next_base))
+        ]
     );
 }
 
@@ -223,7 +252,7 @@ fn run_in_file_size_limited_child() {
 }
 
 #[test]
-fn given_full_disk_when_appending_then_partition_poisons_keeps_acked_data_and_recovers_after_space_is_freed(
+fn given_full_disk_when_appending_then_appends_are_refused_acked_data_kept_and_appends_resume_once_space_is_freed(
 ) {
     if std::env::var_os(CHILD_ENV).is_some() {
         // The child: the fault is RLIMIT_FSIZE, set by the parent.

@@ -12,8 +12,11 @@
 //!   a filler takes whatever space is left, and the data directory is opened
 //!   again on the full volume: it opens, no partition is offline or fenced,
 //!   and every acknowledged batch reads back;
-//! - once the filler and a ballast file written at the start are gone, a
-//!   clean restart leaves every partition appendable again.
+//! - before that, a ballast file written at the start is deleted while the
+//!   partitions are still open: none was poisoned by its failed
+//!   reservation, and every one appends again without a restart;
+//! - once the filler is gone too, a clean restart leaves every partition
+//!   appendable.
 //!
 //! Where mounting is refused, the scenario runs in a child process under
 //! `RLIMIT_FSIZE` instead (as `disk_full.rs` does; util-linux `prlimit`, SIGXFSZ
@@ -195,6 +198,30 @@ fn run_scenario(root: &Path, full_volume: bool) {
         assert_reads_back(log, acked, "reads continue on the full volume", false);
     }
 
+    // Space comes back while the partitions are open: a failed reservation
+    // poisoned nothing, and every partition's next append succeeds without
+    // a restart.
+    if full_volume {
+        fs::remove_file(&ballast).unwrap();
+        for (p, log) in logs.iter().enumerate() {
+            assert!(
+                !log.is_poisoned(),
+                "{}: a failed reservation does not poison the partition",
+                log.name()
+            );
+            let next = batch(p as i32, MAX_ROUNDS + 1);
+            let outcome = log
+                .append(&next)
+                .and_then(|outcome| log.make_durable(outcome.next_offset).map(|()| outcome))
+                .unwrap_or_else(|e| {
+                    panic!("{}: appends resume once space is freed: {e}", log.name())
+                });
+            let acked_end = acked[p].last().map_or(0, |(base, _)| base + 4);
+            assert_eq!(outcome.base_offset, acked_end, "{}", log.name());
+            acked[p].push((outcome.base_offset, as_stored(&next, outcome.base_offset)));
+        }
+    }
+
     // kill -9: no clean shutdown, reservations and unsynced indexes left as they are.
     drop(logs);
     drop(manager);
@@ -228,7 +255,6 @@ fn run_scenario(root: &Path, full_volume: bool) {
     // Space comes back; a clean restart picks it up at the latest.
     if full_volume {
         fs::remove_file(&filler).unwrap();
-        fs::remove_file(&ballast).unwrap();
     }
     if let Err(error) = manager.shutdown() {
         // A partition poisoned by a failed append on the full volume does

@@ -74,6 +74,16 @@ fn open_all(root: &Path, hint: RecoveryHint) -> Vec<PartitionLog> {
         .collect()
 }
 
+/// Descriptors this process holds on files under `dir` (tests of this
+/// binary run in parallel, each in its own directory).
+fn open_fds_under(dir: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .count()
+}
+
 #[test]
 fn given_many_idle_partitions_with_one_message_when_measured_then_disk_is_data_plus_small_constant_also_after_crash_and_reopen(
 ) {
@@ -92,6 +102,15 @@ fn given_many_idle_partitions_with_one_message_when_measured_then_disk_is_data_p
     assert!(
         running <= budget(data),
         "running: {running} bytes allocated for {data} bytes of data"
+    );
+
+    // Descriptors follow the work: an idle partition holds its active
+    // `.log` open (appends use pwritev) and nothing else.
+    let fds = open_fds_under(tmp.path());
+    eprintln!("{PARTITIONS} idle partitions: {fds} descriptors");
+    assert!(
+        fds <= PARTITIONS,
+        "{fds} descriptors for {PARTITIONS} idle partitions"
     );
 
     // kill -9: the logs go away without close (no trim, no seal).

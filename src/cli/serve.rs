@@ -101,6 +101,8 @@ settings! {
     /// Keep each partition at about this many bytes; -1 is unlimited [default: -1].
     [allow_hyphen_values = true]
     retention_bytes: i64 => |c, v| c.log.retention_bytes = u64::try_from(v).ok();
+    /// Sealed segments held open (mapped) at once across all partitions, least recently read closed first [default: 1024].
+    max_open_segments: usize => |c, v| c.log.max_open_segments = v;
     /// Largest record batch accepted, in bytes [default: 1048576].
     message_max_bytes: usize => |c, v| c.message_max_bytes = v;
     /// Largest request frame accepted, in bytes [default: 104857600].

@@ -43,14 +43,18 @@ pub fn list_offsets(
                         Err(refusal) => response.error_code = refusal.kafka_error_code(),
                         Ok(log) => {
                             let found = match wanted.timestamp {
-                                EARLIEST => Some((log.log_start_offset(), -1)),
-                                LATEST => Some((log.high_watermark(), -1)),
-                                MAX_TIMESTAMP => log.offset_for_timestamp(log.max_timestamp()),
-                                timestamp => log.offset_for_timestamp(timestamp),
+                                EARLIEST => Ok(Some((log.log_start_offset(), -1))),
+                                LATEST => Ok(Some((log.high_watermark(), -1))),
+                                MAX_TIMESTAMP => log.try_offset_for_timestamp(log.max_timestamp()),
+                                timestamp => log.try_offset_for_timestamp(timestamp),
                             };
-                            if let Some((offset, timestamp)) = found {
-                                response.offset = offset;
-                                response.timestamp = timestamp;
+                            match found {
+                                Ok(Some((offset, timestamp))) => {
+                                    response.offset = offset;
+                                    response.timestamp = timestamp;
+                                }
+                                Ok(None) => {}
+                                Err(error) => response.error_code = error.kafka_error_code(),
                             }
                         }
                     }

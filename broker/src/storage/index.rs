@@ -124,10 +124,12 @@ impl Mapping {
 /// doubles when full.
 const INITIAL_RESERVATION: u64 = 4 * 1024;
 
-/// A memory-mapped index file of entries `E`.
+/// A memory-mapped index file of entries `E`. It holds no file descriptor:
+/// a mapping outlives its descriptor, so the file is opened only to create,
+/// grow or seal it (rare), and an idle partition's indexes cost no
+/// descriptor (DESIGN §3, "Resource model").
 pub struct IndexFile<E: IndexEntry> {
     path: PathBuf,
-    file: File,
     map: Mapping,
     /// True for the active segment's index, which grows by appends.
     writable: bool,
@@ -154,7 +156,8 @@ impl<E: IndexEntry> IndexFile<E> {
             .create(true)
             .truncate(true)
             .open(path)?;
-        let mut index = Self::map_writable(path, file, max_bytes, 0)?;
+        let mut index = Self::map_writable(path, &file, max_bytes, 0)?;
+        drop(file);
         for entry in entries {
             if !index.append(*entry)? {
                 return Err(io::Error::other(format!(
@@ -174,10 +177,10 @@ impl<E: IndexEntry> IndexFile<E> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let len = file.metadata()?.len();
         let entries = (len / E::SIZE as u64) as usize;
-        Self::map_writable(path, file, max_bytes.max(len), entries)
+        Self::map_writable(path, &file, max_bytes.max(len), entries)
     }
 
-    fn map_writable(path: &Path, file: File, max_bytes: u64, entries: usize) -> io::Result<Self> {
+    fn map_writable(path: &Path, file: &File, max_bytes: u64, entries: usize) -> io::Result<Self> {
         let max_bytes = max_bytes - max_bytes % E::SIZE as u64;
         if max_bytes == 0 {
             return Err(io::Error::other("index capacity smaller than one entry"));
@@ -191,11 +194,10 @@ impl<E: IndexEntry> IndexFile<E> {
             // read, and stores go to space a later `reserve_and_map` reserved.
             // Nothing truncates the file while the map is alive (`seal` drops
             // it first).
-            Mapping::Writable(unsafe { MmapOptions::new().len(needed as usize).map_mut(&file)? })
+            Mapping::Writable(unsafe { MmapOptions::new().len(needed as usize).map_mut(file)? })
         };
         Ok(Self {
             path: path.to_path_buf(),
-            file,
             map,
             writable: true,
             entries,
@@ -219,7 +221,6 @@ impl<E: IndexEntry> IndexFile<E> {
         };
         Ok(Self {
             path: path.to_path_buf(),
-            file,
             map,
             writable: false,
             entries,
@@ -272,22 +273,39 @@ impl<E: IndexEntry> IndexFile<E> {
         if self.is_full() {
             return Ok(false);
         }
-        let mapped = self.map.bytes().len();
-        if at + E::SIZE > mapped {
-            let grown = (mapped as u64 * 2)
-                .max(INITIAL_RESERVATION)
-                .min(self.max_bytes);
-            let grown = grown - grown % E::SIZE as u64;
-            // Readers hold the index lock while they read, so swapping the
-            // mapping here is not observed half-way.
-            self.map = Mapping::Writable(reserve_and_map(&self.file, grown)?);
-        }
+        self.reserve_room(1)?;
         let Mapping::Writable(map) = &mut self.map else {
             return Ok(false);
         };
         entry.encode(&mut map[at..at + E::SIZE]);
         self.entries += 1;
         Ok(true)
+    }
+
+    /// Makes sure `more` entries can be appended without growing the file
+    /// (as far as the maximum size allows), so a full disk fails here, before
+    /// the segment's log is written, and not half-way through an append.
+    /// Grows the reservation (fallocate, then remap), doubling from one page.
+    pub fn reserve_room(&mut self, more: usize) -> io::Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        let wanted = ((self.entries + more) * E::SIZE) as u64;
+        let wanted = wanted.min(self.max_bytes - self.max_bytes % E::SIZE as u64);
+        let mapped = self.map.bytes().len() as u64;
+        if wanted <= mapped {
+            return Ok(());
+        }
+        let grown = (mapped * 2)
+            .max(INITIAL_RESERVATION)
+            .max(wanted)
+            .min(self.max_bytes);
+        let grown = grown - grown % E::SIZE as u64;
+        // Readers hold the index lock while they read, so swapping the
+        // mapping here is not observed half-way.
+        let file = self.open_file()?;
+        self.map = Mapping::Writable(reserve_and_map(&file, grown)?);
+        Ok(())
     }
 
     /// True when another entry would exceed the maximum size (or the index is read-only).
@@ -297,24 +315,16 @@ impl<E: IndexEntry> IndexFile<E> {
 
     /// The last entry whose key is `<= key`, if any (binary search).
     pub fn floor(&self, key: i64) -> Option<E> {
-        // partition_point: number of entries with entry.key <= key.
-        let (mut lo, mut hi) = (0usize, self.entries);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.entry(mid).key() <= key {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo.checked_sub(1).map(|i| self.entry(i))
+        floor_in(self.map.bytes(), self.entries, key)
     }
 
     /// Checks the structural invariants an index must hold to be trusted: a
     /// whole number of entries, strictly increasing keys and offsets, and
     /// offsets that fit `max_relative_offset`. Returns why it cannot be trusted.
     pub fn check(&self, max_relative_offset: u32) -> Result<(), String> {
-        let len = self.file.metadata().map_err(|e| e.to_string())?.len();
+        let len = std::fs::metadata(&self.path)
+            .map_err(|e| e.to_string())?
+            .len();
         if !self.writable && len % E::SIZE as u64 != 0 {
             return Err(format!(
                 "length {len} is not a multiple of the {}-byte entry size",
@@ -352,14 +362,21 @@ impl<E: IndexEntry> IndexFile<E> {
         self.map = Mapping::None;
         self.writable = false;
         let len = (self.entries * E::SIZE) as u64;
-        self.file.set_len(len)?;
-        self.file.sync_all()?;
+        let file = self.open_file()?;
+        file.set_len(len)?;
+        file.sync_all()?;
         if len > 0 {
             // SAFETY: as in `open_read_only`: the file is sealed and only read from now on.
             self.map =
-                Mapping::ReadOnly(unsafe { MmapOptions::new().len(len as usize).map(&self.file)? });
+                Mapping::ReadOnly(unsafe { MmapOptions::new().len(len as usize).map(&file)? });
         }
         Ok(())
+    }
+
+    /// Opens the index file for the rare operations that need a descriptor
+    /// (growing, sealing); it is closed again when the caller drops it.
+    fn open_file(&self) -> io::Result<File> {
+        OpenOptions::new().read(true).write(true).open(&self.path)
     }
 
     /// Drops every entry at or after relative offset `relative_offset`
@@ -372,6 +389,86 @@ impl<E: IndexEntry> IndexFile<E> {
             self.entries -= 1;
         }
     }
+}
+
+/// A sealed index mapped read-only, holding no file descriptor: the mapping
+/// outlives the file handle, which is closed as soon as the bytes are mapped.
+/// This is how sealed segments' indexes are opened on demand
+/// (`storage::sealed`); a missing file reads as an empty index (an index is
+/// only a cache, and lookups then walk the segment from its start).
+pub struct MappedIndex<E: IndexEntry> {
+    map: Option<Mmap>,
+    entries: usize,
+    _entry: PhantomData<E>,
+}
+
+impl<E: IndexEntry> MappedIndex<E> {
+    /// Maps the whole entries of the sealed index at `path` and closes the file.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::empty()),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        let entries = (len / E::SIZE as u64) as usize;
+        let map = if entries == 0 {
+            None
+        } else {
+            // SAFETY: sealed index files are never written again (only
+            // recovery, before a partition opens, rewrites them, by rename);
+            // only this process modifies the data directory. The mapping
+            // covers whole entries within the file's length.
+            Some(unsafe { MmapOptions::new().len(entries * E::SIZE).map(&file)? })
+        };
+        Ok(Self {
+            map,
+            entries,
+            _entry: PhantomData,
+        })
+    }
+
+    /// An index without entries.
+    pub fn empty() -> Self {
+        Self {
+            map: None,
+            entries: 0,
+            _entry: PhantomData,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// True when the index holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// The last entry whose key is `<= key`, if any (binary search).
+    pub fn floor(&self, key: i64) -> Option<E> {
+        let bytes: &[u8] = self.map.as_deref().unwrap_or(&[]);
+        floor_in(bytes, self.entries, key)
+    }
+}
+
+/// The last of the first `entries` entries encoded in `bytes` whose key is
+/// `<= key` (binary search over entries sorted by key).
+fn floor_in<E: IndexEntry>(bytes: &[u8], entries: usize, key: i64) -> Option<E> {
+    let entry = |i: usize| E::decode(&bytes[i * E::SIZE..(i + 1) * E::SIZE]);
+    // partition_point: number of entries with entry.key <= key.
+    let (mut lo, mut hi) = (0usize, entries);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if entry(mid).key() <= key {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo.checked_sub(1).map(entry)
 }
 
 /// When to add index entries: one rule shared by the append path, recovery's

@@ -11,10 +11,19 @@
 //! directory is opened, so a crash at any later moment is seen as unclean.
 //! The recovery points are written at clean shutdown and periodically; a
 //! damaged checkpoint is logged and ignored, which only costs a longer scan.
+//!
+//! Start and stop work (recovery and index checks on open; the final syncs
+//! on shutdown) runs across partitions on a pool of at most one thread per
+//! CPU ([`run_bounded`]): each partition is still opened or closed by one
+//! thread, exactly as before, so the per-partition crash rules are unchanged.
+//! The clean-shutdown marker is written only after every partition's final
+//! sync and the recovery-point checkpoint succeeded; a crash anywhere before
+//! it leaves no marker and the next start recovers.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::basics::{read_lock, write_lock, TopicPartition};
@@ -23,6 +32,7 @@ use crate::error::StorageError;
 use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
 use crate::storage::partition_log::PartitionLog;
 use crate::storage::recovery::RecoveryHint;
+use crate::storage::sealed::SegmentCache;
 
 /// Directory under the data directory for broker metadata.
 pub const META_DIR: &str = "meta";
@@ -54,6 +64,9 @@ pub struct LogManager {
     default_config: LogConfig,
     partitions: RwLock<BTreeMap<TopicPartition, Arc<PartitionLog>>>,
     offline: RwLock<BTreeMap<TopicPartition, OfflinePartition>>,
+    /// Sealed segments open now, shared by every partition (at most the
+    /// default config's `max_open_segments`).
+    segment_cache: Arc<SegmentCache>,
 }
 
 impl LogManager {
@@ -83,33 +96,41 @@ impl LogManager {
         let manager = Self {
             _lock: lock,
             data_dir: data_dir.to_path_buf(),
-            default_config,
             partitions: RwLock::new(BTreeMap::new()),
             offline: RwLock::new(BTreeMap::new()),
+            segment_cache: Arc::new(SegmentCache::new(default_config.max_open_segments)),
+            default_config,
         };
-        for (tp, dir) in partition_dirs(data_dir)? {
-            let recovery_point = recovery_points.get(&tp).copied();
-            let hint = match recovery_point {
-                Some(point) if clean => RecoveryHint::clean(point),
-                point => RecoveryHint {
-                    clean_shutdown: false,
-                    recovery_point: point.unwrap_or(0),
-                },
-            };
-            let config = config_for(&tp);
-            manager.open_partition(tp, &dir, config, hint);
+        let work: Vec<_> = partition_dirs(data_dir)?
+            .into_iter()
+            .map(|(tp, dir)| {
+                let recovery_point = recovery_points.get(&tp).copied();
+                let hint = match recovery_point {
+                    Some(point) if clean => RecoveryHint::clean(point),
+                    point => RecoveryHint {
+                        clean_shutdown: false,
+                        recovery_point: point.unwrap_or(0),
+                    },
+                };
+                let config = config_for(&tp);
+                (tp, dir, config, hint)
+            })
+            .collect();
+        // Each partition recovers on its own; the pool only overlaps their I/O.
+        let opened = run_bounded(work, |(tp, dir, config, hint)| {
+            let cache = Arc::clone(&manager.segment_cache);
+            let result = PartitionLog::open_with_cache(&dir, config, hint, cache);
+            (tp, result)
+        });
+        for (tp, result) in opened {
+            manager.open_partition(tp, result);
         }
         Ok(manager)
     }
 
-    fn open_partition(
-        &self,
-        tp: TopicPartition,
-        dir: &Path,
-        config: LogConfig,
-        hint: RecoveryHint,
-    ) {
-        match PartitionLog::open(dir, config, hint) {
+    /// Records the outcome of opening one partition: online, or offline with its reason.
+    fn open_partition(&self, tp: TopicPartition, result: Result<PartitionLog, StorageError>) {
+        match result {
             Ok(log) => {
                 write_lock(&self.partitions).insert(tp, Arc::new(log));
             }
@@ -128,6 +149,11 @@ impl LogManager {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The cache through which every partition opens its sealed segments.
+    pub fn segment_cache(&self) -> &SegmentCache {
+        &self.segment_cache
     }
 
     /// The configuration new partitions get unless a topic overrides it.
@@ -149,7 +175,13 @@ impl LogManager {
             return Ok(Arc::clone(log));
         }
         let dir = self.data_dir.join(tp.to_string());
-        let log = Arc::new(PartitionLog::open(&dir, config, RecoveryHint::full_scan())?);
+        let cache = Arc::clone(&self.segment_cache);
+        let log = Arc::new(PartitionLog::open_with_cache(
+            &dir,
+            config,
+            RecoveryHint::full_scan(),
+            cache,
+        )?);
         sync_dir(&self.data_dir).map_err(|e| StorageError::io("fsync dir", &self.data_dir, e))?;
         partitions.insert(tp.clone(), Arc::clone(&log));
         Ok(log)
@@ -262,15 +294,19 @@ impl LogManager {
         write_checksummed(&path, text.as_bytes()).map_err(|e| StorageError::io("write", &path, e))
     }
 
-    /// Clean shutdown: flush and close every partition, write the recovery
-    /// points, then the clean-shutdown marker, so the next start skips the scan.
-    /// If any partition fails to close, no marker is written and the next
-    /// start recovers.
+    /// Clean shutdown: flush and close every partition (on the bounded pool),
+    /// write the recovery points, then the clean-shutdown marker, so the next
+    /// start skips the scan. If any partition fails to close, no marker is
+    /// written and the next start recovers.
     pub fn shutdown(&self) -> Result<(), StorageError> {
         let mut points = Vec::new();
         let mut first_error = None;
-        for (tp, log) in self.partitions() {
-            match log.close() {
+        let closed = run_bounded(self.partitions(), |(tp, log)| {
+            let result = log.close();
+            (tp, result)
+        });
+        for (tp, result) in closed {
+            match result {
                 Ok(end) => points.push((tp, end)),
                 Err(error) => {
                     tracing::error!(partition = %tp, error = %error, "partition did not close cleanly");
@@ -287,6 +323,45 @@ impl LogManager {
             .map_err(|e| StorageError::io("write", &marker, e))?;
         Ok(())
     }
+}
+
+/// Runs `work` on every item on at most one thread per CPU (fewer when there
+/// are fewer items) and returns the results in the items' order. Threads
+/// take the next item from a shared counter, so a slow partition does not
+/// hold up the others' share. A panic in `work` propagates to the caller.
+pub(crate) fn run_bounded<T, R>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+{
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(work).collect();
+    }
+    let count = items.len();
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let results: Vec<Mutex<Option<R>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(slot) = slots.get(i) else { break };
+                if let Some(item) = crate::basics::lock(slot).take() {
+                    let result = work(item);
+                    *crate::basics::lock(&results[i]) = Some(result);
+                }
+            });
+        }
+    });
+    // Every index below `count` was taken by exactly one thread and filled
+    // (a panicking thread would have propagated out of the scope above).
+    results
+        .into_iter()
+        .filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
 }
 
 /// Takes the exclusive lock on the data directory: two brokers on one
@@ -380,6 +455,18 @@ mod tests {
             "t--1".parse::<TopicPartition>().ok(),
             Some(TopicPartition::new("t-", 1))
         );
+    }
+
+    #[test]
+    fn given_many_items_when_run_bounded_then_each_runs_once_and_results_keep_their_order() {
+        let runs = AtomicUsize::new(0);
+        let results = run_bounded((0..1000).collect(), |i: u64| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            i * 2
+        });
+        assert_eq!(runs.load(Ordering::Relaxed), 1000);
+        assert_eq!(results, (0..1000).map(|i| i * 2).collect::<Vec<u64>>());
+        assert!(run_bounded(Vec::<u8>::new(), |i| i).is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! - [`batch`]: the RecordBatch v2 header view and the checks every stored batch passes.
 //! - [`segment`]: one `.log` file, mapped for zero-copy reads, with its indexes.
+//! - [`sealed`]: sealed segments, described in memory and opened on demand through a bounded cache.
 //! - [`index`]: the sparse offset and time indexes, and the cadence that writes them.
 //! - [`partition_log`]: segments, append, read, roll, high watermark, group commit, poison.
 //! - [`recovery`]: what a restart trusts, cuts or fences (also `sediment log verify`).
@@ -19,6 +20,7 @@ pub mod log_manager;
 pub mod partition_log;
 pub mod recovery;
 pub mod retention;
+pub mod sealed;
 pub mod segment;
 
 #[cfg(any(test, feature = "test-support"))]

@@ -16,10 +16,14 @@
 //!   is refused whole; on a LogAppendTime topic every batch is stamped with
 //!   the broker's clock at append. Rolls (`segment.ms`) and time retention
 //!   run on the broker's clock only, never on record timestamps.
-//! - After any write, sync or reservation error the partition is poisoned:
-//!   appends and waits fail, reads of what was readable continue, and only a
-//!   reopen (which runs recovery) clears it. An fsync is never retried, since
-//!   after a failed fsync the kernel may have dropped the dirty pages.
+//! - Space for an append (log bytes and index entries) is reserved before
+//!   anything is written. A failed reservation refuses that append and
+//!   nothing else: the next append tries again, so space freed on a full
+//!   disk is picked up without a restart.
+//! - After any write or sync error the partition is poisoned: appends and
+//!   waits fail, reads of what was readable continue, and only a reopen
+//!   (which runs recovery) clears it. An fsync is never retried, since after
+//!   a failed fsync the kernel may have dropped the dirty pages.
 //!
 //! - Disk follows the data (DESIGN §3, "Resource model"): segment space is
 //!   reserved ahead of appends in steps that start at [`MIN_RESERVATION`] and
@@ -30,6 +34,12 @@
 //!   [`PartitionLog::release_reservation`]) and when it is reopened after a
 //!   crash (truncating to the data length frees `FALLOC_FL_KEEP_SIZE`
 //!   blocks). Mappings start at the data and grow with it.
+//! - Open files follow the work (principle 7): only the active segment
+//!   keeps its files open and mapped; sealed segments are described in
+//!   memory and opened on demand through a bounded, shared
+//!   [`SegmentCache`] (`storage::sealed`), so descriptors and mappings grow
+//!   with active partitions and recently read segments, not with segments on
+//!   disk.
 //! - A full disk is not damage: opening never needs free space (indexes grow
 //!   lazily; an index recovery cannot rewrite is emptied, and lookups walk
 //!   the segment instead), so the partition opens and serves reads, and
@@ -54,6 +64,7 @@ use crate::storage::checkpoint::sync_dir;
 use crate::storage::index::IndexCadence;
 use crate::storage::recovery::{self, Finding, RecoveryHint, SegmentFiles};
 use crate::storage::retention::{segments_to_delete, SegmentStats};
+use crate::storage::sealed::{LogSegment, SealedSegment, SegmentCache};
 use crate::storage::segment::{self, resume_cadence, AppendStamp, Segment};
 
 /// What an append assigned.
@@ -120,6 +131,8 @@ struct Writer {
     step: u64,
     /// When the last reservation was made (`None` before the first one).
     reserved_at: Option<Instant>,
+    /// True from a failed reservation until the next one succeeds (logging).
+    reservation_failing: bool,
     next_offset: i64,
     cadence: IndexCadence,
     created: Instant,
@@ -134,6 +147,7 @@ impl Writer {
             reserved: position,
             step: 0,
             reserved_at: None,
+            reservation_failing: false,
             next_offset,
             cadence,
             created: Instant::now(),
@@ -153,7 +167,10 @@ pub struct PartitionLog {
     name: String,
     dir: PathBuf,
     config: LogConfig,
-    segments: RwLock<Vec<Arc<Segment>>>,
+    /// Oldest first; the last is the active segment, every other one sealed.
+    segments: RwLock<Vec<LogSegment>>,
+    /// Where sealed segments are opened on demand (shared per `LogManager`).
+    cache: Arc<SegmentCache>,
     writer: Mutex<Writer>,
     sync: Mutex<SyncState>,
     sync_done: Condvar,
@@ -167,7 +184,22 @@ pub struct PartitionLog {
 impl PartitionLog {
     /// Opens (creating if needed) the partition in `dir`, running recovery as
     /// `hint` allows. A fenced partition is an error whose files are untouched.
+    ///
+    /// Sealed segments are opened on demand through a cache of this log's
+    /// own, of `config.max_open_segments`; a `LogManager` shares one cache
+    /// among its partitions ([`PartitionLog::open_with_cache`]).
     pub fn open(dir: &Path, config: LogConfig, hint: RecoveryHint) -> Result<Self, StorageError> {
+        let cache = Arc::new(SegmentCache::new(config.max_open_segments));
+        Self::open_with_cache(dir, config, hint, cache)
+    }
+
+    /// [`PartitionLog::open`], opening sealed segments through `cache`.
+    pub fn open_with_cache(
+        dir: &Path,
+        config: LogConfig,
+        hint: RecoveryHint,
+        cache: Arc<SegmentCache>,
+    ) -> Result<Self, StorageError> {
         config.validate().map_err(StorageError::Config)?;
         let name = dir
             .file_name()
@@ -200,12 +232,25 @@ impl PartitionLog {
         if planned.is_empty() {
             let files = SegmentFiles::new(dir, 0);
             // The mapping starts at one page and grows with the data.
-            segments.push(Arc::new(Segment::create(files, 0, config.index_max_bytes)?));
+            segments.push(LogSegment::Active(Arc::new(Segment::create(
+                files,
+                0,
+                config.index_max_bytes,
+            )?)));
             dir_changed = true;
         }
         let last = planned.len().saturating_sub(1);
+        // Bytes of the active segment above the recovery point survived the
+        // crash but may sit only in the page cache; those below it are durable.
+        let active_unsynced = planned.last().is_some_and(|s| !s.verified.is_empty());
         for (i, planned) in planned.into_iter().enumerate() {
-            if let Some((offsets, times)) = &planned.rebuilt_index {
+            if let (Some((offsets, times)), true) = (&planned.rebuilt_index, i == last) {
+                // Only sealing makes an active index trusted: no sync needed.
+                if let Err(error) = recovery::write_active_indexes(&planned.files, offsets, times) {
+                    tracing::warn!(partition = %name, error = %error, "cannot rebuild the indexes (is the disk full?): they are emptied and lookups walk the segment");
+                    recovery::empty_indexes(&planned.files)?;
+                }
+            } else if let Some((offsets, times)) = &planned.rebuilt_index {
                 if let Err(error) = recovery::write_sealed_indexes(&planned.files, offsets, times) {
                     // An index is only a cache and failing to rewrite it (a full
                     // disk, typically) is no damage: empty it, and lookups walk
@@ -223,10 +268,15 @@ impl PartitionLog {
                 planned.next_offset,
                 planned.max_timestamp,
                 active,
+                &cache,
             )?);
         }
         let last = segments.len() - 1;
-        let active = Arc::clone(&segments[last]);
+        let Some(active) = segments[last].as_active().cloned() else {
+            return Err(StorageError::Config(format!(
+                "partition {name}: its last segment is not the active one"
+            )));
+        };
         // After a crash the active `.log` may still hold the space reserved
         // past its data (FALLOC_FL_KEEP_SIZE blocks beyond the end of the
         // file); truncating to its length returns it. After a clean close this
@@ -235,9 +285,10 @@ impl PartitionLog {
         if let Err(e) = active.log_file().set_len(active.size()) {
             tracing::warn!(partition = %name, segment = %active.files().log.display(), error = %e, "cannot return the space reserved past the active segment's data");
         }
-        if !hint.clean_shutdown {
-            // What survived the crash may sit only in the page cache: make it
-            // durable before it becomes readable below the high watermark.
+        if !hint.clean_shutdown && active_unsynced {
+            // What survived the crash above the recovery point may sit only in
+            // the page cache: make it durable before it becomes readable below
+            // the high watermark.
             active
                 .log_file()
                 .sync_data()
@@ -268,6 +319,7 @@ impl PartitionLog {
             }),
             sync_done: Condvar::new(),
             segments: RwLock::new(segments),
+            cache,
             log_end: AtomicI64::new(next_offset),
             high_watermark: AtomicI64::new(next_offset),
             log_start: AtomicI64::new(log_start),
@@ -318,8 +370,13 @@ impl PartitionLog {
             self.roll(&mut writer).map_err(|e| self.poison_with(e))?;
         }
         let end = writer.position + total;
-        self.reserve_for(&mut writer, end)
-            .map_err(|e| self.poison_with(e))?;
+        // Nothing is written yet: a failed reservation refuses this append
+        // and leaves the partition writable, so space freed later is used
+        // by the next append without a restart.
+        let reserved = self
+            .reserve_for(&mut writer, end)
+            .and_then(|()| writer.active.reserve_index_room(batches.len()));
+        self.note_reservation(&mut writer, reserved)?;
         let base_offset = writer.next_offset;
         // Read under the writer lock, so LogAppendTime follows offset order
         // as long as the wall clock does not step back.
@@ -438,7 +495,7 @@ impl PartitionLog {
         if offset == high_watermark {
             return Ok(empty);
         }
-        let candidates: Vec<Arc<Segment>> = {
+        let candidates: Vec<LogSegment> = {
             let segments = read_lock(&self.segments);
             let first = segments
                 .partition_point(|s| s.base_offset() <= offset)
@@ -446,7 +503,7 @@ impl PartitionLog {
             segments[first..].iter().take(2).cloned().collect()
         };
         for segment in candidates {
-            if let Some(slice) = segment.read(offset, max_bytes) {
+            if let Some(slice) = segment.read(offset, max_bytes)? {
                 return Ok(ReadOutcome {
                     bytes: slice.bytes,
                     next_offset: slice.next_offset,
@@ -460,14 +517,30 @@ impl PartitionLog {
 
     /// The offset and timestamp of the first record whose timestamp is at or
     /// after `timestamp`, below the high watermark; `None` if there is none.
+    /// An I/O error opening a sealed segment is logged and answers `None`;
+    /// [`PartitionLog::try_offset_for_timestamp`] returns it.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
-        let segments: Vec<Arc<Segment>> = read_lock(&self.segments).clone();
+        self.try_offset_for_timestamp(timestamp)
+            .unwrap_or_else(|error| {
+                tracing::error!(partition = %self.name, error = %error, "lookup by timestamp failed");
+                None
+            })
+    }
+
+    /// [`PartitionLog::offset_for_timestamp`], or the I/O error that stopped
+    /// it (a sealed segment could not be opened).
+    pub fn try_offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        let segments: Vec<LogSegment> = read_lock(&self.segments).clone();
         let high_watermark = self.high_watermark();
-        segments
-            .iter()
-            .filter(|s| s.max_timestamp() >= timestamp)
-            .find_map(|s| s.offset_for_timestamp(timestamp))
-            .filter(|&(offset, _)| offset < high_watermark)
+        for segment in segments.iter().filter(|s| s.max_timestamp() >= timestamp) {
+            if let Some(found) = segment.offset_for_timestamp(timestamp)? {
+                return Ok(Some(found).filter(|&(offset, _)| offset < high_watermark));
+            }
+        }
+        Ok(None)
     }
 
     /// Deletes the sealed segments retention allows, oldest first, and moves
@@ -507,9 +580,9 @@ impl PartitionLog {
     fn delete_oldest(
         &self,
         why: &'static str,
-        count: impl FnOnce(&[Arc<Segment>]) -> usize,
+        count: impl FnOnce(&[LogSegment]) -> usize,
     ) -> Result<RetentionOutcome, StorageError> {
-        let removed: Vec<Arc<Segment>> = {
+        let removed: Vec<LogSegment> = {
             let mut segments = write_lock(&self.segments);
             let n = count(&segments).min(segments.len().saturating_sub(1));
             let removed = segments.drain(..n).collect();
@@ -666,7 +739,16 @@ impl PartitionLog {
         let files = SegmentFiles::new(&self.dir, writer.next_offset);
         let segment = Arc::new(Segment::create(files, 0, self.config.index_max_bytes)?);
         sync_dir(&self.dir).map_err(|e| StorageError::io("fsync dir", &self.dir, e))?;
-        write_lock(&self.segments).push(Arc::clone(&segment));
+        {
+            // The sealed segment keeps only its description: its files close
+            // once readers in flight let go, and reopen through the cache.
+            let sealed = SealedSegment::from_segment(&writer.active, Arc::clone(&self.cache));
+            let mut segments = write_lock(&self.segments);
+            if let Some(last) = segments.last_mut() {
+                *last = LogSegment::Sealed(Arc::new(sealed));
+            }
+            segments.push(LogSegment::Active(Arc::clone(&segment)));
+        }
         // The new segment's reservations start over from the minimum step.
         *writer = Writer::new(
             segment,
@@ -698,8 +780,15 @@ impl PartitionLog {
         };
         let needed = end - writer.reserved;
         let room = self.config.segment_bytes.saturating_sub(writer.reserved);
-        let len = step.min(room).max(needed);
-        writer.active.reserve(writer.reserved, len)?;
+        let mut len = step.min(room).max(needed);
+        if let Err(error) = writer.active.reserve(writer.reserved, len) {
+            // Nearly full: what this append needs may still fit.
+            if len == needed || !error.is_disk_full() {
+                return Err(error);
+            }
+            len = needed;
+            writer.active.reserve(writer.reserved, len)?;
+        }
         writer.reserved += len;
         writer.step = step;
         writer.reserved_at = Some(Instant::now());
@@ -743,6 +832,39 @@ impl PartitionLog {
                 partition: self.name.clone(),
                 cause: cause.clone(),
             }),
+        }
+    }
+
+    /// Logs the first of a run of failed reservations (naming the file, so
+    /// the operator knows which disk is full) and the first success after
+    /// it, so a producer retrying against a full disk does not flood the log.
+    fn note_reservation(
+        &self,
+        writer: &mut Writer,
+        result: Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        match result {
+            Ok(()) => {
+                if std::mem::take(&mut writer.reservation_failing) {
+                    tracing::info!(partition = %self.name, "space reserved again: appends resumed");
+                }
+                Ok(())
+            }
+            Err(error) => {
+                // The disk was full a moment ago: start again from the
+                // smallest step, so freed space is shared across partitions.
+                writer.step = 0;
+                writer.reserved_at = None;
+                if !std::mem::replace(&mut writer.reservation_failing, true) {
+                    let hint = if error.is_disk_full() {
+                        "disk full: appends to this partition are refused until space is freed; reads continue"
+                    } else {
+                        "cannot reserve space: appends to this partition are refused until a reservation succeeds; reads continue"
+                    };
+                    tracing::error!(partition = %self.name, error = %error, "{hint}");
+                }
+                Err(error)
+            }
         }
     }
 

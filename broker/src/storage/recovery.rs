@@ -19,14 +19,32 @@
 //!   partition is fenced and the files are left for an operator.
 //! - A hole between segments (a segment's base offset is not its predecessor's
 //!   end) means a file went missing; it is fenced for the same reason.
+//! - Batches wholly below the recovery point were covered by a completed
+//!   fdatasync before the point was checkpointed, so no torn write can lie
+//!   there: they are trusted, in the active segment too. A segment that ends
+//!   at or before the point is trusted whole (its indexes checked, as after a
+//!   clean shutdown); in the segment that holds the point, recovery walks the
+//!   headers of the batches below it (length, magic, record count, offset
+//!   continuity; cheap, one header per batch, no CRC work) and CRC-checks only
+//!   the batches from the first one at or after the point. The walk starts at
+//!   byte 0 rather than at an offset-index entry because the active
+//!   segment's index is never synced before it is sealed: after a crash it
+//!   may hold reserved zeros or miss entries, and the walk rebuilds it anyway.
+//!   Kafka trusts data below the recovery point the same way, so a defect at
+//!   rest below it goes unnoticed by a restart; `sediment log verify` scans
+//!   every byte and reports it.
 //! - Indexes are caches. Those of segments that were scanned are rebuilt from
 //!   the scan; those of trusted segments are checked and rebuilt on any doubt.
+//!   A rebuilt active-segment index is written without a sync: it is only
+//!   trusted once the segment is sealed (which syncs it), and every unclean
+//!   start rebuilds it again.
 //! - Temp files (`*.tmp`, `*.deleted`) are leftovers of an interrupted atomic
 //!   write or deletion, and index files without a `.log` are orphans of a
 //!   deletion that crashed half-way: both are removed.
 
 use std::fs;
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -142,6 +160,10 @@ pub struct SegmentScan {
     pub time_entries: Vec<TimeEntry>,
     /// The first invalid batch: its byte position and what is wrong.
     pub defect: Option<(u64, BatchDefect)>,
+    /// Byte position of the first batch whose CRC-32C was checked (the end of
+    /// the walk when none was): the batches before it lie below the recovery
+    /// point and had their structure and continuity checked only.
+    pub verified_from: u64,
 }
 
 /// Walks `bytes` (a whole segment whose first batch should have offset
@@ -153,6 +175,20 @@ pub fn scan_segment(
     verify_crc: bool,
     index_interval: u64,
 ) -> SegmentScan {
+    let verify_from = if verify_crc { i64::MIN } else { i64::MAX };
+    scan_segment_above(bytes, base_offset, verify_from, index_interval)
+}
+
+/// [`scan_segment`] that checks the CRC-32C only of batches whose last offset
+/// is at or above `verify_from` (the recovery point): the batches below it
+/// were durable when the point was checkpointed and are trusted, so only
+/// their headers are read (length, magic, record count, offset continuity).
+pub fn scan_segment_above(
+    bytes: &[u8],
+    base_offset: i64,
+    verify_from: i64,
+    index_interval: u64,
+) -> SegmentScan {
     let mut cadence = IndexCadence::new(index_interval);
     let mut scan = SegmentScan {
         valid_len: 0,
@@ -162,13 +198,10 @@ pub fn scan_segment(
         offset_entries: Vec::new(),
         time_entries: Vec::new(),
         defect: None,
+        verified_from: 0,
     };
-    let walk = if verify_crc {
-        BatchIter::verified(bytes)
-    } else {
-        BatchIter::headers(bytes)
-    };
-    for item in walk {
+    let mut verifying = false;
+    for item in BatchIter::headers(bytes) {
         let (position, header) = match item {
             Ok(found) => found,
             Err((position, defect)) => {
@@ -176,7 +209,19 @@ pub fn scan_segment(
                 break;
             }
         };
-        if let Err(defect) = check_continuity(&header, scan.next_offset, base_offset) {
+        if !verifying && header.last_offset() >= verify_from {
+            verifying = true;
+            scan.verified_from = position as u64;
+        }
+        // Counts before CRC, as `BatchHeader::parse_verified` checks them.
+        let checked = if verifying {
+            header.verify_counts().and_then(|()| header.verify_crc())
+        } else {
+            Ok(())
+        };
+        if let Err(defect) =
+            checked.and_then(|()| check_continuity(&header, scan.next_offset, base_offset))
+        {
             scan.defect = Some((position as u64, defect));
             break;
         }
@@ -192,6 +237,12 @@ pub fn scan_segment(
         scan.valid_len = (position + header.total_len()) as u64;
         scan.next_offset = header.last_offset() + 1;
         scan.batches += 1;
+    }
+    if !verifying {
+        scan.verified_from = scan
+            .defect
+            .as_ref()
+            .map_or(scan.valid_len, |(position, _)| *position);
     }
     scan.max_timestamp = cadence.max_timestamp();
     scan
@@ -222,7 +273,8 @@ pub struct RecoveryHint {
     /// every index trimmed, so nothing needs scanning.
     pub clean_shutdown: bool,
     /// Offsets below this were durable and indexed when it was checkpointed;
-    /// segments that end at or before it are trusted without a scan.
+    /// segments that end at or before it are trusted without a scan, and in
+    /// the segment holding it only batches at or above it are CRC-checked.
     pub recovery_point: i64,
 }
 
@@ -303,6 +355,11 @@ pub struct PlannedSegment {
     pub max_timestamp: i64,
     /// Index entries to write when its indexes are rebuilt; `None` keeps the files.
     pub rebuilt_index: Option<(Vec<OffsetEntry>, Vec<TimeEntry>)>,
+    /// The valid bytes whose CRC-32C recovery checked: empty for a trusted
+    /// segment; otherwise from the first batch at or above the recovery point
+    /// (0 when the whole segment was verified) to `log_len`. Bytes before it
+    /// were durable when the recovery point was checkpointed.
+    pub verified: Range<u64>,
 }
 
 /// The decisions of recovery for one partition directory.
@@ -365,16 +422,26 @@ pub fn plan_recovery(
                         next_offset,
                         max_timestamp,
                         rebuilt_index: None,
+                        verified: bytes.len() as u64..bytes.len() as u64,
                     })
                 }
                 // Doubt about an index is doubt about the segment: verify it fully.
                 Err((file, reason)) => plan.findings.push(Finding::RebuildIndex { file, reason }),
             }
         }
+        // Batches below the recovery point were durable when it was written:
+        // only those at or above it are CRC-checked, unless doubt about a
+        // trusted segment's index sent it here.
+        let verify_from = if trusted {
+            i64::MIN
+        } else {
+            hint.recovery_point
+        };
         let planned = match planned {
             Some(planned) => planned,
             None => {
-                let scan = scan_segment(bytes, files.base_offset, true, index_interval);
+                let scan =
+                    scan_segment_above(bytes, files.base_offset, verify_from, index_interval);
                 if let Some((position, defect)) = &scan.defect {
                     if !is_last {
                         let fence = Finding::Fence {
@@ -400,6 +467,7 @@ pub fn plan_recovery(
                     next_offset: scan.next_offset,
                     max_timestamp: scan.max_timestamp,
                     rebuilt_index: Some((scan.offset_entries, scan.time_entries)),
+                    verified: scan.verified_from.min(scan.valid_len)..scan.valid_len,
                 }
             }
         };
@@ -557,6 +625,36 @@ pub fn empty_indexes(files: &SegmentFiles) -> Result<(), StorageError> {
             .map_err(|e| StorageError::io("fsync", path, e))?;
     }
     Ok(())
+}
+
+/// Writes the rebuilt indexes of the active segment in place, without a
+/// sync, and leaves a file alone that already holds exactly these entries.
+/// Safe because the active segment's indexes are never trusted before the
+/// segment is sealed (which syncs them): every unclean start rebuilds them.
+pub fn write_active_indexes(
+    files: &SegmentFiles,
+    offsets: &[OffsetEntry],
+    times: &[TimeEntry],
+) -> Result<(), StorageError> {
+    write_unsynced(&files.index, offsets)?;
+    write_unsynced(&files.time_index, times)
+}
+
+fn write_unsynced<E: crate::storage::index::IndexEntry>(
+    path: &Path,
+    entries: &[E],
+) -> Result<(), StorageError> {
+    let mut bytes = vec![0u8; entries.len() * E::SIZE];
+    for (entry, out) in entries.iter().zip(bytes.chunks_exact_mut(E::SIZE)) {
+        entry.encode(out);
+    }
+    match fs::read(path) {
+        Ok(existing) if existing == bytes => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StorageError::io("read index", path, e)),
+    }
+    fs::write(path, &bytes).map_err(|e| StorageError::io("rebuild index", path, e))
 }
 
 /// Writes the rebuilt indexes of a sealed segment.

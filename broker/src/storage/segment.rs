@@ -1,5 +1,8 @@
-//! One segment: a `.log` file of record batches, memory-mapped for reads,
-//! with its offset and time indexes.
+//! One open segment: a `.log` file of record batches, memory-mapped for
+//! reads, with its offset and time indexes. A partition keeps only its
+//! active segment open this way; sealed segments are described in memory and
+//! mapped on demand (`storage::sealed`), sharing the read and lookup
+//! functions at the end of this file.
 //!
 //! Invariants:
 //! - Bytes below `readable_len` are whole, valid batches that are never
@@ -31,8 +34,9 @@ use rustix::fs::FallocateFlags;
 use crate::basics::{now_ms, read_lock, write_lock};
 use crate::error::StorageError;
 use crate::storage::batch::{patch_header, BatchHeader, BatchIter};
-use crate::storage::index::{IndexCadence, OffsetIndex, TimeEntry, TimeIndex};
+use crate::storage::index::{IndexCadence, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 use crate::storage::recovery::SegmentFiles;
+use crate::storage::sealed::{LogSegment, SealedSegment, SegmentCache};
 
 /// Maps `len` bytes of `file` read-only.
 pub fn map_file(file: &File, len: usize) -> io::Result<Mmap> {
@@ -208,80 +212,31 @@ impl Segment {
     pub fn read(&self, offset: i64, max_bytes: usize) -> Option<SegmentSlice> {
         let limit = self.readable_len() as usize;
         let map = read_lock(&self.map).clone();
-        let readable = map.get(..limit)?;
-        let start = self.position_of(readable, offset)?;
-        let mut end = start;
-        let mut next_offset = offset;
-        for item in BatchIter::headers(&readable[start..]) {
-            let Ok((_, header)) = item else { break };
-            let batch_end = end + header.total_len();
-            if end > start && batch_end - start > max_bytes {
-                break;
-            }
-            end = batch_end;
-            next_offset = header.last_offset() + 1;
-        }
-        (end > start).then(|| SegmentSlice {
-            bytes: map.slice(start..end),
-            next_offset,
-        })
-    }
-
-    /// Byte position of the batch containing `offset`: from the index entry at
-    /// or below it, walk headers. Falls back to the segment start if the index
-    /// points somewhere that does not make sense.
-    fn position_of(&self, readable: &[u8], offset: i64) -> Option<usize> {
-        let relative = offset - self.base_offset();
-        let hint = read_lock(&self.index)
-            .floor(relative)
-            .map_or(0, |entry| entry.position as usize);
-        self.walk_to(readable, hint, offset).or_else(|| {
-            if hint > 0 {
-                self.walk_to(readable, 0, offset)
-            } else {
-                None
-            }
-        })
-    }
-
-    fn walk_to(&self, readable: &[u8], from: usize, offset: i64) -> Option<usize> {
-        for item in BatchIter::headers(readable.get(from..)?) {
-            let (position, header) = item.ok()?;
-            if header.base_offset() > offset {
-                return None;
-            }
-            if header.last_offset() >= offset {
-                return Some(from + position);
-            }
-        }
-        None
+        let index = read_lock(&self.index);
+        read_batches(
+            &map,
+            limit,
+            self.base_offset(),
+            |relative| index.floor(relative),
+            offset,
+            max_bytes,
+        )
     }
 
     /// The offset and timestamp of the first record with a timestamp at or
     /// after `timestamp` among the readable batches, or `None` if every record
-    /// is older.
-    ///
-    /// Uses the time index to skip ahead. Within an uncompressed batch the
-    /// records are walked to find the exact offset; a compressed batch answers
-    /// with its base offset and largest timestamp (the first batch that can
-    /// hold a match).
+    /// is older (see [`find_timestamp`]).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
         let limit = self.readable_len() as usize;
         let map = read_lock(&self.map).clone();
-        let readable = map.get(..limit)?;
-        let start_relative = read_lock(&self.time_index)
-            .floor(timestamp)
-            .map_or(0, |entry: TimeEntry| i64::from(entry.relative_offset));
-        let start = read_lock(&self.index)
-            .floor(start_relative)
-            .map_or(0, |entry| entry.position as usize);
-        for item in BatchIter::headers(readable.get(start..)?) {
-            let (_, header) = item.ok()?;
-            if header.max_timestamp() >= timestamp {
-                return Some(first_offset_at_or_after(&header, timestamp));
-            }
-        }
-        None
+        let time_floor = read_lock(&self.time_index).floor(timestamp);
+        let index = read_lock(&self.index);
+        find_timestamp(
+            map.get(..limit)?,
+            time_floor,
+            |relative| index.floor(relative),
+            timestamp,
+        )
     }
 
     /// Appends already-validated batches at byte `position`, stamping offsets
@@ -358,6 +313,18 @@ impl Segment {
     pub(crate) fn reserve(&self, from: u64, len: u64) -> Result<(), StorageError> {
         rustix::fs::fallocate(&self.log, FallocateFlags::KEEP_SIZE, from, len)
             .map_err(|e| StorageError::io("reserve space in", &self.files.log, e.into()))
+    }
+
+    /// Makes room in both indexes for `batches` more entries, so that an
+    /// append of that many batches cannot fail on a full disk after its log
+    /// bytes are written (see [`super::index::IndexFile::reserve_room`]).
+    pub(crate) fn reserve_index_room(&self, batches: usize) -> Result<(), StorageError> {
+        write_lock(&self.index)
+            .reserve_room(batches)
+            .map_err(|e| StorageError::io("reserve index space in", &self.files.index, e))?;
+        write_lock(&self.time_index)
+            .reserve_room(batches)
+            .map_err(|e| StorageError::io("reserve index space in", &self.files.time_index, e))
     }
 
     /// True when the segment's indexes have no room for another entry.
@@ -462,7 +429,16 @@ pub(crate) struct AppendStamp {
 /// if the file system cannot tell (a segment then counts as just written:
 /// retention keeps it longer, never shorter).
 fn modified_ms(file: &File) -> i64 {
-    file.metadata()
+    metadata_modified_ms(file.metadata())
+}
+
+/// [`modified_ms`] of the file at `path` (a `stat`: no descriptor is opened).
+pub(crate) fn path_modified_ms(path: &std::path::Path) -> i64 {
+    metadata_modified_ms(std::fs::metadata(path))
+}
+
+fn metadata_modified_ms(metadata: io::Result<std::fs::Metadata>) -> i64 {
+    metadata
         .and_then(|m| m.modified())
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
@@ -476,7 +452,7 @@ fn time_index_bytes(offset_index_bytes: u64) -> u64 {
 }
 
 /// Maps `len` bytes of `file` (at least one page) as shared `Bytes`.
-fn map_bytes(file: &File, len: u64) -> io::Result<Bytes> {
+pub(crate) fn map_bytes(file: &File, len: u64) -> io::Result<Bytes> {
     let len = (len.max(1) as usize).next_multiple_of(page_size());
     Ok(Bytes::from_owner(map_file(file, len)?))
 }
@@ -508,17 +484,114 @@ fn write_all_vectored_at(
     Ok(())
 }
 
-/// Opens a segment for a reopened log: sealed segments read-only, the active one writable.
+/// Reads whole batches of `map` (its first `limit` bytes readable, its first
+/// batch at `base_offset`) starting with the one that contains `offset`, at
+/// most `max_bytes` unless the first batch alone is larger (it is always
+/// returned whole); `floor` is the offset index's lookup by relative offset.
+/// `None` when `offset` is past the readable batches. The slice shares the
+/// mapping (zero-copy) and keeps it alive.
+pub(crate) fn read_batches(
+    map: &Bytes,
+    limit: usize,
+    base_offset: i64,
+    floor: impl FnOnce(i64) -> Option<OffsetEntry>,
+    offset: i64,
+    max_bytes: usize,
+) -> Option<SegmentSlice> {
+    let readable = map.get(..limit)?;
+    let start = position_of(readable, base_offset, floor, offset)?;
+    let mut end = start;
+    let mut next_offset = offset;
+    for item in BatchIter::headers(&readable[start..]) {
+        let Ok((_, header)) = item else { break };
+        let batch_end = end + header.total_len();
+        if end > start && batch_end - start > max_bytes {
+            break;
+        }
+        end = batch_end;
+        next_offset = header.last_offset() + 1;
+    }
+    (end > start).then(|| SegmentSlice {
+        bytes: map.slice(start..end),
+        next_offset,
+    })
+}
+
+/// Byte position of the batch containing `offset`: from the index entry at
+/// or below it, walk headers. Falls back to the segment start if the index
+/// points somewhere that does not make sense.
+fn position_of(
+    readable: &[u8],
+    base_offset: i64,
+    floor: impl FnOnce(i64) -> Option<OffsetEntry>,
+    offset: i64,
+) -> Option<usize> {
+    let hint = floor(offset - base_offset).map_or(0, |entry| entry.position as usize);
+    walk_to(readable, hint, offset).or_else(|| {
+        if hint > 0 {
+            walk_to(readable, 0, offset)
+        } else {
+            None
+        }
+    })
+}
+
+fn walk_to(readable: &[u8], from: usize, offset: i64) -> Option<usize> {
+    for item in BatchIter::headers(readable.get(from..)?) {
+        let (position, header) = item.ok()?;
+        if header.base_offset() > offset {
+            return None;
+        }
+        if header.last_offset() >= offset {
+            return Some(from + position);
+        }
+    }
+    None
+}
+
+/// The offset and timestamp of the first record with a timestamp at or after
+/// `timestamp` in `readable`, or `None` if every record is older.
+/// `time_floor` is the time index's entry at or below `timestamp`, and
+/// `floor` the offset index's lookup by relative offset: together they skip
+/// ahead. Within an uncompressed batch the records are walked to find the
+/// exact offset; a compressed batch answers with its base offset and largest
+/// timestamp (the first batch that can hold a match).
+pub(crate) fn find_timestamp(
+    readable: &[u8],
+    time_floor: Option<TimeEntry>,
+    floor: impl FnOnce(i64) -> Option<OffsetEntry>,
+    timestamp: i64,
+) -> Option<(i64, i64)> {
+    let start_relative = time_floor.map_or(0, |entry| i64::from(entry.relative_offset));
+    let start = floor(start_relative).map_or(0, |entry| entry.position as usize);
+    for item in BatchIter::headers(readable.get(start..)?) {
+        let (_, header) = item.ok()?;
+        if header.max_timestamp() >= timestamp {
+            return Some(first_offset_at_or_after(&header, timestamp));
+        }
+    }
+    None
+}
+
+/// The segment of a reopened log: the active one (`active` gives its mapping
+/// length and index capacity) opened writable, a sealed one only described
+/// (its files are opened on demand through `cache`).
 pub(crate) fn open_planned(
     files: SegmentFiles,
     log_len: u64,
     next_offset: i64,
     max_timestamp: i64,
     active: Option<(u64, u64)>,
-) -> Result<Arc<Segment>, StorageError> {
-    let (map_len, index_max) = match active {
-        Some((map_len, index_max)) => (map_len, Some(index_max)),
-        None => (log_len, None),
+    cache: &Arc<SegmentCache>,
+) -> Result<LogSegment, StorageError> {
+    let Some((map_len, index_max)) = active else {
+        return Ok(LogSegment::Sealed(Arc::new(SealedSegment::new(
+            files,
+            log_len,
+            next_offset,
+            max_timestamp,
+            Arc::clone(cache),
+        ))));
     };
     Segment::open(
         files,
@@ -526,9 +599,9 @@ pub(crate) fn open_planned(
         next_offset,
         max_timestamp,
         map_len,
-        index_max,
+        Some(index_max),
     )
-    .map(Arc::new)
+    .map(|segment| LogSegment::Active(Arc::new(segment)))
 }
 
 /// Walks the records of an uncompressed batch to find the first whose
