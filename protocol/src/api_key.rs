@@ -206,4 +206,29 @@ mod tests {
         assert_eq!(ApiKey::Metadata.response_header_version(9), 1);
         assert_eq!(ApiKey::Metadata.response_header_version(8), 0);
     }
+
+    #[test]
+    fn given_the_admin_apis_of_design_section_4_then_the_codec_knows_them_at_these_versions() {
+        // (key, lowest, highest, first flexible)
+        let expected = [
+            (ApiKey::DeleteRecords, 0, 2, Some(2)),
+            (ApiKey::AlterConfigs, 0, 2, Some(2)),
+            (ApiKey::DescribeLogDirs, 1, 4, Some(2)),
+            (ApiKey::CreatePartitions, 0, 3, Some(2)),
+            (ApiKey::IncrementalAlterConfigs, 0, 1, Some(1)),
+            (ApiKey::OffsetDelete, 0, 0, None),
+            (ApiKey::DescribeCluster, 0, 1, Some(0)),
+        ];
+        for (key, min, max, flexible) in expected {
+            assert_eq!(
+                key.codec_versions(),
+                Some(VersionRange { min, max }),
+                "{key:?}"
+            );
+            for version in min..=max {
+                let is_flexible = flexible.is_some_and(|first| version >= first);
+                assert_eq!(key.is_flexible(version), is_flexible, "{key:?} v{version}");
+            }
+        }
+    }
 }

@@ -87,6 +87,36 @@ macro_rules! oracle_tests {
 
 for_each_api!(oracle_tests);
 
+/// The oracle must know every API at every version the codec does, and
+/// agree on which header each version uses; otherwise the per-API tests
+/// above would be checking against nothing.
+#[test]
+fn given_every_codec_api_then_the_oracle_knows_its_versions_and_headers() {
+    for (key, range, _) in crate::messages::CODEC_APIS {
+        let theirs = kafka_protocol::messages::ApiKey::try_from(*key as i16)
+            .unwrap_or_else(|()| panic!("the oracle has no {key:?}"));
+        let valid = theirs.valid_versions();
+        assert!(
+            valid.min <= range.min && range.max <= valid.max,
+            "{key:?}: ours {range:?}, the oracle's {}-{}",
+            valid.min,
+            valid.max
+        );
+        for version in range.min..=range.max {
+            assert_eq!(
+                key.request_header_version(version),
+                theirs.request_header_version(version),
+                "{key:?} v{version} request header"
+            );
+            assert_eq!(
+                key.response_header_version(version),
+                theirs.response_header_version(version),
+                "{key:?} v{version} response header"
+            );
+        }
+    }
+}
+
 mod consumer_protocol {
     use proptest::prelude::*;
 
