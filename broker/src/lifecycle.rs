@@ -23,8 +23,11 @@ const RETENTION_EVERY: Duration = Duration::from_secs(300);
 /// How often recovery points are checkpointed.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 /// A partition that appended nothing for this long returns the segment space
-/// reserved ahead of its appends (checked with every checkpoint).
+/// reserved ahead of its appends.
 const RESERVATION_IDLE: Duration = Duration::from_secs(30);
+/// How often partitions are checked for idle reservations, so one is
+/// returned at most this long after it became idle.
+const RESERVATION_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Why the broker could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -135,10 +138,15 @@ async fn maintain(broker: Arc<Broker>) {
     let mut ticker = tokio::time::interval(tick);
     let mut last_retention = tokio::time::Instant::now();
     let mut last_checkpoint = tokio::time::Instant::now();
+    let mut last_release = tokio::time::Instant::now();
     loop {
         ticker.tick().await;
         let run_retention = last_retention.elapsed() >= RETENTION_EVERY;
         let run_checkpoint = last_checkpoint.elapsed() >= CHECKPOINT_EVERY;
+        let run_release = last_release.elapsed() >= RESERVATION_CHECK_EVERY;
+        if run_release {
+            last_release = tokio::time::Instant::now();
+        }
         if run_retention {
             last_retention = tokio::time::Instant::now();
         }
@@ -153,8 +161,10 @@ async fn maintain(broker: Arc<Broker>) {
             if run_retention {
                 broker.logs().enforce_retention();
             }
-            if run_checkpoint {
+            if run_release {
                 broker.logs().release_idle_reservations(RESERVATION_IDLE);
+            }
+            if run_checkpoint {
                 if let Err(error) = broker.logs().checkpoint_recovery_points() {
                     tracing::error!(error = %error, "cannot write the recovery-point checkpoint");
                 }
