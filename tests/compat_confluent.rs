@@ -547,20 +547,25 @@ struct Refusals {
 }
 
 #[test]
-fn given_compact_policy_or_replication_factor_3_when_creating_topic_then_refused_with_clear_error()
-{
+fn given_bad_cleanup_policy_or_replication_factor_3_when_creating_topic_then_refused_with_clear_error_and_compact_is_accepted(
+) {
     let broker = BrokerProcess::start(&[]);
     let run: Refusals = run_script(&broker, "admin.py", &["refusals", "refused"]);
 
-    let compact = run.created["refused-compact"]
+    let shred = run.created["refused-shred"]
         .as_deref()
-        .expect("cleanup.policy=compact is refused");
+        .expect("cleanup.policy=shred is refused");
     assert!(
-        compact.starts_with("INVALID_CONFIG:")
-            && compact.contains("cleanup.policy")
-            && compact.contains("compact"),
-        "the refusal names the error and the config: {compact}"
+        shred.starts_with("INVALID_CONFIG:")
+            && shred.contains("cleanup.policy")
+            && shred.contains("delete, compact or compact,delete"),
+        "the refusal names the error, the config and what is allowed: {shred}"
     );
+    assert_eq!(
+        run.created["refused-compact"], None,
+        "cleanup.policy=compact is accepted"
+    );
+    assert_eq!(run.listed.get("refused-compact"), Some(&1));
     let rf3 = run.created["refused-rf3"]
         .as_deref()
         .expect("replication factor 3 is refused");
@@ -569,7 +574,7 @@ fn given_compact_policy_or_replication_factor_3_when_creating_topic_then_refused
         "the refusal names the error and the factor: {rf3}"
     );
     assert!(
-        !run.listed.contains_key("refused-compact") && !run.listed.contains_key("refused-rf3"),
+        !run.listed.contains_key("refused-shred") && !run.listed.contains_key("refused-rf3"),
         "a refused topic exists anyway: {:?}",
         run.listed
     );

@@ -61,7 +61,10 @@ fn lower_own_fd_limit(soft: u64) {
 async fn given_thousands_of_segments_when_restarted_under_a_low_fd_limit_then_every_record_is_served(
 ) {
     let mut broker = BrokerProcess::start(&["--segment-bytes", "1024", "--flush", "interval:1000"]);
-    let client = ClientBuilder::new(broker.bootstrap()).build().await.unwrap();
+    let client = ClientBuilder::new(broker.bootstrap())
+        .build()
+        .await
+        .unwrap();
     client
         .admin()
         .create_topic(NewTopic::new(TOPIC, PARTITIONS))
@@ -105,7 +108,10 @@ async fn given_thousands_of_segments_when_restarted_under_a_low_fd_limit_then_ev
     lower_own_fd_limit(FD_LIMIT);
     broker.restart();
 
-    let client = ClientBuilder::new(broker.bootstrap()).build().await.unwrap();
+    let client = ClientBuilder::new(broker.bootstrap())
+        .build()
+        .await
+        .unwrap();
     for partition in 0..PARTITIONS {
         let expected: Vec<Vec<u8>> = (0..RECORDS)
             .filter(|i| (i % PARTITIONS as usize) as i32 == partition)

@@ -678,3 +678,112 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
         started.elapsed()
     );
 }
+
+/// The job's state topic is compacted: however many checkpoints a long run
+/// writes, the broker's cleaner keeps about one per input partition, so the
+/// topic's size follows the live state, not checkpoints × time.
+#[test]
+fn given_a_job_checkpointing_many_times_when_the_cleaner_runs_then_its_state_topic_stays_bounded() {
+    const SEGMENT_BYTES: u64 = 4 << 10;
+    let broker = BrokerProcess::start(&[
+        "--segment-bytes",
+        &SEGMENT_BYTES.to_string(),
+        "--log-cleaner-backoff-ms",
+        "100",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    create_topic(&broker, "in", 1);
+    let job = start_job(
+        &broker,
+        dir.path(),
+        "in",
+        "out",
+        "g-bounded",
+        Kind::Tumbling(1_000),
+        None,
+        1,
+    );
+    let state = "g-bounded.window-state";
+    let described = |topic: &str| -> Value {
+        serde_json::from_str(&sediment(
+            &broker,
+            &["--output", "json", "topic", "describe", topic],
+            None,
+        ))
+        .unwrap()
+    };
+    // Feed the job in chunks so it keeps checkpointing (about once a chunk).
+    let events = generate(0x5eed_0005, 20_000);
+    for chunk in events.chunks(125) {
+        produce(&broker, "in", &[chunk.to_vec()]);
+    }
+    // Wait for the job to have read everything (its committed offset), then stop it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sediment(
+        &broker,
+        &["--output", "json", "group", "describe", "g-bounded"],
+        None,
+    )
+    .contains(&format!("\"committed\":{}", events.len()))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the job did not catch up\n{}",
+            job.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    job.sigkill();
+    let checkpoints = broker_topic(&broker, state).unwrap_or(0);
+    assert!(
+        checkpoints >= 100,
+        "only {checkpoints} checkpoints were written"
+    );
+    assert_eq!(described(state)["configs"]["cleanup.policy"], "compact");
+
+    let state_dir = broker.data_dir.join(format!("{state}-0"));
+    let log_bytes = || -> u64 {
+        std::fs::read_dir(&state_dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|f| f.path().extension().is_some_and(|e| e == "log"))
+            .map(|f| f.metadata().unwrap().len())
+            .sum()
+    };
+    // Bounded: the active segment, at most one cleaned segment group and
+    // what arrived since the last pass.
+    let bound = 4 * SEGMENT_BYTES;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while log_bytes() > bound {
+        assert!(
+            Instant::now() < deadline,
+            "{} bytes of state after {checkpoints} checkpoints (bound {bound})\n{}",
+            log_bytes(),
+            broker.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let remaining = read_all(&broker, state).len();
+    eprintln!(
+        "{checkpoints} checkpoints, {remaining} left, state topic {} bytes on disk",
+        log_bytes()
+    );
+    assert!(
+        remaining * 4 <= checkpoints as usize,
+        "{remaining} of {checkpoints} checkpoints left after cleaning"
+    );
+}
+
+/// The end offset of partition 0 of `topic`, once it exists.
+fn broker_topic(broker: &BrokerProcess, topic: &str) -> Option<i64> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sediment"));
+    cmd.arg("--bootstrap")
+        .arg(broker.bootstrap())
+        .args(["--output", "json", "topic", "describe", topic]);
+    let done = run_bounded(cmd, None, Duration::from_secs(30));
+    if !done.status.is_some_and(|s| s.success()) {
+        return None;
+    }
+    let described: Value = serde_json::from_slice(&done.stdout).ok()?;
+    described["partitions"][0]["end_offset"].as_i64()
+}

@@ -52,6 +52,9 @@ pub enum TopicOpError {
     /// A topic config is unknown or has a bad value.
     #[error("{0}")]
     InvalidConfig(String),
+    /// A manual replica assignment is malformed (CreatePartitions).
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
     /// Topic metadata could not be written.
     #[error("{0}")]
     Metadata(String),
@@ -344,6 +347,110 @@ impl Broker {
         }
         tracing::info!(topic = %name, "topic deleted");
         Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions (CreatePartitions): creates the
+    /// new partitions' logs, then records the count, so a partition is
+    /// never advertised before its log exists. A crash in between leaves
+    /// empty partition directories the next grow reuses. With
+    /// `validate_only` nothing changes. Returns the topic as it ends up.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<TopicMeta, TopicOpError> {
+        let topic = self.topics.get(name).ok_or_else(|| {
+            TopicOpError::UnknownTopicOrPartition(format!("topic {name} does not exist"))
+        })?;
+        let current = topic.partitions;
+        if count <= current {
+            return Err(TopicOpError::InvalidPartitions(format!(
+                "topic {name} has {current} partitions; the count can only grow, got {count}"
+            )));
+        }
+        let max = self.config.max_partitions_per_topic;
+        if count > max {
+            return Err(TopicOpError::InvalidPartitions(format!(
+                "number of partitions must be at most {max} (max_partitions_per_topic), got {count}"
+            )));
+        }
+        if validate_only {
+            return Ok(TopicMeta {
+                partitions: count,
+                ..topic
+            });
+        }
+        let config = self.log_config(&topic);
+        for partition in current..count {
+            self.logs
+                .get_or_create(&TopicPartition::new(name, partition), config.clone())
+                .map_err(TopicOpError::Storage)?;
+        }
+        let grown = self
+            .topics
+            .grow_partitions(name, count)
+            .map_err(|e| TopicOpError::Metadata(e.to_string()))?
+            .ok_or_else(|| {
+                TopicOpError::UnknownTopicOrPartition(format!("topic {name} was deleted meanwhile"))
+            })?;
+        if grown.partitions != count {
+            return Err(TopicOpError::InvalidPartitions(format!(
+                "topic {name} has {} partitions now (grown concurrently); got {count}",
+                grown.partitions
+            )));
+        }
+        tracing::info!(topic = %name, from = current, to = count, "partitions added");
+        Ok(grown)
+    }
+
+    /// Deletes the records of one partition below `offset` (DeleteRecords;
+    /// -1 is the high watermark) and returns the new log start offset.
+    /// Blocking (it syncs files): call it off the async runtime.
+    pub fn delete_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, TopicOpError> {
+        let log = self.partition(topic, partition)?;
+        log.delete_records_before(offset)
+            .map_err(TopicOpError::Storage)
+    }
+
+    /// Replaces a topic's config overrides with `configs` (AlterConfigs and
+    /// IncrementalAlterConfigs compute the new set), after checking every
+    /// key and value against the topic config table. The change is persisted
+    /// and applied to the topic's open partitions at once. With
+    /// `validate_only` nothing changes. Returns the topic as it ends up.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, TopicOpError> {
+        let topic = self.topics.get(name).ok_or_else(|| {
+            TopicOpError::UnknownTopicOrPartition(format!("topic {name} does not exist"))
+        })?;
+        let log_config = topic_log_config(&self.config.log, &configs)
+            .map_err(|e| TopicOpError::InvalidConfig(e.to_string()))?;
+        if validate_only {
+            return Ok(TopicMeta { configs, ..topic });
+        }
+        let altered = self
+            .topics
+            .set_configs(name, configs)
+            .map_err(|e| TopicOpError::Metadata(e.to_string()))?
+            .ok_or_else(|| {
+                TopicOpError::UnknownTopicOrPartition(format!("topic {name} was deleted meanwhile"))
+            })?;
+        for partition in 0..altered.partitions {
+            if let Ok(Some(log)) = self.logs.get(&TopicPartition::new(name, partition)) {
+                log.reconfigure(log_config.clone());
+            }
+        }
+        tracing::info!(topic = %name, configs = ?altered.configs, "topic configs altered");
+        Ok(altered)
     }
 
     /// A fresh producer id for InitProducerId.

@@ -96,8 +96,75 @@ impl FromStr for TimestampType {
     }
 }
 
+/// What happens to old data of a topic (Kafka's `cleanup.policy`): deleted by
+/// time and size retention, compacted to the latest record per key, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// Time and size retention delete whole sealed segments (`delete`).
+    pub delete: bool,
+    /// The cleaner keeps only the latest record of each key (`compact`).
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    /// `cleanup.policy=delete`, the default.
+    pub const DELETE: Self = Self {
+        delete: true,
+        compact: false,
+    };
+    /// `cleanup.policy=compact`.
+    pub const COMPACT: Self = Self {
+        delete: false,
+        compact: true,
+    };
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        Self::DELETE
+    }
+}
+
+impl fmt::Display for CleanupPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match (self.compact, self.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            (false, true) => "delete",
+            (false, false) => "",
+        })
+    }
+}
+
+impl FromStr for CleanupPolicy {
+    type Err = String;
+
+    /// Parses Kafka's list: `delete`, `compact`, or both comma-separated in
+    /// either order (spaces around items allowed). An empty list is refused:
+    /// Kafka 4 deprecates it and it would mean "keep forever", which
+    /// `retention.ms=-1` says plainly.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut policy = Self {
+            delete: false,
+            compact: false,
+        };
+        for item in s.split(',').map(str::trim) {
+            match item {
+                "delete" => policy.delete = true,
+                "compact" => policy.compact = true,
+                _ => {
+                    return Err(format!(
+                        "cleanup.policy must be delete, compact or compact,delete, got `{s}`"
+                    ))
+                }
+            }
+        }
+        Ok(policy)
+    }
+}
+
 /// Settings of one partition log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// Roll to a new segment once the active one would exceed this many bytes.
     /// Default 1 GiB (Kafka's `segment.bytes`).
@@ -147,6 +214,22 @@ pub struct LogConfig {
     /// segments on disk (each open sealed segment costs up to three mappings
     /// and no descriptor). Default 1024.
     pub max_open_segments: usize,
+    /// Deletion by retention, compaction, or both (`cleanup.policy`).
+    /// Default [`CleanupPolicy::DELETE`].
+    pub cleanup_policy: CleanupPolicy,
+    /// How long a tombstone (a record with a key and a null value) is kept
+    /// after the cleaner first reaches it, so consumers behind see the
+    /// delete (`delete.retention.ms`). Default 1 day.
+    pub delete_retention_ms: Duration,
+    /// Dirty bytes over all sealed bytes from which a compacted partition is
+    /// worth cleaning (`min.cleanable.dirty.ratio`). Default 0.5.
+    pub min_cleanable_dirty_ratio: f64,
+    /// A record stays uncompacted at least this long after it was appended
+    /// (`min.compaction.lag.ms`). Default 0.
+    pub min_compaction_lag_ms: Duration,
+    /// A record is compacted at most this long after it was appended, even
+    /// below the dirty ratio (`max.compaction.lag.ms`). Default unbounded.
+    pub max_compaction_lag_ms: Option<Duration>,
 }
 
 impl Default for LogConfig {
@@ -165,6 +248,11 @@ impl Default for LogConfig {
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
             max_open_segments: 1024,
+            cleanup_policy: CleanupPolicy::DELETE,
+            delete_retention_ms: Duration::from_secs(24 * 3600),
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: Duration::ZERO,
+            max_compaction_lag_ms: None,
         }
     }
 }
@@ -200,6 +288,18 @@ impl LogConfig {
         if self.max_open_segments == 0 {
             return Err("max open segments must be at least 1".to_string());
         }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return Err(format!(
+                "min.cleanable.dirty.ratio must be between 0 and 1, got {}",
+                self.min_cleanable_dirty_ratio
+            ));
+        }
+        if self
+            .max_compaction_lag_ms
+            .is_some_and(|max| max < self.min_compaction_lag_ms)
+        {
+            return Err("max.compaction.lag.ms must be at least min.compaction.lag.ms".to_string());
+        }
         if self.timestamp_before_max_ms < 0 || self.timestamp_after_max_ms < 0 {
             return Err(format!(
                 "message.timestamp.before.max.ms and after.max.ms must be at least 0, got {} and {}",
@@ -213,7 +313,7 @@ impl LogConfig {
 /// Settings of the broker process: network limits, topic defaults and the
 /// log defaults every partition starts from. Each field says its unit,
 /// default and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
     /// Where partitions and metadata live. Default `./sediment-data`.
     pub data_dir: std::path::PathBuf,
@@ -276,6 +376,10 @@ pub struct BrokerConfig {
     /// Upper bound on one Fetch response's record bytes, whatever the client
     /// asks. Default 50 MiB (Kafka's `fetch.max.bytes`).
     pub fetch_max_bytes: usize,
+    /// How often the log cleaner looks for compacted partitions that are
+    /// due (Kafka's `log.cleaner.backoff.ms`). One pass runs at a time,
+    /// throttled so producers keep the disk. Default 15 s.
+    pub log_cleaner_backoff: Duration,
     /// Consumer-group coordinator settings.
     pub group: GroupConfig,
 }
@@ -357,6 +461,7 @@ impl Default for BrokerConfig {
             max_unsent_response_bytes: 64 << 20,
             max_in_flight_requests: 64,
             fetch_max_bytes: 50 << 20,
+            log_cleaner_backoff: Duration::from_millis(15_000),
             group: GroupConfig::default(),
         }
     }

@@ -86,6 +86,17 @@ pub enum StorageError {
     /// `append` was given no bytes.
     #[error("append of an empty record set")]
     EmptyAppend,
+    /// A record failed a check of its contents: on a compacted partition
+    /// every record needs a key (the cleaner keeps the latest record *per
+    /// key*), so a keyless one, or a compressed batch whose records cannot
+    /// be read to check, is refused; nothing from that call was appended.
+    #[error("invalid record in the batch at byte {position} of the append: {reason}")]
+    InvalidRecord {
+        /// Byte position of the batch within the appended buffer.
+        position: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// A read asked for an offset outside `[log_start, high_watermark]`.
     #[error("offset {offset} is out of range: the log holds [{log_start}, {high_watermark})")]
     OffsetOutOfRange {
@@ -95,6 +106,13 @@ pub enum StorageError {
         log_start: i64,
         /// Offset after the last readable record.
         high_watermark: i64,
+    },
+    /// A sealed segment was replaced by the cleaner while it was being
+    /// opened; the read is retried against the current segments.
+    #[error("segment {file} was replaced by the log cleaner")]
+    SegmentReplaced {
+        /// The replaced segment's `.log`.
+        file: PathBuf,
     },
     /// The log configuration is unusable.
     #[error("invalid log configuration: {0}")]

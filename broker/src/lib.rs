@@ -36,6 +36,7 @@ pub mod lifecycle;
 pub mod protocol;
 pub mod server;
 pub mod storage;
+pub mod topic_config;
 pub mod topics;
 
 pub use broker::Broker;

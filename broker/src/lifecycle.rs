@@ -128,7 +128,10 @@ impl RunningBroker {
 
 /// Interval flushes, retention, recovery-point checkpoints and the release of
 /// idle partitions' reserved space, on the
-/// blocking pool, one round at a time.
+/// blocking pool, one round at a time. The log cleaner runs beside them on
+/// its own blocking task (a cleaning pass may take long and must not hold up
+/// interval flushes), one pass at a time, started every
+/// `log_cleaner_backoff` once the previous pass ended.
 async fn maintain(broker: Arc<Broker>) {
     let flush = broker.config().log.flush;
     let tick = match flush {
@@ -139,8 +142,20 @@ async fn maintain(broker: Arc<Broker>) {
     let mut last_retention = tokio::time::Instant::now();
     let mut last_checkpoint = tokio::time::Instant::now();
     let mut last_release = tokio::time::Instant::now();
+    let cleaner_backoff = broker.config().log_cleaner_backoff;
+    let mut last_clean = tokio::time::Instant::now();
+    let mut cleaning: Option<JoinHandle<()>> = None;
     loop {
         ticker.tick().await;
+        if cleaning.as_ref().is_none_or(JoinHandle::is_finished)
+            && last_clean.elapsed() >= cleaner_backoff
+        {
+            last_clean = tokio::time::Instant::now();
+            let broker = Arc::clone(&broker);
+            cleaning = Some(tokio::task::spawn_blocking(move || {
+                broker.logs().clean_due_partitions(crate::basics::now_ms());
+            }));
+        }
         let run_retention = last_retention.elapsed() >= RETENTION_EVERY;
         let run_checkpoint = last_checkpoint.elapsed() >= CHECKPOINT_EVERY;
         let run_release = last_release.elapsed() >= RESERVATION_CHECK_EVERY;

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,19 +37,6 @@ pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
 pub const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
 /// `message.timestamp.after.max.ms`: how far ahead of the broker's clock a CreateTime timestamp may be.
 pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
-
-/// Every topic config Sediment understands, in the order DescribeConfigs lists them.
-pub const TOPIC_CONFIG_KEYS: [&str; 9] = [
-    CLEANUP_POLICY,
-    MAX_MESSAGE_BYTES,
-    MESSAGE_TIMESTAMP_AFTER_MAX_MS,
-    MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
-    MESSAGE_TIMESTAMP_TYPE,
-    RETENTION_BYTES,
-    RETENTION_MS,
-    SEGMENT_BYTES,
-    SEGMENT_MS,
-];
 
 /// One topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,92 +107,19 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 }
 
 /// Applies topic config overrides to the broker's log defaults, refusing
-/// unknown keys and bad values. `max.message.bytes` is checked here but
-/// enforced by the produce path.
+/// unknown keys and bad values (the table is `crate::topic_config`).
+/// `max.message.bytes` is checked here but enforced by the produce path.
 pub fn topic_log_config(
     base: &LogConfig,
     configs: &BTreeMap<String, String>,
 ) -> Result<LogConfig, TopicError> {
-    let mut config = base.clone();
-    for (key, value) in configs {
-        let invalid = |reason: &str| TopicError::InvalidConfig {
-            key: key.clone(),
-            value: value.clone(),
-            reason: reason.to_string(),
-        };
-        let number = || value.parse::<i64>().map_err(|_| invalid("not an integer"));
-        match key.as_str() {
-            RETENTION_MS => {
-                config.retention_ms = match number()? {
-                    -1 => None,
-                    ms if ms >= 0 => Some(Duration::from_millis(ms as u64)),
-                    _ => return Err(invalid("must be -1 (forever) or at least 0")),
-                }
-            }
-            RETENTION_BYTES => {
-                config.retention_bytes = match number()? {
-                    -1 => None,
-                    bytes if bytes >= 0 => Some(bytes as u64),
-                    _ => return Err(invalid("must be -1 (unlimited) or at least 0")),
-                }
-            }
-            SEGMENT_BYTES => {
-                let bytes = number()?;
-                if !(1024..=i64::from(u32::MAX)).contains(&bytes) {
-                    return Err(invalid("must be between 1024 and 4294967295"));
-                }
-                config.segment_bytes = bytes as u64;
-            }
-            SEGMENT_MS => {
-                let ms = number()?;
-                if ms < 1 {
-                    return Err(invalid("must be at least 1"));
-                }
-                config.segment_ms = Some(Duration::from_millis(ms as u64));
-            }
-            CLEANUP_POLICY => {
-                if value != "delete" {
-                    return Err(invalid(
-                        "only cleanup.policy=delete is supported; log compaction is not implemented yet",
-                    ));
-                }
-            }
-            MAX_MESSAGE_BYTES => {
-                if number()? < 1 {
-                    return Err(invalid("must be at least 1"));
-                }
-            }
-            MESSAGE_TIMESTAMP_TYPE => {
-                config.timestamp_type = value
-                    .parse()
-                    .map_err(|_| invalid("must be CreateTime or LogAppendTime"))?;
-            }
-            MESSAGE_TIMESTAMP_BEFORE_MAX_MS | MESSAGE_TIMESTAMP_AFTER_MAX_MS => {
-                let ms = value.parse::<i64>().map_err(|_| {
-                    invalid("must be an integer from 0 to 9223372036854775807 (ms)")
-                })?;
-                if ms < 0 {
-                    return Err(invalid(
-                        "must be an integer from 0 to 9223372036854775807 (ms)",
-                    ));
-                }
-                if key == MESSAGE_TIMESTAMP_BEFORE_MAX_MS {
-                    config.timestamp_before_max_ms = ms;
-                } else {
-                    config.timestamp_after_max_ms = ms;
-                }
-            }
-            _ => return Err(invalid("unknown topic config")),
+    crate::topic_config::apply_topic_configs(base, configs).map_err(|invalid| {
+        TopicError::InvalidConfig {
+            key: invalid.key,
+            value: invalid.value,
+            reason: invalid.reason,
         }
-    }
-    config
-        .validate()
-        .map_err(|reason| TopicError::InvalidConfig {
-            key: "(combined)".to_string(),
-            value: String::new(),
-            reason,
-        })?;
-    Ok(config)
+    })
 }
 
 /// The topics of a data directory.
@@ -280,12 +193,60 @@ impl TopicRegistry {
             reason: e.to_string(),
         })
     }
+
+    /// Raises a topic's partition count to `count` and persists the
+    /// registry (CreatePartitions). A count at or below the current one
+    /// changes nothing, so concurrent growers never shrink a topic. Returns
+    /// the topic as it is afterwards, or `None` if it does not exist.
+    pub fn grow_partitions(&self, name: &str, count: i32) -> Result<Option<TopicMeta>, TopicError> {
+        let mut topics = write_lock(&self.topics);
+        let Some(topic) = topics.get(name) else {
+            return Ok(None);
+        };
+        if count <= topic.partitions {
+            return Ok(Some(topic.clone()));
+        }
+        let before = topic.clone();
+        let mut grown = before.clone();
+        grown.partitions = count;
+        topics.insert(name.to_string(), grown.clone());
+        if let Err(error) = self.persist(&topics) {
+            // Not on disk: keep the old count in memory too.
+            topics.insert(name.to_string(), before);
+            return Err(error);
+        }
+        Ok(Some(grown))
+    }
+
+    /// Replaces a topic's config overrides and persists the registry
+    /// (AlterConfigs, IncrementalAlterConfigs). Returns the topic as it is
+    /// afterwards, or `None` if it does not exist. The caller validated them.
+    pub fn set_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Option<TopicMeta>, TopicError> {
+        let mut topics = write_lock(&self.topics);
+        let Some(before) = topics.get(name).cloned() else {
+            return Ok(None);
+        };
+        let mut altered = before.clone();
+        altered.configs = configs;
+        topics.insert(name.to_string(), altered.clone());
+        if let Err(error) = self.persist(&topics) {
+            // Not on disk: keep the old configs in memory too.
+            topics.insert(name.to_string(), before);
+            return Err(error);
+        }
+        Ok(Some(altered))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::TimestampType;
+    use std::time::Duration;
 
     fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -311,14 +272,14 @@ mod tests {
     }
 
     #[test]
-    fn given_compaction_or_unknown_key_then_refused_with_reason() {
-        let err = topic_log_config(
+    fn given_compaction_or_unknown_key_then_compaction_applied_and_unknown_refused_with_reason() {
+        let config = topic_log_config(
             &LogConfig::default(),
-            &configs(&[(CLEANUP_POLICY, "compact")]),
+            &configs(&[(CLEANUP_POLICY, "compact,delete")]),
         )
-        .unwrap_err();
-        assert!(err.to_string().contains("compaction"), "{err}");
-        assert!(topic_log_config(&LogConfig::default(), &configs(&[("flush.ms", "1")])).is_err());
+        .unwrap();
+        assert!(config.cleanup_policy.compact && config.cleanup_policy.delete);
+        assert!(topic_log_config(&LogConfig::default(), &configs(&[("flush.mss", "1")])).is_err());
         assert!(
             topic_log_config(&LogConfig::default(), &configs(&[(RETENTION_MS, "soon")])).is_err()
         );

@@ -35,12 +35,23 @@ use sediment_broker::protocol::codec::{decode_header, header_prefix, Request};
 use sediment_broker::protocol::frame::FrameDecoder;
 use sediment_broker::protocol::versions::{self, ADVERTISED};
 use sediment_broker::storage::test_batches::batch_with_seed;
+use sediment_protocol::messages::alter_configs::{
+    AlterConfigsResource, AlterableConfig as ReplacedConfig,
+};
+use sediment_protocol::messages::create_partitions::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
 use sediment_protocol::messages::create_topics::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
 };
+use sediment_protocol::messages::delete_records::{DeleteRecordsPartition, DeleteRecordsTopic};
 use sediment_protocol::messages::delete_topics::DeleteTopicState;
 use sediment_protocol::messages::describe_configs::DescribeConfigsResource;
+use sediment_protocol::messages::describe_log_dirs::DescribableLogDirTopic;
 use sediment_protocol::messages::fetch::{FetchPartition, FetchTopic, ForgottenTopic};
+use sediment_protocol::messages::incremental_alter_configs::{
+    AlterConfigsResource as IncrementalResource, AlterableConfig as ChangedConfig,
+};
 use sediment_protocol::messages::join_group::JoinGroupRequestProtocol;
 use sediment_protocol::messages::leave_group::MemberIdentity;
 use sediment_protocol::messages::list_offsets::{ListOffsetsPartition, ListOffsetsTopic};
@@ -48,15 +59,22 @@ use sediment_protocol::messages::metadata::MetadataRequestTopic;
 use sediment_protocol::messages::offset_commit::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use sediment_protocol::messages::offset_delete::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use sediment_protocol::messages::offset_fetch::OffsetFetchRequestTopic;
 use sediment_protocol::messages::produce::{PartitionProduceData, TopicProduceData};
 use sediment_protocol::messages::sync_group::SyncGroupRequestAssignment;
+use sediment_protocol::messages::{AlterConfigsRequest, IncrementalAlterConfigsRequest};
 use sediment_protocol::messages::{
-    ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
+    ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
+};
+use sediment_protocol::messages::{
+    DescribeClusterRequest, DescribeLogDirsRequest, OffsetDeleteRequest,
 };
 use sediment_protocol::{ApiKey, Message, Reader, RequestHeader, Writer};
 use uuid::Uuid;
@@ -202,6 +220,15 @@ fn decode_body_as(key: ApiKey, request: &Request) -> Option<bool> {
         ApiKey::DescribeGroups => request.decode_body::<DescribeGroupsRequest>().is_ok(),
         ApiKey::ListGroups => request.decode_body::<ListGroupsRequest>().is_ok(),
         ApiKey::DeleteGroups => request.decode_body::<DeleteGroupsRequest>().is_ok(),
+        ApiKey::DeleteRecords => request.decode_body::<DeleteRecordsRequest>().is_ok(),
+        ApiKey::CreatePartitions => request.decode_body::<CreatePartitionsRequest>().is_ok(),
+        ApiKey::AlterConfigs => request.decode_body::<AlterConfigsRequest>().is_ok(),
+        ApiKey::IncrementalAlterConfigs => request
+            .decode_body::<IncrementalAlterConfigsRequest>()
+            .is_ok(),
+        ApiKey::DescribeLogDirs => request.decode_body::<DescribeLogDirsRequest>().is_ok(),
+        ApiKey::OffsetDelete => request.decode_body::<OffsetDeleteRequest>().is_ok(),
+        ApiKey::DescribeCluster => request.decode_body::<DescribeClusterRequest>().is_ok(),
         _ => return None,
     })
 }
@@ -664,6 +691,111 @@ fn delete_groups(_version: i16) -> DeleteGroupsRequest {
     DeleteGroupsRequest::default().with_groups_names(vec![group_id(), text("other")])
 }
 
+fn delete_records(_version: i16) -> DeleteRecordsRequest {
+    DeleteRecordsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(text("orders"))
+            .with_partitions(vec![
+                DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(42),
+                DeleteRecordsPartition::default()
+                    .with_partition_index(1)
+                    .with_offset(-1),
+            ])])
+}
+
+fn alter_configs(_version: i16) -> AlterConfigsRequest {
+    AlterConfigsRequest::default()
+        .with_validate_only(true)
+        .with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(text("orders"))
+            .with_configs(vec![
+                ReplacedConfig::default()
+                    .with_name(text("retention.ms"))
+                    .with_value(Some(text("3600000"))),
+                ReplacedConfig::default()
+                    .with_name(text("segment.ms"))
+                    .with_value(None),
+            ])])
+}
+
+fn incremental_alter_configs(_version: i16) -> IncrementalAlterConfigsRequest {
+    IncrementalAlterConfigsRequest::default()
+        .with_validate_only(false)
+        .with_resources(vec![IncrementalResource::default()
+            .with_resource_type(2)
+            .with_resource_name(text("orders"))
+            .with_configs(vec![
+                ChangedConfig::default()
+                    .with_name(text("cleanup.policy"))
+                    .with_config_operation(2)
+                    .with_value(Some(text("delete"))),
+                ChangedConfig::default()
+                    .with_name(text("retention.ms"))
+                    .with_config_operation(1)
+                    .with_value(None),
+            ])])
+}
+
+fn create_partitions(_version: i16) -> CreatePartitionsRequest {
+    CreatePartitionsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_validate_only(true)
+        .with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(text("orders"))
+                .with_count(3)
+                .with_assignments(None),
+            CreatePartitionsTopic::default()
+                .with_name(text("payments"))
+                .with_count(2)
+                .with_assignments(Some(vec![
+                    CreatePartitionsAssignment::default().with_broker_ids(vec![0])
+                ])),
+        ])
+}
+
+fn describe_log_dirs(version: i16) -> DescribeLogDirsRequest {
+    // Odd versions ask for every partition (null), even ones for a few.
+    if version % 2 == 1 {
+        return DescribeLogDirsRequest::default().with_topics(None);
+    }
+    DescribeLogDirsRequest::default().with_topics(Some(vec![
+        DescribableLogDirTopic::default()
+            .with_topic(text("orders"))
+            .with_partitions(vec![0, 1, 2]),
+        DescribableLogDirTopic::default()
+            .with_topic(text("payments"))
+            .with_partitions(vec![]),
+    ]))
+}
+
+fn offset_delete(_version: i16) -> OffsetDeleteRequest {
+    OffsetDeleteRequest::default()
+        .with_group_id(group_id())
+        .with_topics(vec![
+            OffsetDeleteRequestTopic::default()
+                .with_name(text("orders"))
+                .with_partitions(vec![
+                    OffsetDeleteRequestPartition::default().with_partition_index(0),
+                    OffsetDeleteRequestPartition::default().with_partition_index(3),
+                ]),
+            OffsetDeleteRequestTopic::default()
+                .with_name(text("payments"))
+                .with_partitions(vec![]),
+        ])
+}
+
+fn describe_cluster(version: i16) -> DescribeClusterRequest {
+    // v0 has no endpoint type: it stays at its default (brokers).
+    DescribeClusterRequest::default()
+        .with_include_cluster_authorized_operations(true)
+        .with_endpoint_type(if version >= 1 { 2 } else { 1 })
+}
+
 /// The tag of the unknown tagged field added to flexible seeds: above every
 /// tag the request schemas declare, so tags stay in ascending order.
 const UNKNOWN_TAG: u32 = 10;
@@ -752,6 +884,13 @@ fn seed_body(key: ApiKey, version: i16) -> Vec<u8> {
         ApiKey::DescribeGroups => plain(describe_groups(version), version),
         ApiKey::ListGroups => plain(list_groups(version), version),
         ApiKey::DeleteGroups => plain(delete_groups(version), version),
+        ApiKey::DeleteRecords => plain(delete_records(version), version),
+        ApiKey::CreatePartitions => plain(create_partitions(version), version),
+        ApiKey::AlterConfigs => plain(alter_configs(version), version),
+        ApiKey::IncrementalAlterConfigs => plain(incremental_alter_configs(version), version),
+        ApiKey::DescribeLogDirs => plain(describe_log_dirs(version), version),
+        ApiKey::OffsetDelete => plain(offset_delete(version), version),
+        ApiKey::DescribeCluster => plain(describe_cluster(version), version),
         other => panic!("{other:?} has no seed request: add one, and a body type"),
     }
 }
@@ -976,6 +1115,15 @@ fn given_seed_request_of_every_served_api_and_version_then_it_decodes_back_to_it
             ApiKey::DescribeGroups => round_trip!(DescribeGroupsRequest, describe_groups),
             ApiKey::ListGroups => round_trip!(ListGroupsRequest, list_groups),
             ApiKey::DeleteGroups => round_trip!(DeleteGroupsRequest, delete_groups),
+            ApiKey::DeleteRecords => round_trip!(DeleteRecordsRequest, delete_records),
+            ApiKey::CreatePartitions => round_trip!(CreatePartitionsRequest, create_partitions),
+            ApiKey::AlterConfigs => round_trip!(AlterConfigsRequest, alter_configs),
+            ApiKey::IncrementalAlterConfigs => {
+                round_trip!(IncrementalAlterConfigsRequest, incremental_alter_configs)
+            }
+            ApiKey::DescribeLogDirs => round_trip!(DescribeLogDirsRequest, describe_log_dirs),
+            ApiKey::OffsetDelete => round_trip!(OffsetDeleteRequest, offset_delete),
+            ApiKey::DescribeCluster => round_trip!(DescribeClusterRequest, describe_cluster),
             other => panic!("{other:?} has no round-trip case"),
         }
     }

@@ -1,6 +1,7 @@
-//! [`Admin`]: topic administration — create, delete, list, describe — and
-//! offset lookups, over its [`Client`](crate::Client)'s shared cluster state
-//! (group administration is in `group_admin`).
+//! [`Admin`]: topic administration — create, delete, list, describe, add
+//! partitions, delete records — and offset lookups, over its [`Client`](crate::Client)'s shared cluster state
+//! (group administration is in `group_admin`, cluster and log-dir
+//! descriptions in `cluster_admin`).
 //!
 //! Topic changes go to the controller (any broker when it is unknown;
 //! Kafka brokers forward them). Retriable errors (NOT_CONTROLLER, a lost
@@ -10,21 +11,56 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use sediment_protocol::messages::create_partitions::CreatePartitionsTopic;
 use sediment_protocol::messages::create_topics::{CreatableTopic, CreatableTopicConfig};
+use sediment_protocol::messages::delete_records::{DeleteRecordsPartition, DeleteRecordsTopic};
 use sediment_protocol::messages::delete_topics::DeleteTopicState;
 use sediment_protocol::messages::describe_configs::DescribeConfigsResource;
-use sediment_protocol::messages::{
-    CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+use sediment_protocol::messages::incremental_alter_configs::{
+    AlterConfigsResource, AlterableConfig,
 };
-use sediment_protocol::{ApiKey, ErrorCode};
+use sediment_protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, IncrementalAlterConfigsRequest,
+};
+use sediment_protocol::{ApiKey, ErrorCode, TopicPartition};
 use uuid::Uuid;
 
 use crate::cluster::Cluster;
 use crate::error::{ClientError, Result};
-use crate::offsets::{self, OffsetSpec, Query};
+use crate::offsets::{self, leader_not_available, OffsetSpec, Query};
 
 /// DescribeConfigs resource type of a topic.
 const TOPIC_RESOURCE: i8 = 2;
+
+/// One change to a topic's configs ([`Admin::alter_topic_configs`]),
+/// Kafka's IncrementalAlterConfigs operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// Sets the key to the value.
+    Set(String, String),
+    /// Removes the override: the key returns to its default.
+    Delete(String),
+    /// Adds items to a list config (`cleanup.policy`, say).
+    Append(String, String),
+    /// Removes items from a list config.
+    Subtract(String, String),
+}
+
+impl ConfigChange {
+    fn to_wire(&self) -> AlterableConfig {
+        let (name, op, value) = match self {
+            Self::Set(k, v) => (k, 0, Some(v.clone())),
+            Self::Delete(k) => (k, 1, None),
+            Self::Append(k, v) => (k, 2, Some(v.clone())),
+            Self::Subtract(k, v) => (k, 3, Some(v.clone())),
+        };
+        AlterableConfig::default()
+            .with_name(name.clone())
+            .with_config_operation(op)
+            .with_value(value)
+    }
+}
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +171,10 @@ pub struct PartitionDescription {
     pub log_start_offset: i64,
     /// Offset the next record gets (the high watermark).
     pub end_offset: i64,
+    /// Bytes of the partition's log on its leader's disk (DescribeLogDirs);
+    /// `None` when the leader does not report it (a broker without
+    /// DescribeLogDirs, or an offline partition).
+    pub size_bytes: Option<u64>,
 }
 
 /// A topic and consumer-group administration client, from
@@ -275,7 +315,8 @@ impl Admin {
         Ok(topics)
     }
 
-    /// Partitions (leader, log start, end offset), id and configs of a topic.
+    /// Partitions (leader, log start, end offset, size on disk), id and
+    /// configs of a topic.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         let names = [name.to_string()];
         // Always ask: a description should not come from a stale cache.
@@ -294,6 +335,12 @@ impl Admin {
             .partition(|q| q.2 == offsets::EARLIEST_TIMESTAMP);
         let starts = offsets::list_offsets(&self.cluster, &earliest).await?;
         let ends = offsets::list_offsets(&self.cluster, &latest).await?;
+        let sizes = match self.partition_sizes(name).await {
+            Ok(sizes) => sizes,
+            // Sizes are extra: a broker without DescribeLogDirs still describes.
+            Err(ClientError::UnsupportedApi { .. }) => BTreeMap::new(),
+            Err(e) => return Err(e),
+        };
         let partitions = meta
             .partitions
             .iter()
@@ -303,6 +350,7 @@ impl Admin {
                 leader: p.leader,
                 log_start_offset: start,
                 end_offset: end,
+                size_bytes: sizes.get(&p.partition).copied(),
             })
             .collect();
         Ok(TopicDescription {
@@ -359,6 +407,141 @@ impl Admin {
                 addr: String::new(),
                 reason: "ListOffsets returned no answer".into(),
             })
+    }
+
+    /// Grows `topic` to `new_total` partitions (CreatePartitions). The
+    /// count can only grow: an equal or smaller one is refused by the
+    /// broker with INVALID_PARTITIONS.
+    pub async fn create_partitions(&self, topic: &str, new_total: i32) -> Result<()> {
+        let names = [topic.to_string()];
+        self.cluster
+            .retry(&names, || self.create_partitions_once(topic, new_total))
+            .await?;
+        // Let the cache learn the new partitions.
+        self.cluster.refresh_quietly(&names).await;
+        Ok(())
+    }
+
+    async fn create_partitions_once(&self, topic: &str, new_total: i32) -> Result<()> {
+        let connection = self.cluster.controller_connection().await?;
+        let version = connection.version(ApiKey::CreatePartitions)?;
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(topic.to_string())
+                .with_count(new_total)
+                .with_assignments(None)])
+            .with_timeout_ms(self.timeout_ms())
+            .with_validate_only(false);
+        let response = connection.send(&request, version).await?;
+        let result = response
+            .results
+            .iter()
+            .find(|r| r.name == topic)
+            .ok_or_else(|| ClientError::Protocol {
+                addr: connection.addr().to_string(),
+                reason: format!("CreatePartitions response does not mention `{topic}`"),
+            })?;
+        match ClientError::from_code(
+            result.error_code,
+            || format!("add partitions to `{topic}`"),
+            result.error_message.as_deref(),
+        ) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes the records of `tp` below `before_offset` (-1: every record
+    /// up to the high watermark) and returns the partition's new log start
+    /// offset (its low watermark). An offset beyond the high watermark is
+    /// refused with OFFSET_OUT_OF_RANGE.
+    pub async fn delete_records(&self, tp: &TopicPartition, before_offset: i64) -> Result<i64> {
+        let names = [tp.topic.clone()];
+        self.cluster
+            .retry(&names, || self.delete_records_once(tp, before_offset))
+            .await
+    }
+
+    async fn delete_records_once(&self, tp: &TopicPartition, before_offset: i64) -> Result<i64> {
+        let meta = self.cluster.topic(&tp.topic, false).await?;
+        if !(0..meta.partition_count()).contains(&tp.partition) {
+            return Err(ClientError::UnknownPartition {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                partitions: meta.partition_count(),
+            });
+        }
+        let leader = self
+            .cluster
+            .leader(&tp.topic, tp.partition)
+            .ok_or_else(|| leader_not_available(&tp.topic, tp.partition))?;
+        let connection = self.cluster.connection(leader).await?;
+        let version = connection.version(ApiKey::DeleteRecords)?;
+        let request = DeleteRecordsRequest::default()
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(tp.topic.clone())
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(tp.partition)
+                    .with_offset(before_offset)])])
+            .with_timeout_ms(self.timeout_ms());
+        let response = connection.send(&request, version).await?;
+        let result = response
+            .topics
+            .iter()
+            .filter(|t| t.name == tp.topic)
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == tp.partition)
+            .ok_or_else(|| ClientError::Protocol {
+                addr: connection.addr().to_string(),
+                reason: format!("DeleteRecords response does not mention {tp}"),
+            })?;
+        match ClientError::from_code(
+            result.error_code,
+            || format!("delete records of {tp} before offset {before_offset}"),
+            None,
+        ) {
+            Some(e) => Err(e),
+            None => Ok(result.low_watermark),
+        }
+    }
+
+    /// Changes some of a topic's configs, leaving the others as they are
+    /// (IncrementalAlterConfigs). All changes are checked together and take
+    /// effect together, or none does; an unknown key or a bad value is
+    /// refused with INVALID_CONFIG and the broker's message.
+    pub async fn alter_topic_configs(&self, topic: &str, changes: &[ConfigChange]) -> Result<()> {
+        let names = [topic.to_string()];
+        self.cluster
+            .retry(&names, || self.alter_topic_configs_once(topic, changes))
+            .await
+    }
+
+    async fn alter_topic_configs_once(&self, topic: &str, changes: &[ConfigChange]) -> Result<()> {
+        let connection = self.cluster.any_connection().await?;
+        let version = connection.version(ApiKey::IncrementalAlterConfigs)?;
+        let request = IncrementalAlterConfigsRequest::default()
+            .with_resources(vec![AlterConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(topic.to_string())
+                .with_configs(changes.iter().map(ConfigChange::to_wire).collect())])
+            .with_validate_only(false);
+        let response = connection.send(&request, version).await?;
+        let result = response
+            .responses
+            .iter()
+            .find(|r| r.resource_name == topic)
+            .ok_or_else(|| ClientError::Protocol {
+                addr: connection.addr().to_string(),
+                reason: format!("IncrementalAlterConfigs response does not mention `{topic}`"),
+            })?;
+        match ClientError::from_code(
+            result.error_code,
+            || format!("alter configs of `{topic}`"),
+            result.error_message.as_deref(),
+        ) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn timeout_ms(&self) -> i32 {

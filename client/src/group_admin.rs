@@ -1,5 +1,5 @@
 //! Consumer-group administration: list, describe (members, assignments,
-//! committed offsets and lag), reset committed offsets, delete. Requests go
+//! committed offsets and lag), reset or delete committed offsets, delete. Requests go
 //! to the group's coordinator, found with FindCoordinator.
 
 use std::collections::BTreeMap;
@@ -8,9 +8,12 @@ use bytes::Buf;
 use sediment_protocol::messages::offset_commit::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use sediment_protocol::messages::offset_delete::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use sediment_protocol::messages::{
     ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
-    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
+    ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
 };
 use sediment_protocol::{ApiKey, Message};
 
@@ -229,6 +232,71 @@ impl Admin {
                     || {
                         format!(
                             "commit offset of `{group}` for {}-{}",
+                            topic.name, partition.partition_index
+                        )
+                    },
+                    None,
+                ) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a group's committed offsets of `partitions` (OffsetDelete),
+    /// so its consumers start those partitions from their reset policy. The
+    /// coordinator refuses (GROUP_SUBSCRIBED_TO_TOPIC) the partitions of
+    /// topics the group's active members subscribe to; an unknown group is
+    /// GROUP_ID_NOT_FOUND. The first refusal is returned, after the
+    /// coordinator has deleted whatever it accepted.
+    pub async fn delete_group_offsets(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+    ) -> Result<()> {
+        let connection = self.coordinator(group).await?;
+        let version = connection.version(ApiKey::OffsetDelete)?;
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in partitions {
+            by_topic
+                .entry(tp.topic.as_str())
+                .or_default()
+                .push(tp.partition);
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(topic, indexes)| {
+                OffsetDeleteRequestTopic::default()
+                    .with_name(topic.to_string())
+                    .with_partitions(
+                        indexes
+                            .into_iter()
+                            .map(|p| {
+                                OffsetDeleteRequestPartition::default().with_partition_index(p)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        let request = OffsetDeleteRequest::default()
+            .with_group_id(group.to_string())
+            .with_topics(topics);
+        let response = connection.send(&request, version).await?;
+        if let Some(e) = ClientError::from_code(
+            response.error_code,
+            || format!("delete offsets of `{group}`"),
+            None,
+        ) {
+            return Err(e);
+        }
+        for topic in response.topics {
+            for partition in topic.partitions {
+                if let Some(e) = ClientError::from_code(
+                    partition.error_code,
+                    || {
+                        format!(
+                            "delete offset of `{group}` for {}-{}",
                             topic.name, partition.partition_index
                         )
                     },

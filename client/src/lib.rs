@@ -91,6 +91,7 @@
 pub mod admin;
 mod client;
 mod cluster;
+pub mod cluster_admin;
 mod config;
 mod connection;
 pub mod consumer;
@@ -102,8 +103,11 @@ mod offsets;
 pub mod producer;
 mod versions;
 
-pub use admin::{Admin, NewTopic, PartitionDescription, TopicDescription, TopicId, TopicSummary};
+pub use admin::{
+    Admin, ConfigChange, NewTopic, PartitionDescription, TopicDescription, TopicId, TopicSummary,
+};
 pub use client::{Client, ClientBuilder};
+pub use cluster_admin::{BrokerDescription, ClusterDescription};
 pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, Offset};
 pub use error::{ClientError, Result};
 pub use group::{AssignorKind, GroupConsumer, GroupConsumerConfig, RebalanceListener};

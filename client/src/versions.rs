@@ -13,6 +13,12 @@
 //! | CreateTopics | 2–7 | what Kafka 4 and Sediment accept |
 //! | DeleteTopics | 1–6 | v6 names topics in a struct array, earlier versions in a string array |
 //! | DescribeConfigs | 1–4 | v1 has config sources |
+//! | DeleteRecords | 0–2 | every version the codec has |
+//! | CreatePartitions | 0–3 | every version the codec has |
+//! | IncrementalAlterConfigs | 0–1 | every version the codec has |
+//! | DescribeLogDirs | 1–4 | every version the codec has (v1 is the first with partition sizes) |
+//! | OffsetDelete | 0 | every version the codec has |
+//! | DescribeCluster | 0–1 | every version the codec has |
 //! | FindCoordinator | 0–4 | v4 batches keys (`coordinator_keys`); earlier versions take one key |
 //! | JoinGroup | 1–5 | v1 carries the rebalance timeout; v4+ may answer MEMBER_ID_REQUIRED; v6+ only add flexible encoding and echoed fields, and librdkafka (whose mock cluster advertises v6 but misreads it) stops at v5 too |
 //! | SyncGroup | 0–3 | v4+ only add flexible encoding and echoed fields; librdkafka's mock cluster misreads v4 |
@@ -43,7 +49,13 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::JoinGroup, 1, 5),
     (ApiKey::SyncGroup, 0, 3),
@@ -67,6 +79,12 @@ pub(crate) fn api_name(key: ApiKey) -> &'static str {
         ApiKey::CreateTopics => "CreateTopics",
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::DeleteRecords => "DeleteRecords",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::DescribeLogDirs => "DescribeLogDirs",
+        ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::DescribeCluster => "DescribeCluster",
         ApiKey::FindCoordinator => "FindCoordinator",
         ApiKey::JoinGroup => "JoinGroup",
         ApiKey::SyncGroup => "SyncGroup",

@@ -19,6 +19,10 @@
 //! The state topic (`<group>.window-state`, one partition) keeps each
 //! partition's checkpoints as keyed records; a job reads it to its end when
 //! partitions are assigned, so another instance's newer checkpoints are seen.
+//! It is a compacted topic (`cleanup.policy=compact`), so the broker's log
+//! cleaner keeps only the latest checkpoint of each input partition: its
+//! size follows the live state, not checkpoints × time. A state topic made
+//! by an older version is switched to compact when the job starts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -29,9 +33,9 @@ use tokio::sync::mpsc;
 
 use sediment_client::group::RebalanceEvent;
 use sediment_client::{
-    AutoOffsetReset, Client, ClientError, ConsumerConfig, ConsumerRecord, DeliveryFuture,
-    GroupConsumer, GroupConsumerConfig, NewTopic, Offset, Producer, ProducerConfig, ProducerRecord,
-    TopicPartition,
+    AutoOffsetReset, Client, ClientError, ConfigChange, ConsumerConfig, ConsumerRecord,
+    DeliveryFuture, GroupConsumer, GroupConsumerConfig, NewTopic, Offset, Producer, ProducerConfig,
+    ProducerRecord, TopicPartition,
 };
 
 use crate::{Event, PartitionSnapshot, PartitionWindows, Window};
@@ -149,9 +153,11 @@ impl WindowJob {
     ) -> Result<WindowJob, JobError> {
         let admin = client.admin();
         let state_topic = format!("{}.window-state", config.group);
-        let mut wanted = vec![(config.output.clone(), 1), (state_topic.clone(), 1)];
+        let compacted =
+            NewTopic::new(state_topic.clone(), 1).with_config("cleanup.policy", "compact");
+        let mut wanted = vec![NewTopic::new(config.output.clone(), 1), compacted];
         if let Some(late) = &config.late_output {
-            wanted.push((late.clone(), 1));
+            wanted.push(NewTopic::new(late.clone(), 1));
         }
         let existing: Vec<String> = admin
             .list_topics()
@@ -160,18 +166,24 @@ impl WindowJob {
             .into_iter()
             .map(|t| t.name)
             .collect();
-        for (topic, partitions) in wanted {
-            if !existing.contains(&topic) {
-                match admin
-                    .create_topic(NewTopic::new(topic.clone(), partitions))
-                    .await
-                {
+        for topic in wanted {
+            let name = topic.name.clone();
+            if !existing.contains(&name) {
+                match admin.create_topic(topic).await {
                     Ok(()) => {}
                     Err(e)
                         if e.kafka_error()
                             == Some(sediment_client::ErrorCode::TopicAlreadyExists) => {}
-                    Err(e) => return Err(self::client(format!("create topic {topic}"))(e)),
+                    Err(e) => return Err(self::client(format!("create topic {name}"))(e)),
                 }
+            } else if name == state_topic {
+                admin
+                    .alter_topic_configs(
+                        &name,
+                        &[ConfigChange::Set("cleanup.policy".into(), "compact".into())],
+                    )
+                    .await
+                    .map_err(client_err("make the state topic compacted"))?;
             }
         }
         let producer = client

@@ -16,7 +16,12 @@ use sediment_broker::protocol::codec::{decode_header, header_prefix, Request};
 use sediment_broker::protocol::frame::FrameDecoder;
 use sediment_broker::protocol::versions::{self, ADVERTISED};
 use sediment_protocol::messages::{
-    ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    AlterConfigsRequest, DescribeClusterRequest, DescribeLogDirsRequest,
+    IncrementalAlterConfigsRequest, OffsetDeleteRequest,
+};
+use sediment_protocol::messages::{
+    ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest,
     DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
     HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
@@ -51,6 +56,15 @@ fn decode_body(key: ApiKey, request: &Request) {
         ApiKey::DescribeGroups => request.decode_body::<DescribeGroupsRequest>().is_ok(),
         ApiKey::ListGroups => request.decode_body::<ListGroupsRequest>().is_ok(),
         ApiKey::DeleteGroups => request.decode_body::<DeleteGroupsRequest>().is_ok(),
+        ApiKey::DeleteRecords => request.decode_body::<DeleteRecordsRequest>().is_ok(),
+        ApiKey::CreatePartitions => request.decode_body::<CreatePartitionsRequest>().is_ok(),
+        ApiKey::AlterConfigs => request.decode_body::<AlterConfigsRequest>().is_ok(),
+        ApiKey::IncrementalAlterConfigs => request
+            .decode_body::<IncrementalAlterConfigsRequest>()
+            .is_ok(),
+        ApiKey::DescribeLogDirs => request.decode_body::<DescribeLogDirsRequest>().is_ok(),
+        ApiKey::OffsetDelete => request.decode_body::<OffsetDeleteRequest>().is_ok(),
+        ApiKey::DescribeCluster => request.decode_body::<DescribeClusterRequest>().is_ok(),
         _ => false,
     };
 }

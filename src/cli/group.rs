@@ -1,4 +1,4 @@
-//! `sediment group list|describe|reset-offsets|delete`: consumer-group
+//! `sediment group list|describe|reset-offsets|delete-offsets|delete`: consumer-group
 //! administration through the Kafka group APIs.
 
 use std::collections::BTreeMap;
@@ -24,6 +24,18 @@ pub enum GroupCommand {
     },
     /// Set a group's committed offsets for a topic (the group must have no active members).
     ResetOffsets(ResetArgs),
+    /// Delete a group's committed offsets of a topic (all its partitions, or
+    /// one); refused for topics the group's active members subscribe to.
+    DeleteOffsets {
+        /// Group id.
+        group: String,
+        /// Topic whose committed offsets are deleted.
+        #[arg(long)]
+        topic: String,
+        /// Only this partition (default: every partition of the topic).
+        #[arg(long)]
+        partition: Option<i32>,
+    },
     /// Delete a group and its committed offsets (the group must have no active members).
     Delete {
         /// Group id.
@@ -65,6 +77,11 @@ pub async fn run(
         GroupCommand::List => list(&admin, output).await,
         GroupCommand::Describe { group } => describe(&admin, &group, output).await,
         GroupCommand::ResetOffsets(args) => reset(&admin, args, output).await,
+        GroupCommand::DeleteOffsets {
+            group,
+            topic,
+            partition,
+        } => delete_offsets(&admin, &group, &topic, partition, output).await,
         GroupCommand::Delete { group } => {
             admin
                 .delete_group(&group)
@@ -188,6 +205,43 @@ async fn describe(admin: &Admin, group: &str, output: OutputFormat) -> anyhow::R
                 })
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete_offsets(
+    admin: &Admin,
+    group: &str,
+    topic: &str,
+    partition: Option<i32>,
+    output: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let partitions: Vec<i32> = match partition {
+        Some(p) => vec![p],
+        None => {
+            let topics = admin.list_topics().await.context("cannot list topics")?;
+            let Some(found) = topics.iter().find(|t| t.name == topic) else {
+                bail!("topic {topic} does not exist (name a --partition to delete an offset of a deleted topic's partition)");
+            };
+            (0..found.partitions).collect()
+        }
+    };
+    let tps: Vec<TopicPartition> = partitions
+        .iter()
+        .map(|p| TopicPartition::new(topic.to_string(), *p))
+        .collect();
+    admin
+        .delete_group_offsets(group, &tps)
+        .await
+        .with_context(|| format!("cannot delete offsets of group {group} for topic {topic}"))?;
+    match output {
+        OutputFormat::Table => outln!(
+            "deleted committed offsets of group {group} for {topic} partitions {partitions:?}"
+        ),
+        OutputFormat::Json => outln!(
+            "{}",
+            json!({ "group": group, "topic": topic, "partitions": partitions, "deleted": true })
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

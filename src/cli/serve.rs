@@ -131,6 +131,8 @@ settings! {
     max_in_flight_requests: usize => |c, v| c.max_in_flight_requests = v;
     /// Most record bytes in one Fetch response [default: 52428800].
     fetch_max_bytes: usize => |c, v| c.fetch_max_bytes = v;
+    /// How often the log cleaner looks for compacted partitions to clean, in ms [default: 15000].
+    log_cleaner_backoff_ms: u64 => |c, v| c.log_cleaner_backoff = Duration::from_millis(v);
     /// Host advertised to clients in Metadata [default: the listen address].
     advertised_host: String => |c, v| c.advertised_host = Some(v);
     /// This broker's id in Metadata [default: 0].

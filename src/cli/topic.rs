@@ -1,4 +1,4 @@
-//! `sediment topic create|list|describe|delete`: topic administration through
+//! `sediment topic create|list|describe|delete|alter|delete-records`: topic administration through
 //! the Kafka admin APIs (so it works against any Kafka-compatible broker).
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::json;
 
-use sediment_client::{Admin, NewTopic};
+use sediment_client::{Admin, ConfigChange, NewTopic, TopicPartition};
 
 use super::{OutputFormat, Target};
 
@@ -28,7 +28,7 @@ pub enum TopicCommand {
     },
     /// List topics.
     List,
-    /// Show a topic's partitions (leader, start and end offsets) and configs.
+    /// Show a topic's partitions (leader, start and end offsets, size on disk) and configs.
     Describe {
         /// Topic name.
         topic: String,
@@ -37,6 +37,33 @@ pub enum TopicCommand {
     Delete {
         /// Topic name.
         topic: String,
+    },
+    /// Change a topic: grow its partition count (it can only grow), set or
+    /// remove config overrides (they take effect at once).
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
+    Alter {
+        /// Topic name.
+        topic: String,
+        /// The new total number of partitions.
+        #[arg(long, group = "change")]
+        partitions: Option<i32>,
+        /// Config override to set, `key=value` (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE", group = "change")]
+        configs: Vec<String>,
+        /// Config override to remove, so the key returns to its default (repeatable).
+        #[arg(long = "delete-config", value_name = "KEY", group = "change")]
+        delete_configs: Vec<String>,
+    },
+    /// Delete a partition's records below an offset (moves its log start).
+    DeleteRecords {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        #[arg(long)]
+        partition: i32,
+        /// Delete every record below this offset; -1 means up to the high watermark.
+        #[arg(long, allow_hyphen_values = true)]
+        before: i64,
     },
 }
 
@@ -66,7 +93,106 @@ pub async fn run(
             }
             Ok(ExitCode::SUCCESS)
         }
+        TopicCommand::Alter {
+            topic,
+            partitions,
+            configs,
+            delete_configs,
+        } => alter(&admin, &topic, partitions, configs, delete_configs, output).await,
+        TopicCommand::DeleteRecords {
+            topic,
+            partition,
+            before,
+        } => {
+            let tp = TopicPartition::new(topic.clone(), partition);
+            let low_watermark = admin
+                .delete_records(&tp, before)
+                .await
+                .with_context(|| format!("cannot delete records of {tp} before offset {before}"))?;
+            match output {
+                OutputFormat::Table => {
+                    outln!("deleted records of {tp}: log start offset is now {low_watermark}")
+                }
+                OutputFormat::Json => outln!(
+                    "{}",
+                    json!({ "topic": topic, "partition": partition, "low_watermark": low_watermark })
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+async fn alter(
+    admin: &Admin,
+    topic: &str,
+    partitions: Option<i32>,
+    configs: Vec<String>,
+    delete_configs: Vec<String>,
+    output: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let mut changes = Vec::new();
+    for (key, value) in parse_configs(configs)? {
+        changes.push(ConfigChange::Set(key, value));
+    }
+    changes.extend(delete_configs.iter().cloned().map(ConfigChange::Delete));
+    if !changes.is_empty() {
+        admin
+            .alter_topic_configs(topic, &changes)
+            .await
+            .with_context(|| format!("cannot alter the configs of topic {topic}"))?;
+    }
+    if let Some(partitions) = partitions {
+        admin
+            .create_partitions(topic, partitions)
+            .await
+            .with_context(|| format!("cannot grow topic {topic} to {partitions} partitions"))?;
+    }
+    match output {
+        OutputFormat::Table => {
+            for change in &changes {
+                match change {
+                    ConfigChange::Set(key, value) => outln!("topic {topic}: {key}={value}"),
+                    ConfigChange::Delete(key) => outln!("topic {topic}: {key} back to its default"),
+                    _ => {}
+                }
+            }
+            if let Some(partitions) = partitions {
+                outln!("topic {topic} now has {partitions} partitions");
+            }
+        }
+        OutputFormat::Json => {
+            let set: BTreeMap<&str, &str> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    ConfigChange::Set(k, v) => Some((k.as_str(), v.as_str())),
+                    _ => None,
+                })
+                .collect();
+            outln!(
+                "{}",
+                json!({
+                    "topic": topic,
+                    "partitions": partitions,
+                    "set_configs": set,
+                    "deleted_configs": delete_configs,
+                })
+            )
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses repeated `--config KEY=VALUE` arguments.
+fn parse_configs(configs: Vec<String>) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut parsed = BTreeMap::new();
+    for pair in configs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("--config takes KEY=VALUE, got `{pair}`");
+        };
+        parsed.insert(key.to_string(), value.to_string());
+    }
+    Ok(parsed)
 }
 
 async fn create(
@@ -76,13 +202,7 @@ async fn create(
     configs: Vec<String>,
     output: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let mut parsed = BTreeMap::new();
-    for pair in configs {
-        let Some((key, value)) = pair.split_once('=') else {
-            bail!("--config takes KEY=VALUE, got `{pair}`");
-        };
-        parsed.insert(key.to_string(), value.to_string());
-    }
+    let parsed = parse_configs(configs)?;
     admin
         .create_topic(NewTopic {
             name: topic.clone(),
@@ -134,19 +254,24 @@ async fn describe(admin: &Admin, topic: &str, output: OutputFormat) -> anyhow::R
                 description.partitions.len()
             );
             outln!(
-                "{:>9} {:>7} {:>16} {:>16}",
+                "{:>9} {:>7} {:>16} {:>16} {:>14}",
                 "PARTITION",
                 "LEADER",
                 "START OFFSET",
-                "END OFFSET"
+                "END OFFSET",
+                "SIZE (BYTES)"
             );
             for p in &description.partitions {
+                let size = p
+                    .size_bytes
+                    .map_or_else(|| "-".to_string(), |s| s.to_string());
                 outln!(
-                    "{:>9} {:>7} {:>16} {:>16}",
+                    "{:>9} {:>7} {:>16} {:>16} {:>14}",
                     p.partition,
                     p.leader,
                     p.log_start_offset,
-                    p.end_offset
+                    p.end_offset,
+                    size
                 );
             }
             for (key, value) in &description.configs {
@@ -163,6 +288,7 @@ async fn describe(admin: &Admin, topic: &str, output: OutputFormat) -> anyhow::R
                         "leader": p.leader,
                         "log_start_offset": p.log_start_offset,
                         "end_offset": p.end_offset,
+                        "size_bytes": p.size_bytes,
                     })
                 })
                 .collect();

@@ -9,8 +9,9 @@ PREFIX-retention and lists topics again. Prints {"created": {...},
 "listed_after_create": {...}, "configs": {...}, "deleted": {...},
 "listed_after_delete": {...}}.
 
-refusals: creates PREFIX-compact (cleanup.policy=compact) and PREFIX-rf3
-(replication factor 3), each in its own request, then lists topics. Prints
+refusals: creates PREFIX-shred (cleanup.policy=shred), PREFIX-rf3
+(replication factor 3) and PREFIX-compact (cleanup.policy=compact, which is
+valid), each in its own request, then lists topics. Prints
 {"created": {topic: error or null}, "listed": {...}}.
 
 A create or delete answer is null on success, else `ERROR_NAME: message`.
@@ -101,6 +102,20 @@ def refusals(admin, prefix):
             admin,
             [
                 NewTopic(
+                    f"{prefix}-shred",
+                    num_partitions=1,
+                    replication_factor=1,
+                    config={"cleanup.policy": "shred"},
+                )
+            ],
+        )
+    )
+    created.update(create(admin, [NewTopic(f"{prefix}-rf3", num_partitions=1, replication_factor=3)]))
+    created.update(
+        create(
+            admin,
+            [
+                NewTopic(
                     f"{prefix}-compact",
                     num_partitions=1,
                     replication_factor=1,
@@ -109,7 +124,6 @@ def refusals(admin, prefix):
             ],
         )
     )
-    created.update(create(admin, [NewTopic(f"{prefix}-rf3", num_partitions=1, replication_factor=3)]))
     return {"created": created, "listed": listed(admin)}
 
 

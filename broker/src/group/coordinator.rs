@@ -15,8 +15,9 @@
 //! - Group records and deletions are written inline (they are rare and must
 //!   be ordered with the group's state); offset commits are validated inline
 //!   and written on their own task, so commits from many consumers share
-//!   fsyncs. A deletion first waits for every commit already validated, so a
-//!   commit cannot land after a group's tombstones.
+//!   fsyncs. A deletion (of a group, or of some of its offsets) first waits
+//!   for every commit already validated, so a commit cannot land after the
+//!   tombstones it was validated before.
 //! - A group with no members and nothing pending is dropped from memory: the
 //!   store holds everything about it, and it is restored from there (one
 //!   generation above the persisted one) when it is next used.
@@ -33,6 +34,7 @@ use tokio::time::Instant;
 
 use crate::config::GroupConfig;
 use crate::error::StorageError;
+use crate::group::offset_delete::{protected, Protected};
 use crate::group::offsets::{CommittedOffset, GroupRecord, OffsetStore};
 use crate::group::state::{
     Effect, Group, GroupDescription, GroupError, GroupState, JoinRequest, Joined, Millis, Synced,
@@ -141,6 +143,11 @@ enum Command {
     Delete {
         groups: Vec<String>,
         reply: Reply<Vec<Result<(), CoordinatorError>>>,
+    },
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, i32)>,
+        reply: Reply<Vec<Result<(), GroupError>>>,
     },
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -282,6 +289,25 @@ impl Coordinator {
         groups: Vec<String>,
     ) -> Result<Vec<Result<(), CoordinatorError>>, CoordinatorError> {
         self.call(|reply| Command::Delete { groups, reply }).await
+    }
+
+    /// OffsetDelete: forgets the group's committed offsets of `partitions`,
+    /// durably, except those of topics its members still subscribe to (see
+    /// `group::offset_delete`). One result per partition, in order; the
+    /// whole call fails for an unknown group (GROUP_ID_NOT_FOUND), a
+    /// non-empty group of another protocol (NON_EMPTY_GROUP) or a store
+    /// that cannot write.
+    pub async fn delete_offsets(
+        &self,
+        group: String,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<Result<(), GroupError>>, CoordinatorError> {
+        self.call(|reply| Command::DeleteOffsets {
+            group,
+            partitions,
+            reply,
+        })
+        .await
     }
 
     /// Stops the task, answering every parked request NOT_COORDINATOR.
@@ -439,6 +465,14 @@ impl Task {
                 }
                 let _ = reply.send(Ok(results));
             }
+            Command::DeleteOffsets {
+                group,
+                partitions,
+                reply,
+            } => {
+                let result = self.delete_offsets(&group, partitions).await;
+                let _ = reply.send(result);
+            }
             Command::Shutdown { reply } => {
                 // Handled in `run`; kept total.
                 let _ = reply.send(());
@@ -586,11 +620,7 @@ impl Task {
     }
 
     async fn delete(&mut self, group_id: &str) -> Result<(), CoordinatorError> {
-        let in_memory = self.groups.contains_key(group_id);
-        if !in_memory
-            && self.store.group(group_id).is_none()
-            && self.store.group_offsets(group_id).is_empty()
-        {
+        if !self.exists(group_id) {
             return Err(GroupError::GroupIdNotFound.into());
         }
         if let Some(group) = self.groups.get_mut(group_id) {
@@ -615,6 +645,51 @@ impl Task {
             }
         }
         Ok(result?)
+    }
+
+    async fn delete_offsets(
+        &mut self,
+        group_id: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<Result<(), GroupError>>, CoordinatorError> {
+        if !self.exists(group_id) {
+            return Err(GroupError::GroupIdNotFound.into());
+        }
+        // A group not in memory is Empty (it is dropped once idle).
+        let kept = match self.groups.get(group_id) {
+            Some(group) => protected(group)?,
+            None => Protected::Nothing,
+        };
+        let mut deletable = Vec::new();
+        let results = partitions
+            .into_iter()
+            .map(|(topic, partition)| {
+                if kept.covers(&topic) {
+                    Err(GroupError::SubscribedToTopic(topic))
+                } else {
+                    deletable.push((topic, partition));
+                    Ok(())
+                }
+            })
+            .collect();
+        // Wait for commits already validated: none may land after the tombstones.
+        let fence = Arc::clone(&self.fence);
+        let _exclusive = fence.write().await;
+        if let Err(error) = self.store.delete_offsets(group_id, &deletable).await {
+            tracing::error!(group = %group_id, error = %error, "cannot delete the group's offsets");
+            return Err(error.into());
+        }
+        if !deletable.is_empty() {
+            tracing::info!(group = %group_id, partitions = ?deletable, "committed offsets deleted");
+        }
+        Ok(results)
+    }
+
+    /// True when the group is in memory, has a record or committed offsets.
+    fn exists(&self, group_id: &str) -> bool {
+        self.groups.contains_key(group_id)
+            || self.store.group(group_id).is_some()
+            || !self.store.group_offsets(group_id).is_empty()
     }
 
     /// Shutdown: every parked JoinGroup and SyncGroup is answered
@@ -844,6 +919,45 @@ mod tests {
         ));
         assert_eq!(store.fetch("simple", "t", 0), None);
         assert!(coordinator.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn given_offset_delete_then_subscribed_topics_are_kept_until_the_group_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, store) = open(dir.path());
+        let coordinator = Coordinator::start(Arc::clone(&store), config());
+        assert!(matches!(
+            group_error(
+                coordinator
+                    .delete_offsets("nope".into(), vec![("t".into(), 0)])
+                    .await
+            ),
+            GroupError::GroupIdNotFound
+        ));
+        // The member's metadata does not decode as a subscription: every topic is kept.
+        let (member, generation) = stable_member(&coordinator, "g").await;
+        let commit = CommitRequest {
+            member_id: member.clone(),
+            generation,
+            offsets: vec![("t".to_string(), 0, offset(3))],
+        };
+        coordinator.commit("g".into(), commit).await.unwrap();
+        let results = coordinator
+            .delete_offsets("g".into(), vec![("t".into(), 0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            results,
+            vec![Err(GroupError::SubscribedToTopic("t".into()))]
+        );
+        assert_eq!(store.fetch("g", "t", 0).map(|o| o.offset), Some(3));
+        coordinator.leave("g".into(), vec![member]).await.unwrap();
+        let results = coordinator
+            .delete_offsets("g".into(), vec![("t".into(), 0), ("t".into(), 1)])
+            .await
+            .unwrap();
+        assert_eq!(results, vec![Ok(()), Ok(())]);
+        assert_eq!(store.fetch("g", "t", 0), None);
     }
 
     #[tokio::test]

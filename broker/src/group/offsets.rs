@@ -8,18 +8,20 @@
 //!   survives any crash, so a consumer never skips what it did not process.
 //! - Appends and the in-memory view change together under one lock, so the
 //!   view always equals a replay of the log in order.
-//! - The log stays bounded: once a partition holds many more records than
-//!   live keys, the store rolls it, writes a snapshot of every live key and
-//!   deletes the segments below the snapshot (a compaction by snapshot). A
-//!   crash between the two leaves old records plus the snapshot, which replay
-//!   to the same state.
+//! - The log stays bounded by log compaction, as Kafka's does: the internal
+//!   partitions are `cleanup.policy=compact`, every record has a key (the
+//!   group, or the group, topic and partition), a deleted offset or group is
+//!   a tombstone, and the broker's log cleaner keeps only the latest record
+//!   of each key in sealed segments. Replaying a cleaned log gives the same
+//!   view as replaying the whole history, because a later record of a key
+//!   always replaces an earlier one.
 //! - Each group lives in one partition (a hash of its name), so its records
 //!   are ordered.
 //!
 //! Records are Kafka record batches whose keys and values are small JSON
 //! documents, readable with `sediment log dump` and `kcat`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
@@ -29,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::basics::now_ms;
 use crate::basics::TopicPartition;
 use crate::basics::{lock, read_lock, write_lock};
-use crate::config::{FlushPolicy, LogConfig};
+use crate::config::{CleanupPolicy, FlushPolicy, LogConfig};
 use crate::error::StorageError;
 use crate::storage::encode::{encode_plain_batch, PlainRecord};
 use crate::storage::log_manager::LogManager;
@@ -39,10 +41,9 @@ use crate::storage::PartitionLog;
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Partitions of the internal topic; groups hash onto them.
 pub const OFFSETS_PARTITIONS: i32 = 8;
-/// Records a partition may hold beyond twice its live keys before a snapshot.
-const SNAPSHOT_SLACK: i64 = 10_000;
-/// Records per batch in a snapshot.
-const SNAPSHOT_CHUNK: usize = 1000;
+/// Largest segment of an internal partition: small enough that a quiet
+/// group's history becomes cleanable soon (Kafka uses 100 MiB).
+const SEGMENT_BYTES: u64 = 16 << 20;
 /// The largest batch this store writes is uncompressed; this bounds what a
 /// damaged one could make the replay inflate.
 const MAX_INFLATED_BATCH: usize = 256 << 20;
@@ -116,11 +117,13 @@ pub struct OffsetStore {
 }
 
 impl OffsetStore {
-    /// The log configuration of the internal partitions: no time or size
-    /// retention (the store compacts itself), small segments.
+    /// The log configuration of the internal partitions: compacted by the
+    /// log cleaner, no time or size retention, segments of at most
+    /// [`SEGMENT_BYTES`] (fewer if the broker's are smaller).
     pub fn log_config(base: &LogConfig) -> LogConfig {
         LogConfig {
-            segment_bytes: 16 << 20,
+            segment_bytes: base.segment_bytes.min(SEGMENT_BYTES),
+            cleanup_policy: CleanupPolicy::COMPACT,
             segment_ms: None,
             retention_ms: None,
             retention_bytes: None,
@@ -247,6 +250,32 @@ impl OffsetStore {
             .await
     }
 
+    /// Forgets some of a group's committed offsets (OffsetDelete): a
+    /// tombstone for each of `partitions` that has one; durable when it
+    /// returns. Partitions without a committed offset need nothing written.
+    pub async fn delete_offsets(
+        &self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<(), StorageError> {
+        let keys: Vec<Key> = {
+            let view = read_lock(&self.view);
+            partitions
+                .iter()
+                .map(|(topic, partition)| Key::Offset {
+                    group: group.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                })
+                .filter(|key| view.entries.contains_key(key))
+                .collect::<BTreeSet<Key>>()
+                .into_iter()
+                .collect()
+        };
+        self.write(group, keys.into_iter().map(|k| (k, None)).collect())
+            .await
+    }
+
     /// Bytes held by the internal log (for tests and operators).
     pub fn log_size_bytes(&self) -> u64 {
         self.partitions.iter().map(|p| p.size_bytes()).sum()
@@ -273,61 +302,12 @@ impl OffsetStore {
             }
             outcome.next_offset
         };
-        make_durable(&log, next_offset).await?;
-        self.compact_if_needed(index).await
-    }
-
-    /// Snapshot-and-delete once the partition holds far more records than live keys.
-    async fn compact_if_needed(&self, index: usize) -> Result<(), StorageError> {
-        let log = &self.partitions[index];
-        let held = log.log_end_offset() - log.log_start_offset();
-        // Cheap test first: counting live keys walks the whole view.
-        if held <= SNAPSHOT_SLACK {
-            return Ok(());
-        }
-        let live = self.live_in_partition(index);
-        if held <= 2 * live as i64 + SNAPSHOT_SLACK {
-            return Ok(());
-        }
-        let snapshot_end = {
-            let _writer = lock(&self.writer);
-            log.roll_now()?;
-            let snapshot_start = log.log_end_offset();
-            let entries: Vec<(Key, Option<Value>)> = read_lock(&self.view)
-                .entries
-                .iter()
-                .filter(|(key, _)| self.partition_index(key.group()) == index)
-                .map(|(key, value)| (key.clone(), Some(value.clone())))
-                .collect();
-            let mut next = snapshot_start;
-            for chunk in entries.chunks(SNAPSHOT_CHUNK) {
-                next = log.append(&encode(chunk)?)?.next_offset;
-            }
-            (snapshot_start, next)
-        };
-        make_durable(log, snapshot_end.1).await?;
-        let outcome = log.delete_segments_before(snapshot_end.0)?;
-        tracing::info!(
-            partition = %log.name(),
-            live_keys = live,
-            records_before = held,
-            segments_deleted = outcome.segments_deleted,
-            "compacted committed offsets by snapshot"
-        );
-        Ok(())
+        make_durable(&log, next_offset).await
     }
 
     /// The partition a group's records live in.
     fn partition_index(&self, group: &str) -> usize {
         crc32fast::hash(group.as_bytes()) as usize % self.partitions.len()
-    }
-
-    fn live_in_partition(&self, index: usize) -> usize {
-        read_lock(&self.view)
-            .entries
-            .keys()
-            .filter(|key| self.partition_index(key.group()) == index)
-            .count()
     }
 }
 
@@ -498,14 +478,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn given_endless_commits_then_the_log_stays_bounded_and_replays_the_last() {
-        // A group committing 40 partitions every 100 ms writes 864,000 commits
-        // a day; 1,000 of them (40,000 records) already cross the snapshot
-        // threshold four times, which is what keeps a day bounded too.
+    async fn given_deleted_offsets_when_reopened_then_only_the_others_remain() {
         let dir = tempfile::tempdir().unwrap();
-        let commits = 1000;
         {
             let (_logs, store) = open(dir.path());
+            store
+                .commit(
+                    "g",
+                    vec![
+                        ("t".into(), 0, committed(5)),
+                        ("t".into(), 1, committed(7)),
+                        ("u".into(), 0, committed(9)),
+                    ],
+                )
+                .await
+                .unwrap();
+            store
+                .delete_offsets("g", &[("t".into(), 0), ("t".into(), 0), ("t".into(), 9)])
+                .await
+                .unwrap();
+            assert_eq!(store.fetch("g", "t", 0), None);
+        }
+        let (_logs, store) = open(dir.path());
+        assert_eq!(store.fetch("g", "t", 0), None);
+        assert_eq!(store.fetch("g", "t", 1).map(|c| c.offset), Some(7));
+        assert_eq!(store.fetch("g", "u", 0).map(|c| c.offset), Some(9));
+    }
+
+    #[tokio::test]
+    async fn given_endless_commits_then_the_cleaner_keeps_the_log_bounded_and_it_replays_the_last()
+    {
+        // A group committing 40 partitions every 100 ms writes 864,000 commits
+        // a day. With 256 KiB segments, 1,000 of them (40,000 records, ~6 MB)
+        // seal many segments; the cleaner keeps the latest commit per
+        // partition, which is what keeps a day bounded too.
+        let dir = tempfile::tempdir().unwrap();
+        let commits = 1000;
+        let small = LogConfig {
+            segment_bytes: 256 << 10,
+            ..LogConfig::default()
+        };
+        {
+            let logs = LogManager::open(dir.path(), small.clone(), |_| {
+                OffsetStore::log_config(&small)
+            })
+            .unwrap();
+            let store = OffsetStore::open(&logs, &small).unwrap();
             for i in 0..commits {
                 store
                     .commit(
@@ -517,8 +535,15 @@ mod tests {
                     .await
                     .unwrap();
             }
+            let written = store.log_size_bytes();
             assert!(
-                store.log_size_bytes() < 4 << 20,
+                written > 2 << 20,
+                "{written} bytes: the test writes enough to clean"
+            );
+            let cleaned = logs.clean_due_partitions(now_ms());
+            assert!(!cleaned.is_empty(), "the busy partition was due");
+            assert!(
+                store.log_size_bytes() < 512 << 10,
                 "{} bytes after {commits} commits",
                 store.log_size_bytes()
             );

@@ -142,6 +142,9 @@ pub enum GroupError {
     /// The group does not exist.
     #[error("the group does not exist")]
     GroupIdNotFound,
+    /// OffsetDelete of a topic the group's members still subscribe to.
+    #[error("the group is subscribed to topic {0}; its offsets cannot be deleted while it is")]
+    SubscribedToTopic(String),
     /// The coordinator is shutting down; the client finds it again.
     #[error("this broker is shutting down and no longer coordinates the group")]
     NotCoordinator,
@@ -400,6 +403,18 @@ impl<R> Group<R> {
     /// Member ids, sorted.
     pub fn member_ids(&self) -> Vec<String> {
         self.members.keys().cloned().collect()
+    }
+
+    /// Every member's metadata for the chosen protocol (a consumer's
+    /// subscription), in member-id order; `None` until a protocol is chosen.
+    pub fn subscription_metadata(&self) -> Option<Vec<Bytes>> {
+        let protocol = self.protocol.as_deref()?;
+        Some(
+            self.members
+                .values()
+                .map(|m| m.metadata(protocol))
+                .collect(),
+        )
     }
 
     /// True when the group has no members and nothing pending: it holds no

@@ -18,11 +18,8 @@ use sediment_protocol::ErrorCode;
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::protocol::errors::{Refusal, ToErrorCode};
-use crate::topics::{
-    TopicMeta, CLEANUP_POLICY, MAX_MESSAGE_BYTES, MESSAGE_TIMESTAMP_AFTER_MAX_MS,
-    MESSAGE_TIMESTAMP_BEFORE_MAX_MS, MESSAGE_TIMESTAMP_TYPE, RETENTION_BYTES, RETENTION_MS,
-    SEGMENT_BYTES, SEGMENT_MS, TOPIC_CONFIG_KEYS,
-};
+use crate::topic_config::{ConfigType, TOPIC_CONFIGS};
+use crate::topics::TopicMeta;
 
 /// DescribeConfigs resource type of a topic.
 const RESOURCE_TOPIC: i8 = 2;
@@ -34,11 +31,10 @@ const SOURCE_TOPIC: i8 = 1;
 const SOURCE_STATIC_BROKER: i8 = 4;
 /// Config source: Kafka's default.
 const SOURCE_DEFAULT: i8 = 5;
-/// Config types (DescribeConfigs v3+).
-const TYPE_BOOLEAN: i8 = 1;
-const TYPE_STRING: i8 = 2;
-const TYPE_INT: i8 = 3;
-const TYPE_LONG: i8 = 5;
+/// Config types (DescribeConfigs v3+), from the table's one definition.
+const TYPE_BOOLEAN: i8 = ConfigType::Boolean.code();
+const TYPE_INT: i8 = ConfigType::Int.code();
+const TYPE_LONG: i8 = ConfigType::Long.code();
 
 /// The CreateTopics response.
 pub fn create_topics(
@@ -89,11 +85,11 @@ pub fn create_topics(
                         result.configs = Some(
                             topic_configs(broker, &topic)
                                 .into_iter()
-                                .map(|(key, value, source, _)| {
+                                .map(|entry| {
                                     CreatableTopicConfigs::default()
-                                        .with_name(key)
-                                        .with_value(Some(value))
-                                        .with_config_source(source)
+                                        .with_name(entry.name)
+                                        .with_value(Some(entry.value))
+                                        .with_config_source(entry.source)
                                 })
                                 .collect(),
                         );
@@ -187,16 +183,21 @@ pub fn describe_configs(
                     let wanted = resource.configuration_keys.as_ref();
                     result.configs = entries
                         .into_iter()
-                        .filter(|(key, ..)| {
-                            wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == key))
+                        .filter(|entry| {
+                            wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == entry.name))
                         })
-                        .map(|(key, value, source, config_type)| {
+                        .map(|entry| {
                             DescribeConfigsResourceResult::default()
-                                .with_name(key)
-                                .with_value(Some(value))
+                                .with_name(entry.name)
+                                .with_value(Some(entry.value))
                                 .with_read_only(false)
-                                .with_config_source(source)
-                                .with_config_type(config_type)
+                                .with_config_source(entry.source)
+                                .with_config_type(entry.config_type)
+                                .with_documentation(
+                                    entry
+                                        .documentation
+                                        .filter(|_| request.include_documentation),
+                                )
                         })
                         .collect();
                 }
@@ -227,42 +228,29 @@ pub fn init_producer_id(
         .with_producer_epoch(0)
 }
 
-/// (name, value, source, type) of every topic config, override or default.
-fn topic_configs(broker: &Arc<Broker>, topic: &TopicMeta) -> Vec<(String, String, i8, i8)> {
-    let log = broker.log_config(topic);
-    TOPIC_CONFIG_KEYS
+/// (name, value, source, type, documentation) of every topic config,
+/// override or default, from the one table in `crate::topic_config`.
+fn topic_configs(broker: &Arc<Broker>, topic: &TopicMeta) -> Vec<ConfigEntry> {
+    TOPIC_CONFIGS
         .iter()
-        .map(|&key| {
-            let (default, config_type) = match key {
-                CLEANUP_POLICY => ("delete".to_string(), TYPE_STRING),
-                MAX_MESSAGE_BYTES => (broker.config().message_max_bytes.to_string(), TYPE_INT),
-                MESSAGE_TIMESTAMP_TYPE => (log.timestamp_type.to_string(), TYPE_STRING),
-                MESSAGE_TIMESTAMP_BEFORE_MAX_MS => {
-                    (log.timestamp_before_max_ms.to_string(), TYPE_LONG)
-                }
-                MESSAGE_TIMESTAMP_AFTER_MAX_MS => {
-                    (log.timestamp_after_max_ms.to_string(), TYPE_LONG)
-                }
-                RETENTION_BYTES => (optional(log.retention_bytes), TYPE_LONG),
-                RETENTION_MS => (optional(log.retention_ms.map(|d| d.as_millis())), TYPE_LONG),
-                SEGMENT_BYTES => (log.segment_bytes.to_string(), TYPE_INT),
-                SEGMENT_MS => (
-                    log.segment_ms
-                        .map_or("604800000".to_string(), |d| d.as_millis().to_string()),
-                    TYPE_LONG,
-                ),
-                _ => (String::new(), TYPE_STRING),
+        .map(|def| {
+            let (value, source) = match topic.configs.get(def.name) {
+                Some(value) => (value.clone(), SOURCE_TOPIC),
+                None => (def.default_value(broker.config()), SOURCE_DEFAULT),
             };
-            match topic.configs.get(key) {
-                Some(value) => (key.to_string(), value.clone(), SOURCE_TOPIC, config_type),
-                None => (key.to_string(), default, SOURCE_DEFAULT, config_type),
+            ConfigEntry {
+                name: def.name.to_string(),
+                value,
+                source,
+                config_type: def.config_type.code(),
+                documentation: Some(def.documentation()),
             }
         })
         .collect()
 }
 
 /// The broker's own settings, named as Kafka names them.
-fn broker_configs(config: &BrokerConfig) -> Vec<(String, String, i8, i8)> {
+fn broker_configs(config: &BrokerConfig) -> Vec<ConfigEntry> {
     let flush_ms = match config.log.flush {
         FlushPolicy::Always => "0".to_string(),
         FlushPolicy::Interval(every) => every.as_millis().to_string(),
@@ -307,8 +295,23 @@ fn broker_configs(config: &BrokerConfig) -> Vec<(String, String, i8, i8)> {
         ),
     ]
     .into_iter()
-    .map(|(key, value, config_type)| (key.to_string(), value, SOURCE_STATIC_BROKER, config_type))
+    .map(|(key, value, config_type)| ConfigEntry {
+        name: key.to_string(),
+        value,
+        source: SOURCE_STATIC_BROKER,
+        config_type,
+        documentation: None,
+    })
     .collect()
+}
+
+/// One config as DescribeConfigs reports it.
+struct ConfigEntry {
+    name: String,
+    value: String,
+    source: i8,
+    config_type: i8,
+    documentation: Option<String>,
 }
 
 fn optional<T: ToString>(value: Option<T>) -> String {

@@ -36,9 +36,16 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
             .topics
             .unwrap_or_default()
             .into_iter()
-            .map(|wanted| match wanted.name {
-                Some(name) => by_name(broker, name.as_str(), allow_auto_create),
-                None => by_id(broker, wanted.topic_id),
+            .map(|wanted| {
+                // v10+: a non-zero id names the topic, whatever the name says
+                // (the Java AdminClient sends an empty name with it), as Kafka does.
+                if !wanted.topic_id.is_nil() {
+                    return by_id(broker, wanted.topic_id);
+                }
+                match wanted.name {
+                    Some(name) => by_name(broker, name.as_str(), allow_auto_create),
+                    None => by_id(broker, wanted.topic_id),
+                }
             })
             .collect()
     };

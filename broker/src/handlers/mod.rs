@@ -10,9 +10,15 @@
 
 pub mod admin;
 pub mod api_versions;
+pub mod configs;
+pub mod create_partitions;
+pub mod delete_records;
+pub mod describe_cluster;
+pub mod describe_log_dirs;
 pub mod fetch;
 pub mod group;
 pub mod metadata;
+pub mod offset_delete;
 pub mod offsets;
 pub mod produce;
 
@@ -118,6 +124,30 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, H
             ApiKey::DescribeConfigs,
             admin::describe_configs(broker, request.decode_body()?)
         ),
+        ApiKey::AlterConfigs => reply!(
+            ApiKey::AlterConfigs,
+            configs::alter_configs(broker, request.decode_body()?).await
+        ),
+        ApiKey::IncrementalAlterConfigs => reply!(
+            ApiKey::IncrementalAlterConfigs,
+            configs::incremental_alter_configs(broker, request.decode_body()?).await
+        ),
+        ApiKey::DeleteRecords => reply!(
+            ApiKey::DeleteRecords,
+            delete_records::handle(broker, request.decode_body()?).await
+        ),
+        ApiKey::CreatePartitions => reply!(
+            ApiKey::CreatePartitions,
+            create_partitions::handle(broker, request.decode_body()?).await
+        ),
+        ApiKey::DescribeLogDirs => reply!(
+            ApiKey::DescribeLogDirs,
+            describe_log_dirs::handle(broker, request.decode_body()?, version).await
+        ),
+        ApiKey::DescribeCluster => reply!(
+            ApiKey::DescribeCluster,
+            describe_cluster::handle(broker, request.decode_body()?)
+        ),
         ApiKey::FindCoordinator => reply!(
             ApiKey::FindCoordinator,
             group::find_coordinator(broker, request.decode_body()?, version)
@@ -160,6 +190,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, H
         ApiKey::DeleteGroups => reply!(
             ApiKey::DeleteGroups,
             group::delete_groups(broker, request.decode_body()?).await
+        ),
+        ApiKey::OffsetDelete => reply!(
+            ApiKey::OffsetDelete,
+            offset_delete::handle(broker, request.decode_body()?).await
         ),
         ApiKey::InitProducerId => reply!(
             ApiKey::InitProducerId,

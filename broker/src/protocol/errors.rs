@@ -66,6 +66,7 @@ impl ToErrorCode for StorageError {
             | Self::Config(_) => ErrorCode::KafkaStorageError,
             Self::InvalidBatch { .. } | Self::EmptyAppend => ErrorCode::CorruptMessage,
             Self::TimestampOutOfRange { .. } => ErrorCode::InvalidTimestamp,
+            Self::InvalidRecord { .. } => ErrorCode::InvalidRecord,
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             // Storage errors are non-exhaustive; a new kind is a storage failure until mapped.
             #[allow(unreachable_patterns)]
@@ -88,6 +89,7 @@ impl ToErrorCode for GroupError {
             GroupError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
             GroupError::NonEmptyGroup => ErrorCode::NonEmptyGroup,
             GroupError::GroupIdNotFound => ErrorCode::GroupIdNotFound,
+            GroupError::SubscribedToTopic(_) => ErrorCode::GroupSubscribedToTopic,
             GroupError::NotCoordinator => ErrorCode::NotCoordinator,
         }
     }
@@ -115,6 +117,7 @@ impl ToErrorCode for TopicOpError {
             TopicOpError::InvalidName(_) => ErrorCode::InvalidTopicException,
             TopicOpError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
             TopicOpError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            TopicOpError::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
             TopicOpError::Metadata(_) => ErrorCode::KafkaStorageError,
             TopicOpError::Storage(error) => error.error_code(),
         }

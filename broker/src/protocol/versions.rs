@@ -56,11 +56,25 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::ApiVersions, 0, 4),
     range(ApiKey::CreateTopics, 2, 7),
     range(ApiKey::DeleteTopics, 1, 6),
+    // Every version the codec knows.
+    range(ApiKey::DeleteRecords, 0, 2),
     range(ApiKey::InitProducerId, 0, 4),
     // Kafka 4 starts at v1 (v0 has no config sources), so v1–4 is advertised.
     range(ApiKey::DescribeConfigs, 1, 4),
     // Every version the codec knows.
+    range(ApiKey::AlterConfigs, 0, 2),
+    // Every version the codec knows.
+    range(ApiKey::DescribeLogDirs, 1, 4),
+    // Every version the codec knows.
+    range(ApiKey::CreatePartitions, 0, 3),
+    // Every version the codec knows.
     range(ApiKey::DeleteGroups, 0, 2),
+    // Every version the codec knows.
+    range(ApiKey::IncrementalAlterConfigs, 0, 1),
+    // Every version the codec knows.
+    range(ApiKey::OffsetDelete, 0, 0),
+    // Every version the codec knows.
+    range(ApiKey::DescribeCluster, 0, 1),
 ];
 
 /// The advertised range of `key`, if the broker serves it.

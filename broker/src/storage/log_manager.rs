@@ -19,10 +19,16 @@
 //! The clean-shutdown marker is written only after every partition's final
 //! sync and the recovery-point checkpoint succeeded; a crash anywhere before
 //! it leaves no marker and the next start recovers.
+//!
+//! The log cleaner ([`LogManager::clean_due_partitions`]) runs one pass at a
+//! time over the compacted partitions; shutdown stops a pass between batches
+//! and waits for it before closing partitions. A partition whose sealed data
+//! the cleaner finds damaged is taken offline as fenced, exactly as recovery
+//! would have at the next start.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -30,6 +36,7 @@ use crate::basics::{read_lock, write_lock, TopicPartition};
 use crate::config::LogConfig;
 use crate::error::StorageError;
 use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
+use crate::storage::cleaner::{CleanOutcome, Cleaner};
 use crate::storage::partition_log::PartitionLog;
 use crate::storage::recovery::RecoveryHint;
 use crate::storage::sealed::SegmentCache;
@@ -67,6 +74,10 @@ pub struct LogManager {
     /// Sealed segments open now, shared by every partition (at most the
     /// default config's `max_open_segments`).
     segment_cache: Arc<SegmentCache>,
+    /// Held by the one cleaning pass running.
+    cleaner_running: Mutex<()>,
+    /// Set at shutdown: a running cleaning pass stops between batches.
+    cleaner_stop: Arc<AtomicBool>,
 }
 
 impl LogManager {
@@ -100,6 +111,8 @@ impl LogManager {
             offline: RwLock::new(BTreeMap::new()),
             segment_cache: Arc::new(SegmentCache::new(default_config.max_open_segments)),
             default_config,
+            cleaner_running: Mutex::new(()),
+            cleaner_stop: Arc::new(AtomicBool::new(false)),
         };
         let work: Vec<_> = partition_dirs(data_dir)?
             .into_iter()
@@ -242,6 +255,14 @@ impl LogManager {
         std::fs::rename(&dir, &doomed).map_err(|e| StorageError::io("rename", &dir, e))?;
         sync_dir(&self.data_dir).map_err(|e| StorageError::io("fsync dir", &self.data_dir, e))?;
         std::fs::remove_dir_all(&doomed).map_err(|e| StorageError::io("delete", &doomed, e))?;
+        // A partition created later under the same name starts never cleaned.
+        crate::storage::cleaner_checkpoint::forget(&dir).map_err(|e| {
+            StorageError::io(
+                "write",
+                crate::storage::cleaner_checkpoint::checkpoint_path(&dir),
+                e,
+            )
+        })?;
         // Forget its recovery point now: a partition created later under the
         // same name must not be held to the old one's offsets.
         self.checkpoint_recovery_points()
@@ -275,6 +296,51 @@ impl LogManager {
         }
     }
 
+    /// Runs the log cleaner once over every compacted partition that is due
+    /// at `now_ms` (the broker's clock), one partition after another,
+    /// throttled (see `storage::cleaner`). Returns what was cleaned. If a
+    /// pass is already running (or shutdown began) this returns at once. A
+    /// partition the cleaner finds damaged goes offline as fenced.
+    pub fn clean_due_partitions(&self, now_ms: i64) -> Vec<(TopicPartition, CleanOutcome)> {
+        let _running = match self.cleaner_running.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Vec::new(),
+        };
+        let cleaner = Cleaner {
+            stop: Some(Arc::clone(&self.cleaner_stop)),
+            ..Cleaner::default()
+        };
+        let mut cleaned = Vec::new();
+        for (tp, log) in self.partitions() {
+            if self.cleaner_stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if !log.config().cleanup_policy.compact || log.is_poisoned() {
+                continue;
+            }
+            match cleaner.clean(&log, now_ms) {
+                Ok(Some(outcome)) => cleaned.push((tp, outcome)),
+                Ok(None) => {}
+                Err(StorageError::Fenced { reason, .. }) => {
+                    tracing::error!(partition = %tp, %reason, "partition fenced: the log cleaner found damage inside sealed data");
+                    write_lock(&self.partitions).remove(&tp);
+                    write_lock(&self.offline).insert(
+                        tp,
+                        OfflinePartition {
+                            reason,
+                            fenced: true,
+                        },
+                    );
+                }
+                Err(error) => {
+                    tracing::error!(partition = %tp, error = %error, "log cleaning failed");
+                }
+            }
+        }
+        cleaned
+    }
+
     /// Writes every partition's durable offset as its recovery point.
     pub fn checkpoint_recovery_points(&self) -> Result<(), StorageError> {
         let points: Vec<(TopicPartition, i64)> = self
@@ -299,6 +365,9 @@ impl LogManager {
     /// start skips the scan. If any partition fails to close, no marker is
     /// written and the next start recovers.
     pub fn shutdown(&self) -> Result<(), StorageError> {
+        // Stop a cleaning pass between batches and wait for it to leave.
+        self.cleaner_stop.store(true, Ordering::Relaxed);
+        drop(crate::basics::lock(&self.cleaner_running));
         let mut points = Vec::new();
         let mut first_error = None;
         let closed = run_bounded(self.partitions(), |(tp, log)| {

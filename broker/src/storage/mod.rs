@@ -8,14 +8,20 @@
 //! - [`partition_log`]: segments, append, read, roll, high watermark, group commit, poison.
 //! - [`recovery`]: what a restart trusts, cuts or fences (also `sediment log verify`).
 //! - [`retention`]: which sealed segments retention deletes.
+//! - [`cleaner`]: log compaction: keeps the latest record per key, swapping cleaned segments in crash-safely.
+//! - [`cleaner_checkpoint`]: the per-partition first dirty offset (`meta/cleaner-offset-checkpoint`).
+//! - [`keys`]: the keyed-records check compacted partitions apply on append.
 //! - [`encode`]: encodes records the broker writes itself as one v2 batch.
 //! - [`checkpoint`]: small files written atomically (temp → fdatasync → rename → fsync dir).
 //! - [`log_manager`]: the data directory: partitions, clean-shutdown marker, recovery points.
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
+pub mod cleaner_checkpoint;
 pub mod encode;
 pub mod index;
+pub mod keys;
 pub mod log_manager;
 pub mod partition_log;
 pub mod recovery;

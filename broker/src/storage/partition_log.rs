@@ -45,6 +45,16 @@
 //!   the segment instead), so the partition opens and serves reads, and
 //!   appends fail with the I/O error until space exists.
 //!
+//! - The log start offset only moves forward. Retention moves it to the first
+//!   segment kept; DeleteRecords ([`PartitionLog::delete_records_before`])
+//!   may move it into the middle of a segment, so it is persisted in
+//!   [`LOG_START_FILE`] in the partition directory (checksummed, written
+//!   atomically) *before* it moves in memory or any segment is deleted: a
+//!   crash at any point leaves either the old start or the new one, never
+//!   records that were acknowledged as deleted coming back. On open, the
+//!   start is the larger of the first segment's base offset and that file's
+//!   value (capped at the log end).
+//!
 //! Lock order: `writer` before `segments`, and `writer` before `sync`; the
 //! syncing thread never holds `sync` while taking `writer`.
 
@@ -60,7 +70,7 @@ use crate::basics::{lock, now_ms, read_lock, write_lock};
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::StorageError;
 use crate::storage::batch::{BatchHeader, BatchIter};
-use crate::storage::checkpoint::sync_dir;
+use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
 use crate::storage::index::IndexCadence;
 use crate::storage::recovery::{self, Finding, RecoveryHint, SegmentFiles};
 use crate::storage::retention::{segments_to_delete, SegmentStats};
@@ -116,6 +126,11 @@ pub struct DurablePosition {
     pub offset: i64,
 }
 
+/// File in the partition directory holding the log start offset set by
+/// DeleteRecords (a checksummed decimal offset). Absent until the first
+/// DeleteRecords; recovery ignores it (it is not a segment file).
+pub const LOG_START_FILE: &str = "log-start-offset";
+
 /// First (and smallest) segment reservation step; capped by `preallocate_bytes`.
 pub const MIN_RESERVATION: u64 = 64 * 1024;
 /// A reservation used up within this time doubles the next step; a slower one
@@ -166,7 +181,8 @@ struct SyncState {
 pub struct PartitionLog {
     name: String,
     dir: PathBuf,
-    config: LogConfig,
+    /// Swapped whole by [`PartitionLog::reconfigure`]; readers take a snapshot.
+    config: RwLock<Arc<LogConfig>>,
     /// Oldest first; the last is the active segment, every other one sealed.
     segments: RwLock<Vec<LogSegment>>,
     /// Where sealed segments are opened on demand (shared per `LogManager`).
@@ -177,6 +193,9 @@ pub struct PartitionLog {
     log_end: AtomicI64,
     high_watermark: AtomicI64,
     log_start: AtomicI64,
+    /// Serialises DeleteRecords on this partition, so [`LOG_START_FILE`]
+    /// is written by one caller at a time and only ever grows.
+    log_start_update: Mutex<()>,
     poison: Mutex<Option<String>>,
     high_watermark_tx: watch::Sender<i64>,
 }
@@ -206,6 +225,12 @@ impl PartitionLog {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| dir.display().to_string());
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+        // A swap of cleaned segments a crash interrupted is finished or
+        // rolled back first, so the plan sees one consistent set of segments.
+        if let Err(error) = recovery::finish_interrupted_swaps(dir, &name) {
+            tracing::error!(partition = %name, error = %error, "partition fenced: an interrupted swap of cleaned segments cannot be completed");
+            return Err(error);
+        }
         let plan = recovery::plan_recovery(dir, hint, config.index_interval_bytes)?;
         if let Some(Finding::Fence {
             file,
@@ -300,7 +325,11 @@ impl PartitionLog {
         let cadence = resume_cadence(&active, config.index_interval_bytes);
         let next_offset = active.next_offset();
         let position = active.size();
-        let log_start = segments[0].base_offset();
+        let log_start = segments[0].base_offset().max(
+            read_log_start(&name, dir)
+                .unwrap_or(i64::MIN)
+                .min(next_offset),
+        );
         let (high_watermark_tx, _) = watch::channel(next_offset);
         Ok(Self {
             name,
@@ -323,9 +352,10 @@ impl PartitionLog {
             log_end: AtomicI64::new(next_offset),
             high_watermark: AtomicI64::new(next_offset),
             log_start: AtomicI64::new(log_start),
+            log_start_update: Mutex::new(()),
             poison: Mutex::new(None),
             high_watermark_tx,
-            config,
+            config: RwLock::new(Arc::new(config)),
         })
     }
 
@@ -339,9 +369,18 @@ impl PartitionLog {
         &self.dir
     }
 
-    /// The configuration the log runs with.
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    /// The configuration the log runs with now (a snapshot: a concurrent
+    /// [`PartitionLog::reconfigure`] does not change what the caller holds).
+    pub fn config(&self) -> Arc<LogConfig> {
+        Arc::clone(&read_lock(&self.config))
+    }
+
+    /// Replaces the configuration (a topic's configs were altered). It takes
+    /// effect at once for what is checked per append (timestamps, rolls by
+    /// size and age, retention, reservations); sizes fixed when a segment is
+    /// created (`index_max_bytes`) apply from the next segment on.
+    pub fn reconfigure(&self, config: LogConfig) {
+        *write_lock(&self.config) = Arc::new(config);
     }
 
     /// Validates and appends one or more consecutive batches (a produce
@@ -351,11 +390,16 @@ impl PartitionLog {
     ///
     /// Nothing is appended if any batch is invalid, or, on a CreateTime topic,
     /// carries a timestamp outside the configured bounds of the broker's clock
-    /// ([`StorageError::TimestampOutOfRange`]).
+    /// ([`StorageError::TimestampOutOfRange`]), or, on a compacted topic,
+    /// holds a record without a key ([`StorageError::InvalidRecord`]).
     pub fn append(&self, records: &[u8]) -> Result<AppendOutcome, StorageError> {
         let batches = validate_record_set(records)?;
-        if self.config.timestamp_type == TimestampType::CreateTime {
-            check_timestamps(&batches, &self.config, now_ms())?;
+        let config = self.config();
+        if config.cleanup_policy.compact {
+            crate::storage::keys::require_keys(&batches)?;
+        }
+        if config.timestamp_type == TimestampType::CreateTime {
+            check_timestamps(&batches, &config, now_ms())?;
         }
         self.check_poison()?;
         let total: u64 = batches.iter().map(|b| b.total_len() as u64).sum();
@@ -381,9 +425,9 @@ impl PartitionLog {
         // Read under the writer lock, so LogAppendTime follows offset order
         // as long as the wall clock does not step back.
         let stamp = AppendStamp {
-            leader_epoch: self.config.leader_epoch,
+            leader_epoch: config.leader_epoch,
             now_ms: now_ms(),
-            log_append_time: self.config.timestamp_type == TimestampType::LogAppendTime,
+            log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
         };
         let Writer {
             active,
@@ -397,7 +441,7 @@ impl PartitionLog {
         writer.position = new_position;
         writer.next_offset = next_offset;
         self.log_end.store(next_offset, Ordering::Release);
-        if let FlushPolicy::Interval(_) = self.config.flush {
+        if let FlushPolicy::Interval(_) = config.flush {
             writer.active.publish(new_position);
             self.advance_high_watermark(next_offset);
         }
@@ -475,7 +519,8 @@ impl PartitionLog {
 
     /// Reads whole batches from the one containing `offset`, up to `max_bytes`
     /// (but always at least one whole batch), never past the high watermark
-    /// and never across a segment boundary.
+    /// and never across a segment boundary. An offset in a gap that
+    /// compaction left reads from the next batch after it.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadOutcome, StorageError> {
         let high_watermark = self.high_watermark();
         let log_start = self.log_start_offset();
@@ -495,24 +540,47 @@ impl PartitionLog {
         if offset == high_watermark {
             return Ok(empty);
         }
+        // The cleaner may replace a segment between the lookup and the
+        // open: look again in the new list (it retires before it swaps).
+        let mut attempts = 0;
+        loop {
+            match self.read_segments(offset, max_bytes) {
+                Ok(Some(slice)) => {
+                    return Ok(ReadOutcome {
+                        bytes: slice.bytes,
+                        next_offset: slice.next_offset,
+                        high_watermark,
+                        log_start,
+                    })
+                }
+                Ok(None) => return Ok(empty),
+                Err(StorageError::SegmentReplaced { .. }) if attempts < 8 => attempts += 1,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Whole batches from the segment holding `offset`; when `offset` lies
+    /// in a gap compaction left (inside a segment or past its last batch),
+    /// from the first batch after it, in a later segment if need be.
+    fn read_segments(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Option<segment::SegmentSlice>, StorageError> {
         let candidates: Vec<LogSegment> = {
             let segments = read_lock(&self.segments);
             let first = segments
                 .partition_point(|s| s.base_offset() <= offset)
                 .saturating_sub(1);
-            segments[first..].iter().take(2).cloned().collect()
+            segments[first..].to_vec()
         };
         for segment in candidates {
             if let Some(slice) = segment.read(offset, max_bytes)? {
-                return Ok(ReadOutcome {
-                    bytes: slice.bytes,
-                    next_offset: slice.next_offset,
-                    high_watermark,
-                    log_start,
-                });
+                return Ok(Some(slice));
             }
         }
-        Ok(empty)
+        Ok(None)
     }
 
     /// The offset and timestamp of the first record whose timestamp is at or
@@ -533,11 +601,27 @@ impl PartitionLog {
         &self,
         timestamp: i64,
     ) -> Result<Option<(i64, i64)>, StorageError> {
+        let mut attempts = 0;
+        loop {
+            match self.find_timestamp_once(timestamp) {
+                Err(StorageError::SegmentReplaced { .. }) if attempts < 8 => attempts += 1,
+                found => return found,
+            }
+        }
+    }
+
+    /// One pass of [`PartitionLog::try_offset_for_timestamp`] over the
+    /// current segments.
+    fn find_timestamp_once(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
         let segments: Vec<LogSegment> = read_lock(&self.segments).clone();
         let high_watermark = self.high_watermark();
+        let log_start = self.log_start_offset();
         for segment in segments.iter().filter(|s| s.max_timestamp() >= timestamp) {
-            if let Some(found) = segment.offset_for_timestamp(timestamp)? {
-                return Ok(Some(found).filter(|&(offset, _)| offset < high_watermark));
+            if let Some((offset, found_at)) = segment.offset_for_timestamp(timestamp)? {
+                // Records below the log start (DeleteRecords) are gone even
+                // when their segment is not: answer the start instead.
+                let offset = offset.max(log_start);
+                return Ok(Some((offset, found_at)).filter(|&(offset, _)| offset < high_watermark));
             }
         }
         Ok(None)
@@ -548,8 +632,16 @@ impl PartitionLog {
     /// age is measured from its last append by the broker's clock
     /// ([`Segment::last_append_ms`]), never from record timestamps.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionOutcome, StorageError> {
+        // `cleanup.policy=compact` alone keeps every key's latest record
+        // however old (Kafka's rule); `compact,delete` also deletes by age and size.
+        if !self.config().cleanup_policy.delete {
+            return Ok(RetentionOutcome {
+                log_start: self.log_start_offset(),
+                ..RetentionOutcome::default()
+            });
+        }
         let (retention_ms, retention_bytes) =
-            (self.config.retention_ms, self.config.retention_bytes);
+            (self.config().retention_ms, self.config().retention_bytes);
         self.delete_oldest("retention", |segments| {
             let stats: Vec<SegmentStats> = segments
                 .iter()
@@ -559,19 +651,6 @@ impl PartitionLog {
                 })
                 .collect();
             segments_to_delete(&stats, retention_ms, retention_bytes, now_ms)
-        })
-    }
-
-    /// Deletes the sealed segments that lie wholly below `offset`, moving the
-    /// log start offset to the first segment kept. The offsets store calls it
-    /// once a snapshot at `offset` makes everything before it redundant.
-    pub fn delete_segments_before(&self, offset: i64) -> Result<RetentionOutcome, StorageError> {
-        self.delete_oldest("compaction", |segments| {
-            let sealed = segments.len().saturating_sub(1);
-            segments[..sealed]
-                .iter()
-                .take_while(|s| s.next_offset() <= offset)
-                .count()
         })
     }
 
@@ -586,8 +665,10 @@ impl PartitionLog {
             let mut segments = write_lock(&self.segments);
             let n = count(&segments).min(segments.len().saturating_sub(1));
             let removed = segments.drain(..n).collect();
+            // Never backwards: DeleteRecords may have moved the start past
+            // the first segment kept.
             self.log_start
-                .store(segments[0].base_offset(), Ordering::Release);
+                .fetch_max(segments[0].base_offset(), Ordering::AcqRel);
             removed
         };
         let mut outcome = RetentionOutcome {
@@ -610,6 +691,145 @@ impl PartitionLog {
             );
         }
         Ok(outcome)
+    }
+
+    /// The sealed segments (every one but the active segment), oldest
+    /// first: what the cleaner may rewrite.
+    pub(crate) fn sealed_segments(&self) -> Vec<Arc<SealedSegment>> {
+        let segments = read_lock(&self.segments);
+        let sealed = segments.len().saturating_sub(1);
+        segments[..sealed]
+            .iter()
+            .filter_map(|segment| match segment {
+                LogSegment::Sealed(sealed) => Some(Arc::clone(sealed)),
+                LogSegment::Active(_) => None,
+            })
+            .collect()
+    }
+
+    /// Replaces `sources` (consecutive sealed segments) by the cleaned
+    /// segment `swap` puts on disk, holding the segment write lock
+    /// throughout, so retention, rolls and readers' lookups see the old list
+    /// or the new one. The sources are retired before `swap` touches a file
+    /// (see `storage::sealed`). Returns `Ok(false)` without calling `swap`
+    /// when the sources are no longer all in the log (retention deleted one).
+    ///
+    /// If `swap` fails before its commit point the sources are live again;
+    /// after it, the partition is poisoned (its segment list no longer
+    /// matches the disk) and the next open finishes the swap.
+    pub(crate) fn replace_sealed(
+        &self,
+        sources: &[Arc<SealedSegment>],
+        swap: impl FnOnce() -> Result<
+            crate::storage::cleaner::CleanedSegment,
+            crate::storage::cleaner::SwapFailure,
+        >,
+    ) -> Result<bool, StorageError> {
+        let mut segments = write_lock(&self.segments);
+        let Some(first_source) = sources.first() else {
+            return Ok(false);
+        };
+        let is = |segment: &LogSegment, wanted: &Arc<SealedSegment>| matches!(segment, LogSegment::Sealed(s) if Arc::ptr_eq(s, wanted));
+        let Some(first) = segments.iter().position(|s| is(s, first_source)) else {
+            return Ok(false);
+        };
+        let end = first + sources.len();
+        let sealed = segments.len().saturating_sub(1);
+        if end > sealed
+            || !sources
+                .iter()
+                .zip(&segments[first..end])
+                .all(|(a, b)| is(b, a))
+        {
+            return Ok(false);
+        }
+        for source in sources {
+            source.retire();
+        }
+        match swap() {
+            Ok(cleaned) => {
+                let segment = SealedSegment::new(
+                    cleaned.files,
+                    cleaned.size,
+                    cleaned.next_offset,
+                    cleaned.max_timestamp,
+                    Arc::clone(&self.cache),
+                );
+                segments.splice(first..end, [LogSegment::Sealed(Arc::new(segment))]);
+                Ok(true)
+            }
+            Err(failure) if !failure.committed => {
+                for source in sources {
+                    source.revive();
+                }
+                Err(failure.error)
+            }
+            Err(failure) => Err(self.poison_with(failure.error)),
+        }
+    }
+
+    /// Fences the partition after the cleaner found damage in sealed data:
+    /// writes are refused from now on, and the error is returned for the
+    /// caller (the `LogManager` takes the partition offline, as recovery
+    /// would at the next start).
+    pub(crate) fn fence_after_cleaning(&self, error: StorageError) -> StorageError {
+        self.poison_with(error)
+    }
+
+    /// Runs the cleaner on this partition now (`now_ms`: the broker's clock),
+    /// if it is due; see `storage::cleaner`. `Ok(None)` when nothing was due.
+    pub fn clean(
+        &self,
+        now_ms: i64,
+    ) -> Result<Option<crate::storage::cleaner::CleanOutcome>, StorageError> {
+        crate::storage::cleaner::Cleaner::default().clean(self, now_ms)
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1 means the
+    /// high watermark) and deletes the sealed segments wholly below it.
+    /// Returns the log start afterwards (the low watermark). An offset at or
+    /// below the current start changes nothing; one above the high watermark
+    /// (or another negative one) is [`StorageError::OffsetOutOfRange`].
+    ///
+    /// Blocking: the records up to `offset` are made durable first (under an
+    /// interval flush the high watermark may be ahead of the disk, and a
+    /// start past the durable end would not survive a crash), then the new
+    /// start is written to [`LOG_START_FILE`], and only then moved in memory
+    /// and the segments deleted. A segment that fails to delete is logged:
+    /// the start has moved all the same and reads below it are refused.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
+        self.check_poison()?;
+        let high_watermark = self.high_watermark();
+        let offset = if offset == -1 { high_watermark } else { offset };
+        let _update = lock(&self.log_start_update);
+        let log_start = self.log_start_offset();
+        if offset < 0 || offset > high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start,
+                high_watermark,
+            });
+        }
+        if offset <= log_start {
+            return Ok(log_start);
+        }
+        self.make_durable(offset)?;
+        let path = self.dir.join(LOG_START_FILE);
+        write_checksummed(&path, format!("{offset}\n").as_bytes())
+            .map_err(|e| StorageError::io("write", &path, e))?;
+        self.log_start.fetch_max(offset, Ordering::AcqRel);
+        tracing::info!(partition = %self.name, log_start = offset, "records deleted below the new log start");
+        let deleted = self.delete_oldest("delete-records", |segments| {
+            let sealed = segments.len().saturating_sub(1);
+            segments[..sealed]
+                .iter()
+                .take_while(|s| s.next_offset() <= offset)
+                .count()
+        });
+        if let Err(error) = deleted {
+            tracing::warn!(partition = %self.name, error = %error, "cannot delete segments below the new log start; they are unreadable and retention or a restart removes them");
+        }
+        Ok(self.log_start_offset())
     }
 
     /// [`PartitionLog::enforce_retention`] at the current wall-clock time.
@@ -711,9 +931,9 @@ impl PartitionLog {
         if writer.position == 0 {
             return false;
         }
-        let too_big = writer.position + incoming > self.config.segment_bytes;
-        let too_old = self
-            .config
+        let config = self.config();
+        let too_big = writer.position + incoming > config.segment_bytes;
+        let too_old = config
             .segment_ms
             .is_some_and(|max_age| writer.created.elapsed() >= max_age);
         let offsets_overflow = writer.next_offset + incoming_records - writer.active.base_offset()
@@ -737,7 +957,7 @@ impl PartitionLog {
         }
         self.advance_high_watermark(writer.next_offset);
         let files = SegmentFiles::new(&self.dir, writer.next_offset);
-        let segment = Arc::new(Segment::create(files, 0, self.config.index_max_bytes)?);
+        let segment = Arc::new(Segment::create(files, 0, self.config().index_max_bytes)?);
         sync_dir(&self.dir).map_err(|e| StorageError::io("fsync dir", &self.dir, e))?;
         {
             // The sealed segment keeps only its description: its files close
@@ -754,7 +974,7 @@ impl PartitionLog {
             segment,
             0,
             writer.next_offset,
-            IndexCadence::new(self.config.index_interval_bytes),
+            IndexCadence::new(self.config().index_interval_bytes),
         );
         Ok(())
     }
@@ -768,7 +988,8 @@ impl PartitionLog {
         if end <= writer.reserved {
             return Ok(());
         }
-        let cap = self.config.preallocate_bytes;
+        let config = self.config();
+        let cap = config.preallocate_bytes;
         let floor = MIN_RESERVATION.min(cap);
         let fast = writer
             .reserved_at
@@ -779,7 +1000,7 @@ impl PartitionLog {
             floor
         };
         let needed = end - writer.reserved;
-        let room = self.config.segment_bytes.saturating_sub(writer.reserved);
+        let room = config.segment_bytes.saturating_sub(writer.reserved);
         let mut len = step.min(room).max(needed);
         if let Err(error) = writer.active.reserve(writer.reserved, len) {
             // Nearly full: what this append needs may still fit.
@@ -883,6 +1104,28 @@ impl PartitionLog {
         drop(poison);
         self.sync_done.notify_all();
         error
+    }
+}
+
+/// The log start offset persisted by DeleteRecords, if any. A damaged file
+/// is logged and ignored: the start then falls back to the first segment's
+/// base offset, which can only expose records, never lose them.
+fn read_log_start(partition: &str, dir: &Path) -> Option<i64> {
+    let path = dir.join(LOG_START_FILE);
+    let parsed = match read_checksummed(&path) {
+        Ok(None) => return None,
+        Ok(Some(payload)) => std::str::from_utf8(&payload)
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .ok_or_else(|| format!("{} does not hold an offset", path.display())),
+        Err(error) => Err(error.to_string()),
+    };
+    match parsed {
+        Ok(offset) => Some(offset),
+        Err(reason) => {
+            tracing::warn!(partition, %reason, "ignoring the persisted log start offset: the log starts at its first segment");
+            None
+        }
     }
 }
 

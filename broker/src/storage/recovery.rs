@@ -41,6 +41,29 @@
 //! - Temp files (`*.tmp`, `*.deleted`) are leftovers of an interrupted atomic
 //!   write or deletion, and index files without a `.log` are orphans of a
 //!   deletion that crashed half-way: both are removed.
+//! - Compacted data has offset gaps (the cleaner drops superseded records
+//!   and keeps offsets), and its re-encoded batches hold fewer records than
+//!   their offset span. Both are accepted only *below the partition's
+//!   cleaner checkpoint* (`storage::cleaner_checkpoint`), the offset up to
+//!   which the cleaner has rewritten the log: there a gap is the cleaner's
+//!   work. At or above it the old strictness holds, so a segment missing from
+//!   never-cleaned data is still a hole, and fenced. Offsets must still rise
+//!   strictly everywhere. An accepted gap between segments makes the earlier
+//!   segment end where the next one starts.
+//! - The cleaner replaces segments with Kafka's `.cleaned` → `.swap` →
+//!   rename protocol (`storage::cleaner` describes every step). Recovery
+//!   decides from the files alone, keyed by the group's base offset `B`:
+//!   `B.swap-end` (the group's end offset `E`, checksummed) with `B.log.swap`
+//!   means the swap was committed: [`finish_interrupted_swaps`] deletes the
+//!   sources with base offsets in `[B, E)`, renames the swap files to their
+//!   final names, raises the cleaner checkpoint to `E` and removes the
+//!   swap-end file. `B.swap-end` with `B.log.cleaned` (no `.log.swap`) means
+//!   it was not: the cleaned files, index swaps and swap-end are removed and
+//!   the sources stay. `B.swap-end` alone means the swap finished but the
+//!   checkpoint may not have been raised: it is raised, then the file goes.
+//!   Any other `*.cleaned` file is removed. [`plan_recovery`] (and so
+//!   `sediment log verify`) reads a committed swap as if it were finished,
+//!   without touching a file.
 
 use std::fs;
 use std::io;
@@ -64,6 +87,55 @@ pub const INDEX_EXT: &str = "index";
 pub const TIME_INDEX_EXT: &str = "timeindex";
 /// Suffix of segment files whose deletion was interrupted.
 pub const DELETED_SUFFIX: &str = ".deleted";
+/// Suffix of the cleaner's output before its swap is recorded.
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of the cleaner's output once the swap is committed.
+pub const SWAP_SUFFIX: &str = ".swap";
+/// Extension of the file naming the end offset of a swap (`{base:020}.swap-end`).
+pub const SWAP_END_EXT: &str = "swap-end";
+
+/// How far an interrupted swap of cleaned segments got (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapStage {
+    /// `.log.cleaned` still there: not committed, roll back.
+    Uncommitted,
+    /// `.log.swap` there: committed, finish it.
+    Committed,
+    /// Neither: the renames are done, only the checkpoint may lag.
+    Finished,
+}
+
+/// A swap of cleaned segments a crash interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterruptedSwap {
+    /// Base offset of the cleaned segment (its first source's base).
+    pub base_offset: i64,
+    /// The `{base}.swap-end` file.
+    pub end_file: PathBuf,
+    /// The group's end offset, `None` when the file cannot be read.
+    pub end_offset: Option<i64>,
+    /// How far it got.
+    pub stage: SwapStage,
+}
+
+/// A file of a segment under the cleaner's suffix: `{base:020}.{ext}{suffix}`.
+pub fn suffixed(dir: &Path, base_offset: i64, ext: &str, suffix: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}{suffix}"))
+}
+
+/// The `{base:020}.swap-end` file of a swap.
+pub fn swap_end_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{SWAP_END_EXT}"))
+}
+
+/// Reads a swap-end file's offset.
+pub fn read_swap_end(path: &Path) -> Option<i64> {
+    crate::storage::checkpoint::read_checksummed(path)
+        .ok()
+        .flatten()
+        .and_then(|payload| String::from_utf8(payload).ok())
+        .and_then(|text| text.trim().parse::<i64>().ok())
+}
 
 /// The three files of one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,20 +172,33 @@ pub struct DirListing {
     pub strays: Vec<PathBuf>,
     /// Index files whose `.log` is gone.
     pub orphan_indexes: Vec<PathBuf>,
+    /// Swaps of cleaned segments a crash interrupted. A committed one is
+    /// already reflected in `segments` (its sources replaced by the swap).
+    pub swaps: Vec<InterruptedSwap>,
 }
 
-/// Lists a partition directory.
-pub fn list_partition_dir(dir: &Path) -> io::Result<DirListing> {
-    let mut listing = DirListing::default();
-    let mut logs = Vec::new();
-    let mut indexes = Vec::new();
+/// Files of a partition directory as named, before swaps are read.
+#[derive(Default)]
+struct RawListing {
+    logs: Vec<i64>,
+    indexes: Vec<(i64, PathBuf)>,
+    strays: Vec<PathBuf>,
+    /// `*.cleaned` and non-log `*.swap` files, by base offset.
+    cleaner_files: Vec<(i64, PathBuf)>,
+    log_swaps: Vec<i64>,
+    log_cleaned: Vec<i64>,
+    swap_ends: Vec<(i64, PathBuf)>,
+}
+
+fn list_raw(dir: &Path) -> io::Result<RawListing> {
+    let mut raw = RawListing::default();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
         if name.ends_with(TEMP_SUFFIX) || name.ends_with(DELETED_SUFFIX) {
-            listing.strays.push(path);
+            raw.strays.push(path);
             continue;
         }
         let Some((stem, ext)) = name.split_once('.') else {
@@ -122,25 +207,268 @@ pub fn list_partition_dir(dir: &Path) -> io::Result<DirListing> {
         let Ok(base_offset) = stem.parse::<i64>() else {
             continue;
         };
+        if let Some(inner) = ext.strip_suffix(CLEANED_SUFFIX) {
+            if inner == LOG_EXT {
+                raw.log_cleaned.push(base_offset);
+            }
+            raw.cleaner_files.push((base_offset, path));
+            continue;
+        }
+        if let Some(inner) = ext.strip_suffix(SWAP_SUFFIX) {
+            if inner == LOG_EXT {
+                raw.log_swaps.push(base_offset);
+            } else {
+                raw.cleaner_files.push((base_offset, path));
+            }
+            continue;
+        }
         match ext {
-            LOG_EXT => logs.push(base_offset),
-            INDEX_EXT | TIME_INDEX_EXT => indexes.push((base_offset, path)),
+            LOG_EXT => raw.logs.push(base_offset),
+            INDEX_EXT | TIME_INDEX_EXT => raw.indexes.push((base_offset, path)),
+            SWAP_END_EXT => raw.swap_ends.push((base_offset, path)),
             _ => {}
         }
     }
-    logs.sort_unstable();
-    listing.segments = logs
+    raw.logs.sort_unstable();
+    Ok(raw)
+}
+
+impl RawListing {
+    fn swaps(&self) -> Vec<InterruptedSwap> {
+        let mut swaps: Vec<InterruptedSwap> = self
+            .swap_ends
+            .iter()
+            .map(|(base, path)| {
+                let stage = if self.log_swaps.contains(base) {
+                    SwapStage::Committed
+                } else if self.log_cleaned.contains(base) {
+                    SwapStage::Uncommitted
+                } else {
+                    SwapStage::Finished
+                };
+                InterruptedSwap {
+                    base_offset: *base,
+                    end_file: path.clone(),
+                    end_offset: read_swap_end(path),
+                    stage,
+                }
+            })
+            .collect();
+        swaps.sort_by_key(|swap| swap.base_offset);
+        swaps
+    }
+}
+
+/// Lists a partition directory. A committed swap of cleaned segments is
+/// listed as if it were finished (its `.swap` files stand for the segment,
+/// its sources are left out); the files of an uncommitted one, and any
+/// other `*.cleaned` file, are strays.
+pub fn list_partition_dir(dir: &Path) -> io::Result<DirListing> {
+    let raw = list_raw(dir)?;
+    let swaps = raw.swaps();
+    let mut listing = DirListing {
+        strays: raw.strays.clone(),
+        ..DirListing::default()
+    };
+    let mut logs = raw.logs.clone();
+    let mut virtual_segments = Vec::new();
+    for swap in &swaps {
+        match (swap.stage, swap.end_offset) {
+            (SwapStage::Committed, Some(end)) => {
+                let base = swap.base_offset;
+                logs.retain(|&log| log < base || log >= end);
+                let swap_or_final = |ext: &str| {
+                    let swap = suffixed(dir, base, ext, SWAP_SUFFIX);
+                    if swap.exists() {
+                        swap
+                    } else {
+                        dir.join(format!("{base:020}.{ext}"))
+                    }
+                };
+                virtual_segments.push(SegmentFiles {
+                    base_offset: base,
+                    log: suffixed(dir, base, LOG_EXT, SWAP_SUFFIX),
+                    index: swap_or_final(INDEX_EXT),
+                    time_index: swap_or_final(TIME_INDEX_EXT),
+                });
+            }
+            (SwapStage::Uncommitted, _) => listing.strays.push(swap.end_file.clone()),
+            _ => {}
+        }
+    }
+    // Cleaner files of a committed swap are its segment; the others are strays.
+    let committed = |base: i64| {
+        swaps
+            .iter()
+            .any(|s| s.base_offset == base && s.stage == SwapStage::Committed)
+    };
+    for (base, path) in &raw.cleaner_files {
+        let is_swap = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(SWAP_SUFFIX));
+        if !(is_swap && committed(*base)) {
+            listing.strays.push(path.clone());
+        }
+    }
+    let mut segments: Vec<SegmentFiles> = logs
         .iter()
         .map(|&base| SegmentFiles::new(dir, base))
+        .chain(virtual_segments)
         .collect();
-    listing.orphan_indexes = indexes
+    segments.sort_by_key(|files| files.base_offset);
+    let bases: Vec<i64> = segments.iter().map(|files| files.base_offset).collect();
+    listing.segments = segments;
+    listing.orphan_indexes = raw
+        .indexes
         .into_iter()
-        .filter(|(base, _)| logs.binary_search(base).is_err())
+        .filter(|(base, _)| !bases.contains(base))
         .map(|(_, path)| path)
         .collect();
     listing.strays.sort();
     listing.orphan_indexes.sort();
+    listing.swaps = swaps;
     Ok(listing)
+}
+
+/// Finishes or rolls back every swap of cleaned segments a crash
+/// interrupted (see the module doc), before recovery plans: afterwards the
+/// directory holds either the old segments or the new ones, and no swap
+/// file. Returns how many swaps were finished. A committed swap whose end
+/// offset cannot be read is fenced: its sources may be half deleted and
+/// nothing says which the swap replaces.
+pub fn finish_interrupted_swaps(dir: &Path, partition: &str) -> Result<usize, StorageError> {
+    let raw = list_raw(dir).map_err(|e| StorageError::io("list", dir, e))?;
+    let mut finished = 0;
+    let mut changed = false;
+    for base in &raw.log_swaps {
+        if !raw.swap_ends.iter().any(|(b, _)| b == base) {
+            return Err(StorageError::Fenced {
+                partition: partition.to_string(),
+                file: suffixed(dir, *base, LOG_EXT, SWAP_SUFFIX),
+                position: 0,
+                reason: "a committed swap of cleaned segments has no swap-end file: which segments it replaces is unknown".to_string(),
+            });
+        }
+    }
+    for swap in raw.swaps() {
+        let base = swap.base_offset;
+        match swap.stage {
+            SwapStage::Uncommitted => {
+                // The swap-end goes first: once it is gone, what is left is
+                // plain `*.cleaned` / index `*.swap` strays, never a swap
+                // that looks finished.
+                remove_if_present(&swap.end_file)?;
+                for (_, path) in raw.cleaner_files.iter().filter(|(b, _)| *b == base) {
+                    remove_if_present(path)?;
+                }
+                tracing::warn!(partition, base_offset = base, "recovery rolled back an uncommitted swap of cleaned segments: the original segments stay");
+                changed = true;
+            }
+            SwapStage::Committed => {
+                let Some(end) = swap.end_offset else {
+                    return Err(StorageError::Fenced {
+                        partition: partition.to_string(),
+                        file: swap.end_file.clone(),
+                        position: 0,
+                        reason:
+                            "the swap-end file of a committed swap of cleaned segments is damaged"
+                                .to_string(),
+                    });
+                };
+                complete_swap(dir, &raw.logs, base, end)?;
+                raise_cleaner_checkpoint(dir, end)?;
+                remove_if_present(&swap.end_file)?;
+                tracing::warn!(
+                    partition,
+                    base_offset = base,
+                    end_offset = end,
+                    "recovery finished a committed swap of cleaned segments"
+                );
+                finished += 1;
+                changed = true;
+            }
+            SwapStage::Finished => {
+                if let Some(end) = swap.end_offset {
+                    raise_cleaner_checkpoint(dir, end)?;
+                }
+                remove_if_present(&swap.end_file)?;
+                changed = true;
+            }
+        }
+    }
+    // `*.cleaned` files without a swap-end never got as far as a swap.
+    for (base, path) in &raw.cleaner_files {
+        if !raw.swap_ends.iter().any(|(b, _)| b == base) {
+            remove_if_present(path)?;
+            changed = true;
+        }
+    }
+    if changed {
+        crate::storage::checkpoint::sync_dir(dir)
+            .map_err(|e| StorageError::io("fsync dir", dir, e))?;
+    }
+    Ok(finished)
+}
+
+/// Deletes the sources of the committed swap at `base` (those with base
+/// offsets in `[base, end)`; indexes first, `.log` last) and renames its
+/// swap files to their final names (indexes first, `.log` last). Every step
+/// can be repeated after another crash: each looks at what is left.
+pub(crate) fn complete_swap(
+    dir: &Path,
+    source_logs: &[i64],
+    base: i64,
+    end: i64,
+) -> Result<(), StorageError> {
+    let index_swap = suffixed(dir, base, INDEX_EXT, SWAP_SUFFIX);
+    let time_swap = suffixed(dir, base, TIME_INDEX_EXT, SWAP_SUFFIX);
+    for &source in source_logs.iter().filter(|&&b| b >= base && b < end) {
+        let files = SegmentFiles::new(dir, source);
+        // The first source's index names are the cleaned segment's: once its
+        // swap index is renamed, the file under the final name is the new one.
+        if source != base || index_swap.exists() {
+            remove_if_present(&files.index)?;
+        }
+        if source != base || time_swap.exists() {
+            remove_if_present(&files.time_index)?;
+        }
+        remove_if_present(&files.log)?;
+    }
+    let finals = SegmentFiles::new(dir, base);
+    for (from, to) in [
+        (index_swap, &finals.index),
+        (time_swap, &finals.time_index),
+        (suffixed(dir, base, LOG_EXT, SWAP_SUFFIX), &finals.log),
+    ] {
+        match fs::rename(&from, to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io("rename", from, e)),
+        }
+    }
+    crate::storage::checkpoint::sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))
+}
+
+fn raise_cleaner_checkpoint(dir: &Path, end: i64) -> Result<(), StorageError> {
+    crate::storage::cleaner_checkpoint::raise_first_dirty(dir, end)
+        .map(|_| ())
+        .map_err(|e| {
+            StorageError::io(
+                "write",
+                crate::storage::cleaner_checkpoint::checkpoint_path(dir),
+                e,
+            )
+        })
+}
+
+/// Removes a file; one already gone is fine.
+pub(crate) fn remove_if_present(path: &Path) -> Result<(), StorageError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io("remove", path, e)),
+    }
 }
 
 /// The outcome of walking one segment's batches from its start.
@@ -176,18 +504,21 @@ pub fn scan_segment(
     index_interval: u64,
 ) -> SegmentScan {
     let verify_from = if verify_crc { i64::MIN } else { i64::MAX };
-    scan_segment_above(bytes, base_offset, verify_from, index_interval)
+    scan_segment_above(bytes, base_offset, verify_from, index_interval, i64::MIN)
 }
 
 /// [`scan_segment`] that checks the CRC-32C only of batches whose last offset
 /// is at or above `verify_from` (the recovery point): the batches below it
 /// were durable when the point was checkpointed and are trusted, so only
 /// their headers are read (length, magic, record count, offset continuity).
+/// Batches starting at or below `gaps_below` (the cleaner checkpoint) may
+/// follow an offset gap and hold fewer records than their offset span.
 pub fn scan_segment_above(
     bytes: &[u8],
     base_offset: i64,
     verify_from: i64,
     index_interval: u64,
+    gaps_below: i64,
 ) -> SegmentScan {
     let mut cadence = IndexCadence::new(index_interval);
     let mut scan = SegmentScan {
@@ -215,12 +546,12 @@ pub fn scan_segment_above(
         }
         // Counts before CRC, as `BatchHeader::parse_verified` checks them.
         let checked = if verifying {
-            header.verify_counts().and_then(|()| header.verify_crc())
+            verify_counts(&header, gaps_below).and_then(|()| header.verify_crc())
         } else {
             Ok(())
         };
-        if let Err(defect) =
-            checked.and_then(|()| check_continuity(&header, scan.next_offset, base_offset))
+        if let Err(defect) = checked
+            .and_then(|()| check_continuity(&header, scan.next_offset, base_offset, gaps_below))
         {
             scan.defect = Some((position as u64, defect));
             break;
@@ -250,20 +581,36 @@ pub fn scan_segment_above(
 
 /// A batch must start where its predecessor ended, carry a count that matches
 /// its offsets, and stay within the 32-bit relative offsets of the index.
+/// Below the cleaner checkpoint (`gaps_below`) it may start after a gap.
 fn check_continuity(
     header: &BatchHeader<'_>,
     expected: i64,
     segment_base: i64,
+    gaps_below: i64,
 ) -> Result<(), BatchDefect> {
-    header.verify_counts()?;
-    if header.base_offset() != expected || header.last_offset() - segment_base > i64::from(u32::MAX)
-    {
+    verify_counts(header, gaps_below)?;
+    let base = header.base_offset();
+    let in_order = base == expected || (base > expected && base <= gaps_below);
+    if !in_order || header.last_offset() - segment_base > i64::from(u32::MAX) {
         return Err(BatchDefect::OffsetGap {
             expected,
             found: header.base_offset(),
         });
     }
     Ok(())
+}
+
+/// The record-count check: exact above the cleaner checkpoint; below it a
+/// compacted batch holds between one record and its offset span.
+pub(crate) fn verify_counts(header: &BatchHeader<'_>, gaps_below: i64) -> Result<(), BatchDefect> {
+    if header.last_offset() < gaps_below {
+        let span = i64::from(header.last_offset_delta()) + 1;
+        let count = i64::from(header.record_count());
+        if header.last_offset_delta() >= 0 && count >= 1 && count <= span {
+            return Ok(());
+        }
+    }
+    header.verify_counts()
 }
 
 /// What the caller knows about how the partition was last closed.
@@ -385,12 +732,40 @@ pub fn plan_recovery(
         plan.findings
             .push(Finding::RemoveStray { file: file.clone() });
     }
+    // Gaps are the cleaner's work below its checkpoint; a swap that is
+    // committed or finished (but not yet checkpointed) raises it to its end.
+    let mut gaps_below = crate::storage::cleaner_checkpoint::read_first_dirty(dir);
+    for swap in &listing.swaps {
+        match (swap.stage, swap.end_offset) {
+            (SwapStage::Uncommitted, _) => {}
+            (_, Some(end)) => gaps_below = gaps_below.max(end),
+            (SwapStage::Committed, None) => {
+                let fence = Finding::Fence {
+                    file: swap.end_file.clone(),
+                    position: 0,
+                    reason: "the swap-end file of a committed swap of cleaned segments is damaged"
+                        .to_string(),
+                };
+                plan.findings.push(fence.clone());
+                plan.fence = Some(fence);
+                return Ok(plan);
+            }
+            (SwapStage::Finished, None) => {}
+        }
+    }
     let count = listing.segments.len();
     let mut expected_base: Option<i64> = None;
     for (i, files) in listing.segments.iter().enumerate() {
         let is_last = i + 1 == count;
         if let Some(expected) = expected_base {
-            if files.base_offset != expected {
+            let cleaned_gap = files.base_offset > expected && files.base_offset <= gaps_below;
+            if cleaned_gap {
+                // The cleaner dropped the tail of the previous segment: it
+                // ends where this one starts.
+                if let Some(previous) = plan.segments.last_mut() {
+                    previous.next_offset = files.base_offset;
+                }
+            } else if files.base_offset != expected {
                 let fence = Finding::Fence {
                     file: files.log.clone(),
                     position: 0,
@@ -440,8 +815,13 @@ pub fn plan_recovery(
         let planned = match planned {
             Some(planned) => planned,
             None => {
-                let scan =
-                    scan_segment_above(bytes, files.base_offset, verify_from, index_interval);
+                let scan = scan_segment_above(
+                    bytes,
+                    files.base_offset,
+                    verify_from,
+                    index_interval,
+                    gaps_below,
+                );
                 if let Some((position, defect)) = &scan.defect {
                     if !is_last {
                         let fence = Finding::Fence {

@@ -20,6 +20,13 @@
 //!   nothing a reader holds is ever unmapped under it.
 //! - A sealed segment's files are never written again, so a mapping made at
 //!   any time sees exactly the bytes the segment was sealed with.
+//! - The cleaner replaces sealed segments by new files under the first
+//!   source's name. It retires the sources first ([`SealedSegment::retire`]),
+//!   then changes files; an open that finds its segment retired *after*
+//!   mapping returns [`StorageError::SegmentReplaced`] (the mapping may be of
+//!   the new file, with the old length), so the reader looks the offset up
+//!   again in the new segment list. One that finds it live mapped the old
+//!   files, which stay valid after they are unlinked.
 //! - Deleting a sealed segment (retention) evicts it first and works whether
 //!   or not it is cached; dropping one (its partition closed or deleted)
 //!   evicts it too, so the cache never holds a segment no log knows.
@@ -27,7 +34,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -208,6 +215,8 @@ pub struct SealedSegment {
     max_timestamp: i64,
     last_append_ms: i64,
     cache: Arc<SegmentCache>,
+    /// Set once the cleaner has replaced this segment's files.
+    retired: AtomicBool,
 }
 
 impl SealedSegment {
@@ -260,6 +269,7 @@ impl SealedSegment {
             max_timestamp,
             last_append_ms,
             cache,
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -294,8 +304,35 @@ impl SealedSegment {
     }
 
     fn open(&self) -> Result<Arc<OpenSealed>, StorageError> {
-        self.cache
-            .get_or_open(self.id, || OpenSealed::open(&self.files, self.size))
+        let replaced = || StorageError::SegmentReplaced {
+            file: self.files.log.clone(),
+        };
+        if self.retired.load(Ordering::SeqCst) {
+            return Err(replaced());
+        }
+        self.cache.get_or_open(self.id, || {
+            let opened = OpenSealed::open(&self.files, self.size);
+            // Checked after every file is mapped: still live means every
+            // open happened before the cleaner touched a file.
+            if self.retired.load(Ordering::SeqCst) {
+                return Err(replaced());
+            }
+            opened
+        })
+    }
+
+    /// Marks the segment as replaced by the cleaner and drops the cache's
+    /// mapping, before any of its files change. Readers holding slices keep
+    /// their bytes; later opens fail with [`StorageError::SegmentReplaced`].
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.cache.evict(self.id);
+    }
+
+    /// Undoes [`SealedSegment::retire`]: a swap failed before its commit
+    /// point, so the segment's files are still the ones it describes.
+    pub(crate) fn revive(&self) {
+        self.retired.store(false, Ordering::SeqCst);
     }
 
     /// Reads whole batches starting with the one that contains `offset` (as

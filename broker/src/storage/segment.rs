@@ -206,7 +206,8 @@ impl Segment {
         &self.log
     }
 
-    /// Reads whole batches starting with the one that contains `offset`, at
+    /// Reads whole batches starting with the one that contains `offset` (or
+    /// the first one after it, when `offset` is in a gap compaction left), at
     /// most `max_bytes` unless the first batch alone is larger (it is always
     /// returned whole). `None` when `offset` is past the readable batches.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Option<SegmentSlice> {
@@ -517,9 +518,10 @@ pub(crate) fn read_batches(
     })
 }
 
-/// Byte position of the batch containing `offset`: from the index entry at
-/// or below it, walk headers. Falls back to the segment start if the index
-/// points somewhere that does not make sense.
+/// Byte position of the batch containing `offset`, or of the first batch
+/// after it when `offset` falls in a gap that compaction left: from the
+/// index entry at or below it, walk headers. Falls back to the segment start
+/// if the index points somewhere that does not make sense.
 fn position_of(
     readable: &[u8],
     base_offset: i64,
@@ -537,12 +539,15 @@ fn position_of(
 }
 
 fn walk_to(readable: &[u8], from: usize, offset: i64) -> Option<usize> {
-    for item in BatchIter::headers(readable.get(from..)?) {
+    for (n, item) in BatchIter::headers(readable.get(from..)?).enumerate() {
         let (position, header) = item.ok()?;
-        if header.base_offset() > offset {
-            return None;
-        }
         if header.last_offset() >= offset {
+            // A batch that starts after `offset` is the next one after a gap,
+            // unless the walk started at an index entry (which names a batch
+            // at or below `offset`): then the index is doubtful.
+            if n == 0 && from > 0 && header.base_offset() > offset {
+                return None;
+            }
             return Some(from + position);
         }
     }
