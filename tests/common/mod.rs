@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod apache_kafka;
 pub mod canary;
 pub mod client;
 pub mod wire;
