@@ -207,6 +207,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let data_dir = config.data_dir.clone();
         let flush = config.log.flush;
         let running = Broker::start(config).await?;
+        // Listen for SIGTERM before announcing the address: a supervisor may
+        // stop the broker the moment it reads `listening on`.
+        let stop = shutdown_signal();
         let broker = running.broker();
         tracing::info!(
             data_dir = %data_dir.display(),
@@ -224,24 +227,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )) {
             tracing::warn!(error = %error, addr = %running.local_addr(), "cannot print the listening address to stdout");
         }
-        running.run_until(shutdown_signal()).await?;
+        running.run_until(stop).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(error) => {
-            tracing::error!(error = %error, "cannot listen for SIGTERM; stop with Ctrl-C");
-            let _ = ctrl_c.await;
-            return;
+/// A future that completes on SIGTERM or Ctrl-C (SIGINT). Both handlers are
+/// installed when this is called, not when the future is first polled, so a
+/// signal arriving in between stops the broker cleanly instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM or SIGINT; stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
     }
 }
 
