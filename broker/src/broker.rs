@@ -3,7 +3,6 @@
 //! hand out producer ids).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::basics::now_ms;
@@ -12,6 +11,7 @@ use crate::config::{BrokerConfig, LogConfig};
 use crate::error::StorageError;
 use crate::group::coordinator::Coordinator;
 use crate::group::offsets::{OffsetStore, OFFSETS_TOPIC};
+use crate::producer_ids::ProducerIds;
 use crate::storage::log_manager::LogManager;
 use crate::storage::PartitionLog;
 use crate::topics::{
@@ -73,7 +73,7 @@ pub struct Broker {
     coordinator: OnceLock<Coordinator>,
     topics: TopicRegistry,
     advertised: OnceLock<(String, i32)>,
-    next_producer_id: AtomicI64,
+    producer_ids: ProducerIds,
 }
 
 impl Broker {
@@ -103,9 +103,8 @@ impl Broker {
         let broker = Self {
             offsets,
             coordinator: OnceLock::new(),
-            // Producer ids only need to be unique: start from the clock so a
-            // restart never hands out an id an earlier run used.
-            next_producer_id: AtomicI64::new(now_ms().saturating_mul(1000)),
+            // Never reused, even across restarts: see `producer_ids`.
+            producer_ids: ProducerIds::open(&meta, now_ms())?,
             config,
             logs,
             topics,
@@ -453,9 +452,10 @@ impl Broker {
         Ok(altered)
     }
 
-    /// A fresh producer id for InitProducerId.
-    pub fn next_producer_id(&self) -> i64 {
-        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    /// A fresh producer id for InitProducerId, never handed out before,
+    /// in this run or an earlier one (see `producer_ids`).
+    pub fn next_producer_id(&self) -> Result<i64, StorageError> {
+        self.producer_ids.next()
     }
 
     /// Clean shutdown of the storage (see [`LogManager::shutdown`]).

@@ -380,6 +380,11 @@ pub struct BrokerConfig {
     /// due (Kafka's `log.cleaner.backoff.ms`). One pass runs at a time,
     /// throttled so producers keep the disk. Default 15 s.
     pub log_cleaner_backoff: Duration,
+    /// An idempotent producer that appended nothing to a partition for this
+    /// long, in ms, is forgotten there (Kafka's
+    /// `producer.id.expiration.ms`); its next batch is then accepted at any
+    /// sequence. Default 86400000 (1 day, Kafka's default).
+    pub producer_id_expiration_ms: i64,
     /// Consumer-group coordinator settings.
     pub group: GroupConfig,
 }
@@ -462,6 +467,7 @@ impl Default for BrokerConfig {
             max_in_flight_requests: 64,
             fetch_max_bytes: 50 << 20,
             log_cleaner_backoff: Duration::from_millis(15_000),
+            producer_id_expiration_ms: 86_400_000,
             group: GroupConfig::default(),
         }
     }
@@ -472,6 +478,12 @@ impl BrokerConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.log.validate()?;
         self.group.validate()?;
+        if self.producer_id_expiration_ms < 1 {
+            return Err(format!(
+                "producer id expiration must be at least 1 ms, got {}",
+                self.producer_id_expiration_ms
+            ));
+        }
         if self.default_partitions < 1 {
             return Err(format!(
                 "default partitions must be at least 1, got {}",

@@ -114,6 +114,36 @@ pub enum StorageError {
         /// The replaced segment's `.log`.
         file: PathBuf,
     },
+    /// An idempotent batch's first sequence does not follow the last one
+    /// stored for its producer and epoch (a gap, or a new epoch not starting
+    /// at 0); nothing from that call was appended.
+    #[error("out-of-order sequence for producer {producer_id} epoch {epoch}: the batch at byte {position} of the append starts at sequence {first_seq}, the last stored is {last_seq}")]
+    OutOfOrderSequence {
+        /// Byte position of the batch within the appended buffer.
+        position: usize,
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's producer epoch.
+        epoch: i16,
+        /// The batch's first sequence.
+        first_seq: i32,
+        /// The last sequence stored for that producer and epoch, -1 if none.
+        last_seq: i32,
+    },
+    /// An idempotent batch carries an epoch older than its producer's
+    /// current one (a fenced, zombie producer); nothing from that call was
+    /// appended.
+    #[error("producer {producer_id}: epoch {epoch} of the batch at byte {position} of the append is older than the current epoch {current_epoch}")]
+    InvalidProducerEpoch {
+        /// Byte position of the batch within the appended buffer.
+        position: usize,
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's producer epoch.
+        epoch: i16,
+        /// The producer's current epoch in this partition.
+        current_epoch: i16,
+    },
     /// The log configuration is unusable.
     #[error("invalid log configuration: {0}")]
     Config(String),

@@ -33,6 +33,7 @@ pub mod error;
 pub mod group;
 pub mod handlers;
 pub mod lifecycle;
+pub mod producer_ids;
 pub mod protocol;
 pub mod server;
 pub mod storage;

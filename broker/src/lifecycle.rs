@@ -180,6 +180,12 @@ async fn maintain(broker: Arc<Broker>) {
                 broker.logs().release_idle_reservations(RESERVATION_IDLE);
             }
             if run_checkpoint {
+                // Idle producers are expired at the checkpoint's cadence:
+                // cheap, and far finer than any sensible expiration.
+                let expiration_ms = broker.config().producer_id_expiration_ms;
+                broker
+                    .logs()
+                    .expire_producers(crate::basics::now_ms(), expiration_ms);
                 if let Err(error) = broker.logs().checkpoint_recovery_points() {
                     tracing::error!(error = %error, "cannot write the recovery-point checkpoint");
                 }

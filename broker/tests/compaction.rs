@@ -79,7 +79,10 @@ fn batch(records: &[(&str, Option<&str>)], compression: Compression) -> Vec<u8> 
         compression,
         producer_id: 7,
         producer_epoch: 1,
-        base_sequence: 0,
+        // No sequence: these batches are not one idempotent stream (each
+        // would start at 0 and be refused as out of order), but the
+        // producer fields must still survive cleaning.
+        base_sequence: -1,
         ..BatchOptions::default()
     };
     encode_batch(&records, &options).unwrap().to_vec()

@@ -133,6 +133,8 @@ settings! {
     fetch_max_bytes: usize => |c, v| c.fetch_max_bytes = v;
     /// How often the log cleaner looks for compacted partitions to clean, in ms [default: 15000].
     log_cleaner_backoff_ms: u64 => |c, v| c.log_cleaner_backoff = Duration::from_millis(v);
+    /// Forget an idempotent producer idle this many ms in a partition [default: 86400000].
+    producer_id_expiration_ms: i64 => |c, v| c.producer_id_expiration_ms = v;
     /// Host advertised to clients in Metadata [default: the listen address].
     advertised_host: String => |c, v| c.advertised_host = Some(v);
     /// This broker's id in Metadata [default: 0].

@@ -223,9 +223,13 @@ pub fn init_producer_id(
     if request.transactional_id.is_some() {
         return response.with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code());
     }
-    response
-        .with_producer_id(broker.next_producer_id())
-        .with_producer_epoch(0)
+    match broker.next_producer_id() {
+        Ok(id) => response.with_producer_id(id).with_producer_epoch(0),
+        Err(error) => {
+            tracing::error!(error = %error, "cannot reserve producer ids");
+            response.with_error_code(Refusal::from(error).code)
+        }
+    }
 }
 
 /// (name, value, source, type, documentation) of every topic config,

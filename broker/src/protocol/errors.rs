@@ -68,6 +68,8 @@ impl ToErrorCode for StorageError {
             Self::TimestampOutOfRange { .. } => ErrorCode::InvalidTimestamp,
             Self::InvalidRecord { .. } => ErrorCode::InvalidRecord,
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            Self::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            Self::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
             // Storage errors are non-exhaustive; a new kind is a storage failure until mapped.
             #[allow(unreachable_patterns)]
             _ => ErrorCode::KafkaStorageError,
@@ -154,6 +156,25 @@ mod tests {
             after_max_ms: 3_600_000,
         };
         assert_eq!(future.kafka_error_code(), 32, "INVALID_TIMESTAMP");
+        let gap = StorageError::OutOfOrderSequence {
+            position: 0,
+            producer_id: 1,
+            epoch: 0,
+            first_seq: 7,
+            last_seq: 3,
+        };
+        assert_eq!(gap.kafka_error_code(), 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+        let fenced_epoch = StorageError::InvalidProducerEpoch {
+            position: 0,
+            producer_id: 1,
+            epoch: 0,
+            current_epoch: 1,
+        };
+        assert_eq!(
+            fenced_epoch.kafka_error_code(),
+            47,
+            "INVALID_PRODUCER_EPOCH"
+        );
         assert_eq!(
             TopicOpError::Storage(out).error_code(),
             ErrorCode::OffsetOutOfRange

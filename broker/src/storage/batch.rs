@@ -42,6 +42,8 @@ const LAST_OFFSET_DELTA_AT: usize = 23;
 const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
 const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
 /// Header bytes the broker may rewrite: everything up to the end of `maxTimestamp`.
 const PATCHABLE_LEN: usize = MAX_TIMESTAMP_AT + 8;
 /// Header bytes the broker rewrites when it keeps the producer's CRC.
@@ -256,6 +258,16 @@ impl<'a> BatchHeader<'a> {
     /// Idempotent producer id, or -1.
     pub fn producer_id(&self) -> i64 {
         read_i64(self.bytes, PRODUCER_ID_AT)
+    }
+
+    /// Idempotent producer epoch, or -1.
+    pub fn producer_epoch(&self) -> i16 {
+        i16::from_be_bytes(fixed(self.bytes, PRODUCER_EPOCH_AT))
+    }
+
+    /// Sequence number of the batch's first record, or -1 (not idempotent).
+    pub fn base_sequence(&self) -> i32 {
+        read_i32(self.bytes, BASE_SEQUENCE_AT)
     }
 
     /// Number of records in the batch.

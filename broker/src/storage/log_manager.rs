@@ -287,6 +287,17 @@ impl LogManager {
         }
     }
 
+    /// Forgets, in every partition, the idempotent producers idle for
+    /// `expiration_ms` at `now_ms` (Kafka's `producer.id.expiration.ms`).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) {
+        for (tp, log) in self.partitions() {
+            let expired = log.expire_producers(now_ms, expiration_ms);
+            if expired > 0 {
+                tracing::info!(partition = %tp, expired, "expired idle producer ids");
+            }
+        }
+    }
+
     /// Runs retention on every partition.
     pub fn enforce_retention(&self) {
         for (tp, log) in self.partitions() {

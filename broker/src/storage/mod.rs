@@ -24,6 +24,7 @@ pub mod index;
 pub mod keys;
 pub mod log_manager;
 pub mod partition_log;
+pub mod producer_state;
 pub mod recovery;
 pub mod retention;
 pub mod sealed;

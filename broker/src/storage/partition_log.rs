@@ -55,6 +55,14 @@
 //!   start is the larger of the first segment's base offset and that file's
 //!   value (capped at the log end).
 //!
+//! - Idempotent producers (`storage::producer_state`): an append's batches
+//!   are checked against the producer state and the state updated under the
+//!   writer lock, atomically with the write. A retried batch is not written
+//!   again: the append answers with its original offsets. The state is
+//!   snapshotted at rolls and at close (`<offset>.snapshot`) and rebuilt on
+//!   open from the newest snapshot plus the batches after it, so it survives
+//!   a kill -9; snapshots below the oldest segment kept are deleted.
+//!
 //! Lock order: `writer` before `segments`, and `writer` before `sync`; the
 //! syncing thread never holds `sync` while taking `writer`.
 
@@ -72,6 +80,7 @@ use crate::error::StorageError;
 use crate::storage::batch::{BatchHeader, BatchIter};
 use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
 use crate::storage::index::IndexCadence;
+use crate::storage::producer_state::{self, Checked, ProducerStateTable};
 use crate::storage::recovery::{self, Finding, RecoveryHint, SegmentFiles};
 use crate::storage::retention::{segments_to_delete, SegmentStats};
 use crate::storage::sealed::{LogSegment, SealedSegment, SegmentCache};
@@ -198,6 +207,10 @@ pub struct PartitionLog {
     log_start_update: Mutex<()>,
     poison: Mutex<Option<String>>,
     high_watermark_tx: watch::Sender<i64>,
+    /// Idempotent producers' state (`storage::producer_state`). Changed only
+    /// under `writer` (appends, rolls, close) or alone (expiry); lock order
+    /// `writer` before `producers`.
+    producers: Mutex<ProducerStateTable>,
 }
 
 impl PartitionLog {
@@ -330,8 +343,21 @@ impl PartitionLog {
                 .unwrap_or(i64::MIN)
                 .min(next_offset),
         );
+        // Producer state: the newest snapshot plus the batches after it.
+        // Snapshots past the log end (recovery cut what they describe) or
+        // below the first segment (the batches after them are gone) go.
+        let first_base = segments[0].base_offset();
+        if producer_state::delete_snapshots_outside(dir, first_base, next_offset)? > 0 {
+            sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))?;
+        }
+        let segment_logs: Vec<(i64, PathBuf)> = segments
+            .iter()
+            .map(|s| (s.base_offset(), SegmentFiles::new(dir, s.base_offset()).log))
+            .collect();
+        let producers = producer_state::rebuild(&name, dir, &segment_logs, next_offset, now_ms())?;
         let (high_watermark_tx, _) = watch::channel(next_offset);
         Ok(Self {
+            producers: Mutex::new(producers),
             name,
             dir: dir.to_path_buf(),
             writer: Mutex::new(Writer::new(
@@ -391,7 +417,12 @@ impl PartitionLog {
     /// Nothing is appended if any batch is invalid, or, on a CreateTime topic,
     /// carries a timestamp outside the configured bounds of the broker's clock
     /// ([`StorageError::TimestampOutOfRange`]), or, on a compacted topic,
-    /// holds a record without a key ([`StorageError::InvalidRecord`]).
+    /// holds a record without a key ([`StorageError::InvalidRecord`]), or an
+    /// idempotent batch breaks its producer's sequence or epoch
+    /// ([`StorageError::OutOfOrderSequence`],
+    /// [`StorageError::InvalidProducerEpoch`]). A record set retrying a batch
+    /// already stored appends nothing and answers with the stored batch's
+    /// offsets (as Kafka does).
     pub fn append(&self, records: &[u8]) -> Result<AppendOutcome, StorageError> {
         let batches = validate_record_set(records)?;
         let config = self.config();
@@ -410,6 +441,32 @@ impl PartitionLog {
 
         let mut writer = lock(&self.writer);
         self.check_poison()?;
+        // Read under the writer lock, so LogAppendTime follows offset order
+        // as long as the wall clock does not step back.
+        let now = now_ms();
+        let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
+        // Idempotence is decided under the writer lock, against the offsets
+        // this append gets, so the check and its update are atomic with it.
+        let producer_update = match lock(&self.producers).check(
+            &batches,
+            writer.next_offset,
+            log_append_time.then_some(now),
+            now,
+        )? {
+            Checked::Append(update) => update,
+            Checked::Duplicate(original) => {
+                return Ok(AppendOutcome {
+                    base_offset: original.base_offset,
+                    last_offset: original.last_offset,
+                    next_offset: original.last_offset + 1,
+                    log_append_time_ms: if log_append_time {
+                        original.timestamp
+                    } else {
+                        -1
+                    },
+                })
+            }
+        };
         if self.should_roll(&writer, total, records_in_set) {
             self.roll(&mut writer).map_err(|e| self.poison_with(e))?;
         }
@@ -422,12 +479,10 @@ impl PartitionLog {
             .and_then(|()| writer.active.reserve_index_room(batches.len()));
         self.note_reservation(&mut writer, reserved)?;
         let base_offset = writer.next_offset;
-        // Read under the writer lock, so LogAppendTime follows offset order
-        // as long as the wall clock does not step back.
         let stamp = AppendStamp {
             leader_epoch: config.leader_epoch,
-            now_ms: now_ms(),
-            log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
+            now_ms: now,
+            log_append_time,
         };
         let Writer {
             active,
@@ -440,6 +495,7 @@ impl PartitionLog {
             .map_err(|e| self.poison_with(e))?;
         writer.position = new_position;
         writer.next_offset = next_offset;
+        lock(&self.producers).commit(producer_update);
         self.log_end.store(next_offset, Ordering::Release);
         if let FlushPolicy::Interval(_) = config.flush {
             writer.active.publish(new_position);
@@ -664,7 +720,7 @@ impl PartitionLog {
         let removed: Vec<LogSegment> = {
             let mut segments = write_lock(&self.segments);
             let n = count(&segments).min(segments.len().saturating_sub(1));
-            let removed = segments.drain(..n).collect();
+            let removed: Vec<LogSegment> = segments.drain(..n).collect();
             // Never backwards: DeleteRecords may have moved the start past
             // the first segment kept.
             self.log_start
@@ -679,6 +735,12 @@ impl PartitionLog {
             segment.delete_files()?;
             outcome.segments_deleted += 1;
             outcome.bytes_deleted += segment.size();
+        }
+        if outcome.segments_deleted > 0 {
+            // Snapshots below the oldest segment kept are of no use: the
+            // batches after them are gone.
+            let first_kept = read_lock(&self.segments)[0].base_offset();
+            producer_state::delete_snapshots_outside(&self.dir, first_kept, i64::MAX)?;
         }
         if outcome.segments_deleted > 0 {
             sync_dir(&self.dir).map_err(|e| StorageError::io("fsync dir", &self.dir, e))?;
@@ -854,9 +916,27 @@ impl PartitionLog {
         self.flush()?;
         let writer = lock(&self.writer);
         writer.active.seal()?;
+        // The state at the log end: the next open replays nothing.
+        let snapshot =
+            producer_state::write_snapshot(&self.dir, writer.next_offset, &lock(&self.producers));
+        if let Err(error) = snapshot {
+            tracing::warn!(partition = %self.name, error = %error, "cannot write the producer-state snapshot at close; the next open rebuilds it from the log");
+        }
         // The active segment's index is read-only now: refuse later appends.
         lock(&self.poison).get_or_insert_with(|| "the partition was closed".to_string());
         Ok(writer.next_offset)
+    }
+
+    /// Forgets idempotent producers idle for `expiration_ms` or longer at
+    /// `now_ms` (the broker's `producer_id_expiration_ms`); their next batch
+    /// is accepted at any sequence. Returns how many were forgotten.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        lock(&self.producers).expire(now_ms, expiration_ms)
+    }
+
+    /// Idempotent producers this partition knows.
+    pub fn producer_count(&self) -> usize {
+        lock(&self.producers).len()
     }
 
     /// Offset after the last readable record.
@@ -959,6 +1039,14 @@ impl PartitionLog {
         let files = SegmentFiles::new(&self.dir, writer.next_offset);
         let segment = Arc::new(Segment::create(files, 0, self.config().index_max_bytes)?);
         sync_dir(&self.dir).map_err(|e| StorageError::io("fsync dir", &self.dir, e))?;
+        // The producer state covering the sealed segments, as Kafka snapshots
+        // at a roll. Only a cache of the log: if it cannot be written, the
+        // next open replays from an older snapshot, so the roll goes on.
+        let snapshot =
+            producer_state::write_snapshot(&self.dir, writer.next_offset, &lock(&self.producers));
+        if let Err(error) = snapshot {
+            tracing::warn!(partition = %self.name, error = %error, "cannot write the producer-state snapshot; the next open rebuilds it from the log");
+        }
         {
             // The sealed segment keeps only its description: its files close
             // once readers in flight let go, and reopen through the cache.

@@ -42,3 +42,21 @@ pub fn batch_of_size(count: usize, total_bytes: usize, base_timestamp: i64, seed
         seed,
     )
 }
+
+/// [`batch_with_seed`] as an idempotent producer sends it: `producer_id`,
+/// `epoch` and `base_sequence` set in the header, CRC-32C recomputed.
+pub fn idempotent_batch(
+    count: usize,
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    seed: u64,
+) -> Vec<u8> {
+    let mut batch = batch_with_seed(count, 16, 1_000, seed);
+    batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+    batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
