@@ -12,10 +12,8 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
-
 use bytes::{Bytes, BytesMut};
-use common::canary::{create_topic, now_ms};
+use common::canary::{create_topic, produce_batches};
 use common::wire::WireClient;
 use common::BrokerProcess;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
@@ -37,8 +35,6 @@ use kafka_protocol::messages::{
     SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use sediment_broker::storage::test_batches::batch_with_seed;
-use serde_json::Value;
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_GROUP_ID: i16 = 24;
@@ -57,36 +53,6 @@ fn name(topic: &str) -> TopicName {
 
 fn group(id: &str) -> GroupId {
     GroupId(s(id))
-}
-
-fn sediment(broker: &BrokerProcess, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sediment"))
-        .arg("--bootstrap")
-        .arg(broker.bootstrap())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Produces `batches` batches of 5 records each to `topic`-`partition`.
-fn produce(client: &mut WireClient, topic: &str, partition: i32, batches: u64) {
-    for seed in 0..batches {
-        let records = Bytes::from(batch_with_seed(5, 100, now_ms(), seed));
-        let (code, _) = client.produce(topic, partition, records).unwrap();
-        assert_eq!(code, 0, "produce to {topic}-{partition}");
-    }
 }
 
 // ---- DescribeCluster ----
@@ -215,7 +181,7 @@ fn given_produced_records_when_log_dirs_are_described_then_sizes_grow_and_topic_
         "empty partitions; an unknown partition is left out"
     );
 
-    produce(&mut client, "sized", 0, 3);
+    produce_batches(&mut client, "sized", 0, 3);
     let after = describe_log_dirs(&mut client, 4, Some(&[("sized", &[0, 1])]));
     let grown = sizes(&after, "sized");
     assert!(grown[0].1 > 0, "{grown:?}");
@@ -232,7 +198,7 @@ fn given_produced_records_when_log_dirs_are_described_then_sizes_grow_and_topic_
         grown[0].1
     );
 
-    produce(&mut client, "sized", 0, 2);
+    produce_batches(&mut client, "sized", 0, 2);
     // v1 (no volume sizes) and null topics (every partition) agree.
     let all = describe_log_dirs(&mut client, 1, None);
     let larger = sizes(&all, "sized");
@@ -254,7 +220,7 @@ fn given_produced_records_when_log_dirs_are_described_then_sizes_grow_and_topic_
         "an unknown topic is left out"
     );
 
-    let described = json(&sediment(
+    let described = common::cli_json(&common::sediment_cli(
         &broker,
         &["--output", "json", "topic", "describe", "sized"],
     ));
@@ -262,7 +228,7 @@ fn given_produced_records_when_log_dirs_are_described_then_sizes_grow_and_topic_
     assert_eq!(partitions[0]["size_bytes"], larger[0].1, "{described}");
     assert_eq!(partitions[1]["size_bytes"], 0, "{described}");
 
-    let table = sediment(&broker, &["topic", "describe", "sized"]);
+    let table = common::sediment_cli(&broker, &["topic", "describe", "sized"]);
     assert!(table.status.success(), "{table:?}");
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("SIZE (BYTES)"), "{text}");
@@ -434,7 +400,7 @@ fn given_subscribed_member_then_offset_delete_is_refused_and_once_empty_offsets_
     );
     assert_eq!(committed(&mut client, "readers", "watched", 0), 5);
     assert_eq!(committed(&mut client, "readers", "other", 0), -1);
-    let refused = sediment(
+    let refused = common::sediment_cli(
         &broker,
         &["group", "delete-offsets", "readers", "--topic", "watched"],
     );
@@ -455,7 +421,7 @@ fn given_subscribed_member_then_offset_delete_is_refused_and_once_empty_offsets_
 
     // Once the group is Empty, the CLI deletes one partition's offset...
     leave(&mut client, "readers", &member);
-    let deleted = json(&sediment(
+    let deleted = common::cli_json(&common::sediment_cli(
         &broker,
         &[
             "--output",
@@ -485,7 +451,7 @@ fn given_subscribed_member_then_offset_delete_is_refused_and_once_empty_offsets_
     assert_eq!(committed(&mut client, "readers", "watched", 0), -1);
 
     // Every partition of the topic, from the table form.
-    let table = sediment(
+    let table = common::sediment_cli(
         &broker,
         &["group", "delete-offsets", "readers", "--topic", "watched"],
     );

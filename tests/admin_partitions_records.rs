@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use bytes::Bytes;
-use common::canary::{create_topic, fetch, now_ms};
+use common::canary::{create_topic, fetch, produce_batches};
 use common::wire::WireClient;
 use common::BrokerProcess;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -24,7 +23,6 @@ use kafka_protocol::messages::{
     DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use sediment_broker::storage::test_batches::batch_with_seed;
 use serde_json::Value;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -32,33 +30,12 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_PARTITIONS: i16 = 37;
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 
-fn sediment(broker: &BrokerProcess, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sediment"))
-        .arg("--bootstrap")
-        .arg(broker.bootstrap())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
 }
 
 fn partition_count(broker: &BrokerProcess, topic: &str) -> usize {
-    let described = json(&sediment(
+    let described = common::cli_json(&common::sediment_cli(
         broker,
         &["--output", "json", "topic", "describe", topic],
     ));
@@ -135,15 +112,6 @@ fn earliest(client: &mut WireClient, topic: &str, partition: i32) -> i64 {
     offset
 }
 
-/// Produces `batches` batches of 5 records each to `topic`-`partition`.
-fn produce(client: &mut WireClient, topic: &str, partition: i32, batches: u64) {
-    for seed in 0..batches {
-        let records = Bytes::from(batch_with_seed(5, 100, now_ms(), seed));
-        let (code, _) = client.produce(topic, partition, records).unwrap();
-        assert_eq!(code, 0, "produce to {topic}-{partition}");
-    }
-}
-
 fn segment_files(broker: &BrokerProcess, topic: &str, partition: i32) -> usize {
     std::fs::read_dir(broker.data_dir.join(format!("{topic}-{partition}")))
         .unwrap()
@@ -158,7 +126,7 @@ fn segment_files(broker: &BrokerProcess, topic: &str, partition: i32) -> usize {
 fn given_topic_with_one_partition_when_altered_to_three_then_partition_2_takes_produce_and_describe_shows_three(
 ) {
     let mut broker = BrokerProcess::start(&[]);
-    json(&sediment(
+    common::cli_json(&common::sediment_cli(
         &broker,
         &[
             "--output",
@@ -170,7 +138,7 @@ fn given_topic_with_one_partition_when_altered_to_three_then_partition_2_takes_p
             "1",
         ],
     ));
-    let altered = json(&sediment(
+    let altered = common::cli_json(&common::sediment_cli(
         &broker,
         &[
             "--output",
@@ -187,13 +155,13 @@ fn given_topic_with_one_partition_when_altered_to_three_then_partition_2_takes_p
     assert_eq!(partition_count(&broker, "grow"), 3);
 
     let mut client = WireClient::connect(broker.addr).unwrap();
-    produce(&mut client, "grow", 2, 2);
+    produce_batches(&mut client, "grow", 2, 2);
     let fetched = fetch(&mut client, "grow", 2, 0, 1 << 20);
     assert_eq!(fetched.error_code, 0);
     assert_eq!(fetched.high_watermark, 10);
 
     // The table form prints one short line.
-    let table = sediment(&broker, &["topic", "alter", "grow", "--partitions", "4"]);
+    let table = common::sediment_cli(&broker, &["topic", "alter", "grow", "--partitions", "4"]);
     assert!(table.status.success(), "{table:?}");
     assert_eq!(
         String::from_utf8_lossy(&table.stdout).trim(),
@@ -218,7 +186,7 @@ fn given_three_partitions_when_shrunk_kept_or_pushed_past_the_limit_then_invalid
     let mut client = WireClient::connect(broker.addr).unwrap();
     assert_eq!(create_topic(&mut client, "fixed", 3), 0);
 
-    let shrink = sediment(&broker, &["topic", "alter", "fixed", "--partitions", "2"]);
+    let shrink = common::sediment_cli(&broker, &["topic", "alter", "fixed", "--partitions", "2"]);
     assert!(!shrink.status.success());
     let stderr = String::from_utf8_lossy(&shrink.stderr);
     assert!(stderr.contains("InvalidPartitions (code 37)"), "{stderr}");
@@ -260,7 +228,7 @@ fn given_records_when_deleted_before_an_offset_then_fetch_below_is_out_of_range_
 ) {
     // 1 KiB segments (a broker setting: topic overrides have a higher floor).
     let mut broker = BrokerProcess::start(&["--segment-bytes", "1024"]);
-    json(&sediment(
+    common::cli_json(&common::sediment_cli(
         &broker,
         &[
             "--output",
@@ -274,12 +242,12 @@ fn given_records_when_deleted_before_an_offset_then_fetch_below_is_out_of_range_
     ));
     let mut client = WireClient::connect(broker.addr).unwrap();
     // 5 records (~600 bytes) per batch and 1 KiB segments: one batch per segment.
-    produce(&mut client, "trim", 0, 8);
+    produce_batches(&mut client, "trim", 0, 8);
     let segments_before = segment_files(&broker, "trim", 0);
     assert!(segments_before >= 4, "{segments_before} segments");
 
     // 17 is inside the batch [15, 20): the start moves there, mid-segment.
-    let deleted = json(&sediment(
+    let deleted = common::cli_json(&common::sediment_cli(
         &broker,
         &[
             "--output",
@@ -325,7 +293,7 @@ fn given_records_when_deleted_before_an_offset_then_fetch_below_is_out_of_range_
     check(&mut client, "after a clean restart");
 
     // The table form prints one short line.
-    let table = sediment(
+    let table = common::sediment_cli(
         &broker,
         &[
             "topic",
@@ -351,14 +319,14 @@ fn given_offset_beyond_the_high_watermark_when_deleting_records_then_offset_out_
     let broker = BrokerProcess::start(&[]);
     let mut client = WireClient::connect(broker.addr).unwrap();
     assert_eq!(create_topic(&mut client, "edge", 1), 0);
-    produce(&mut client, "edge", 0, 2);
+    produce_batches(&mut client, "edge", 0, 2);
 
     assert_eq!(
         delete_records(&mut client, "edge", 0, 11).0,
         OFFSET_OUT_OF_RANGE
     );
     assert_eq!(earliest(&mut client, "edge", 0), 0, "start unchanged");
-    let cli = sediment(
+    let cli = common::sediment_cli(
         &broker,
         &[
             "topic",
@@ -386,7 +354,7 @@ fn given_offset_beyond_the_high_watermark_when_deleting_records_then_offset_out_
     assert_eq!(delete_records(&mut client, "edge", 0, -1), (0, 10));
     assert_eq!(earliest(&mut client, "edge", 0), 10);
     // The log keeps its end: the next record gets offset 10.
-    produce(&mut client, "edge", 0, 1);
+    produce_batches(&mut client, "edge", 0, 1);
     assert_eq!(list_offset(&mut client, "edge", 0, -1), (0, 15));
     let fetched = fetch(&mut client, "edge", 0, 10, 1 << 20);
     assert_eq!(fetched.error_code, 0);

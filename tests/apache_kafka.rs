@@ -21,6 +21,7 @@ use bytes::Bytes;
 use common::apache_kafka::ApacheKafka;
 use common::client::read_back;
 use common::run_bounded;
+use common::wagg::{dedup, generate, reference, split, Expected, Kind};
 use sediment_client::{
     partition_for_key, Acks, Client, ClientBuilder, CompressionCodec, ConfigChange, ErrorCode,
     NewTopic, OffsetSpec, ProducerConfig, ProducerRecord, TopicPartition,
@@ -351,11 +352,12 @@ async fn given_apache_kafka_when_administered_through_admin_then_kafka_agrees() 
 
     admin.delete_topic("orders").await.unwrap();
     // Kafka deletes asynchronously: wait for Metadata to stop listing it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !admin.list_topics().await.unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "orders still listed after 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until_async(
+        Duration::from_secs(60),
+        || async { admin.list_topics().await.unwrap().is_empty() },
+        || "orders is still listed".to_string(),
+    )
+    .await;
 }
 
 fn sediment(bootstrap: &str, args: &[&str], stdin: Option<String>) -> String {
@@ -463,120 +465,17 @@ fn given_apache_kafka_when_administered_through_the_topic_cli_then_kafka_agrees(
     assert_eq!(values, expected);
 
     sediment(&b, &["topic", "delete", "cli"], None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sediment_json(&b, &["topic", "list"]) != serde_json::json!([]) {
-        assert!(Instant::now() < deadline, "cli still listed after 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_until(
+        Duration::from_secs(60),
+        || sediment_json(&b, &["topic", "list"]) == serde_json::json!([]),
+        || "cli is still listed".to_string(),
+    );
 }
 
 // ---------------------------------------------------------------- (d) window
 
 const GRACE: i64 = 200;
 const SIZE: i64 = 1_000;
-
-/// xorshift64: small, seeded, reproducible (as in tests/window.rs).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Ev {
-    key: String,
-    ts: i64,
-    value: i64,
-}
-
-/// `n` events over 20 keys, timestamps mostly increasing with jitter and
-/// some far later than the grace (tests/window.rs's generator).
-fn generate(seed: u64, n: usize) -> Vec<Ev> {
-    let mut rng = Rng(seed);
-    let mut base: i64 = 1_000;
-    (0..n)
-        .map(|_| {
-            base += 5 + rng.below(10) as i64;
-            if rng.below(60) == 0 {
-                base += 800 + rng.below(2_500) as i64;
-            }
-            let ts = match rng.below(100) {
-                0..=5 => (base - 250 - rng.below(1_500) as i64).max(0),
-                6..=25 => (base - rng.below(190) as i64).max(0),
-                _ => base + rng.below(120) as i64,
-            };
-            let k = rng.below(20) * rng.below(20) / 19;
-            Ev {
-                key: format!("k{k:02}"),
-                ts,
-                value: rng.below(201) as i64 - 100,
-            }
-        })
-        .collect()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Agg {
-    count: u64,
-    sum: i64,
-    min: i64,
-    max: i64,
-}
-
-/// (key, start, end) of a tumbling window.
-type WinId = (String, i64, i64);
-
-/// The windows DESIGN §6 closes for tumbling(SIZE) with GRACE, one input
-/// partition at a time (brute force, independent of the library), and the
-/// number of late events.
-fn tumbling_reference(partitions: &[Vec<Ev>]) -> (BTreeMap<WinId, Agg>, usize) {
-    let mut closed = BTreeMap::new();
-    let mut late = 0;
-    for events in partitions {
-        let mut max_ts = i64::MIN;
-        let mut open: BTreeMap<(String, i64), Agg> = BTreeMap::new();
-        for e in events {
-            max_ts = max_ts.max(e.ts);
-            let wm = max_ts - GRACE;
-            let start = e.ts.div_euclid(SIZE) * SIZE;
-            if start + SIZE > wm {
-                let agg = open.entry((e.key.clone(), start)).or_insert(Agg {
-                    count: 0,
-                    sum: 0,
-                    min: e.value,
-                    max: e.value,
-                });
-                agg.count += 1;
-                agg.sum += e.value;
-                agg.min = agg.min.min(e.value);
-                agg.max = agg.max.max(e.value);
-            } else {
-                late += 1;
-            }
-            let closing: Vec<(String, i64)> = open
-                .keys()
-                .filter(|(_, s)| s + SIZE <= wm)
-                .cloned()
-                .collect();
-            for id in closing {
-                let agg = open.remove(&id).unwrap();
-                let previous = closed.insert((id.0, id.1, id.1 + SIZE), agg);
-                assert!(previous.is_none(), "reference closed a window twice");
-            }
-        }
-    }
-    (closed, late)
-}
 
 /// Every record of `topic`, values parsed as JSON.
 fn read_all(bootstrap: &str, topic: &str) -> Vec<Value> {
@@ -602,35 +501,6 @@ fn read_all(bootstrap: &str, topic: &str) -> Vec<Value> {
         .collect()
 }
 
-fn int(w: &Value, field: &str) -> i64 {
-    w[field]
-        .as_i64()
-        .unwrap_or_else(|| panic!("`{field}` is not an exact integer in {w}"))
-}
-
-fn parse_windows(raw: &[Value]) -> BTreeMap<WinId, Agg> {
-    let mut out = BTreeMap::new();
-    for w in raw {
-        assert_eq!(w["kind"], "tumbling", "{w}");
-        let id = (
-            w["key"].as_str().unwrap().to_string(),
-            int(w, "start"),
-            int(w, "end"),
-        );
-        let agg = Agg {
-            count: int(w, "count") as u64,
-            sum: int(w, "sum"),
-            min: int(w, "min"),
-            max: int(w, "max"),
-        };
-        assert!(
-            out.insert(id.clone(), agg).is_none(),
-            "{id:?} emitted twice"
-        );
-    }
-    out
-}
-
 struct Job {
     child: Child,
     log: std::path::PathBuf,
@@ -649,17 +519,12 @@ impl Job {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
+        match common::wait_for_exit(&mut self.child, Duration::from_secs(30)) {
+            Some(status) => status.code(),
+            None => panic!(
                 "window job did not exit within 30 s of SIGTERM; log:\n{}",
                 self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            ),
         }
     }
 }
@@ -679,13 +544,14 @@ fn given_apache_kafka_when_a_tumbling_window_job_runs_then_its_output_equals_the
     let dir = tempfile::tempdir().unwrap();
     let parts = 3;
     let events = generate(0x5eed_0001, 2_000);
-    // Partition = key's murmur2 placement, so each partition's order is
-    // produce order (the job's decisions depend only on that order).
-    let mut split = vec![Vec::new(); parts];
-    for e in &events {
-        split[partition_for_key(e.key.as_bytes(), parts as i32) as usize].push(e.clone());
-    }
-    let (expected, late) = tumbling_reference(&split);
+    // Each event goes to its key's partition (explicitly), so each
+    // partition's order is produce order (the job's decisions depend only
+    // on that order).
+    let split = split(&events, parts);
+    let Expected {
+        windows: expected,
+        late,
+    } = reference(Kind::Tumbling(SIZE), GRACE, &split);
     assert!(expected.len() > 50 && late > 20, "a meaningful input");
 
     for (topic, n) in [("in", parts), ("out", 1), ("late", 1)] {
@@ -696,15 +562,7 @@ fn given_apache_kafka_when_a_tumbling_window_job_runs_then_its_output_equals_the
         );
     }
     for (p, events) in split.iter().enumerate() {
-        let lines: String = events
-            .iter()
-            .map(|e| {
-                format!(
-                    "{{\"key\": \"{}\", \"ts\": {}, \"value\": {}}}\n",
-                    e.key, e.ts, e.value
-                )
-            })
-            .collect();
+        let lines: String = events.iter().map(|e| e.json() + "\n").collect();
         sediment(
             &b,
             &["produce", "in", "--partition", &p.to_string()],
@@ -727,33 +585,60 @@ fn given_apache_kafka_when_a_tumbling_window_job_runs_then_its_output_equals_the
             .expect("spawn sediment window"),
         log,
     };
-    // Wait for every expected window and every late event, then a stable count.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = usize::MAX;
-    let raw = loop {
-        job.assert_running();
-        let raw = read_all(&b, "out");
-        let late_now = read_all(&b, "late").len();
-        if raw.len() >= expected.len() && late_now >= late && raw.len() == last {
-            break raw;
+    // The job commits input offsets only after the outputs (windows and
+    // late events) of everything before them are acknowledged: once the
+    // group's commits cover the whole input, every output is in.
+    // 0 while Kafka has no coordinator for the group yet (it creates
+    // __consumer_offsets on first use and answers COORDINATOR_NOT_AVAILABLE).
+    let committed = || -> i64 {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sediment"));
+        cmd.args([
+            "--bootstrap",
+            &b,
+            "--output",
+            "json",
+            "group",
+            "describe",
+            "wagg",
+        ]);
+        let done = run_bounded(cmd, None, Duration::from_secs(60));
+        if !done.status.is_some_and(|s| s.success()) {
+            return 0;
         }
-        assert!(
-            Instant::now() < deadline,
-            "after 120 s: {} of {} windows, {late_now} of {late} late events; job log:\n{}",
-            raw.len(),
-            expected.len(),
-            job.log()
-        );
-        last = raw.len();
-        std::thread::sleep(Duration::from_millis(200));
+        let described: Value = serde_json::from_slice(&done.stdout).unwrap_or(Value::Null);
+        described["offsets"].as_array().map_or(0, |offsets| {
+            offsets
+                .iter()
+                .filter(|o| o["topic"] == "in")
+                .filter_map(|o| o["committed"].as_i64())
+                .sum()
+        })
     };
+    let log_path = job.log.clone();
+    common::wait_until(
+        Duration::from_secs(120),
+        || {
+            job.assert_running();
+            committed() == events.len() as i64
+        },
+        || {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            format!(
+                "the job committed {} of {} input records; job log:\n{log}",
+                committed(),
+                events.len()
+            )
+        },
+    );
+    let raw = read_all(&b, "out");
     let job_log = job.log();
     assert_eq!(
         job.sigterm(),
         Some(0),
         "exit code on SIGTERM; log:\n{job_log}"
     );
-    let got = parse_windows(&raw);
+    let got = dedup(&raw);
+    assert_eq!(got.len(), raw.len(), "no window is emitted twice");
     let missing: Vec<_> = expected
         .iter()
         .filter(|(k, v)| got.get(*k) != Some(*v))

@@ -85,16 +85,17 @@ async fn given_a_compacted_topic_when_keys_are_overwritten_then_the_cleaner_keep
 
     // The cleaner runs on its own; wait until it shrank the sealed data.
     let dir = broker.data_dir.join(format!("{TOPIC}-0"));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while log_bytes(&dir) > (written / 2) as u64 {
-        assert!(
-            Instant::now() < deadline,
-            "not cleaned: {} bytes of logs for {written} written\n{}",
-            log_bytes(&dir),
-            broker.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until(
+        Duration::from_secs(120),
+        || log_bytes(&dir) <= (written / 2) as u64,
+        || {
+            format!(
+                "not cleaned: {} bytes of logs for {written} written\n{}",
+                log_bytes(&dir),
+                broker.logs()
+            )
+        },
+    );
     let after = log_bytes(&dir);
     eprintln!("{written} bytes written, {after} bytes after cleaning");
 

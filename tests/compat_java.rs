@@ -27,9 +27,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use common::{require_tool, run_bounded, tail, BrokerProcess, Finished};
+use common::{run_bounded, tail, BrokerProcess, Finished};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -38,62 +38,13 @@ use serde_json::Value;
 /// and the test fails.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
-const JAVA_HINT: &str =
-    "install a JDK 17 with `apt-get install openjdk-17-jdk-headless maven` (or run scripts/test)";
-
-/// Where `mvn -f tests/java/pom.xml package` leaves its output.
-fn java_target() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/java")
-}
-
-/// Newest modification time under `path` (a file or a directory tree).
-fn newest_mtime(path: &Path) -> SystemTime {
-    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut newest = meta.modified().unwrap();
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).unwrap() {
-            newest = newest.max(newest_mtime(&entry.unwrap().path()));
-        }
-    }
-    newest
-}
-
-/// The `-cp` argument for the built scenarios and Kafka's jars; panics with
-/// how to build them when they are missing or older than their sources.
-fn classpath() -> String {
-    let target = java_target();
-    let jar = target.join("sediment-compat-java.jar");
-    let lib = target.join("lib");
-    let build = "run scripts/test, or build them with `mvn -q -f tests/java/pom.xml package`";
-    let has_kafka_clients = std::fs::read_dir(&lib).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("kafka-clients-") && name.ends_with(".jar")
-        })
-    });
-    assert!(
-        jar.is_file() && has_kafka_clients,
-        "{} or {}/kafka-clients-*.jar is missing: {build}",
-        jar.display(),
-        lib.display()
-    );
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java");
-    let built = std::fs::metadata(&jar).unwrap().modified().unwrap();
-    assert!(
-        newest_mtime(&sources) <= built,
-        "{} is older than tests/java/: {build}",
-        jar.display()
-    );
-    format!("{}:{}/*", jar.display(), lib.display())
-}
-
 /// Runs `java -cp … main args…` with `stdin`, bounded by [`RUN_TIMEOUT`].
 fn java(main: &str, args: &[&str], stdin: Option<&[u8]>) -> Finished {
-    let java = require_tool("java", JAVA_HINT);
+    let java = common::java::java();
     let mut command = Command::new(java);
     command
         .arg("-cp")
-        .arg(classpath())
+        .arg(common::java::classpath(&["kafka-clients-"]))
         // Short runs: C1 only starts faster; a bounded heap keeps parallel JVMs small.
         .args(["-XX:TieredStopAtLevel=1", "-Xmx512m"])
         .arg(main)

@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use common::client::read_back;
 use common::BrokerProcess;
@@ -24,29 +24,8 @@ use serde_json::Value;
 /// A CreateTime timestamp from long ago (within the default bounds).
 const OLD_TIMESTAMP: i64 = 1_000_000;
 
-fn sediment(broker: &BrokerProcess, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sediment"))
-        .arg("--bootstrap")
-        .arg(broker.bootstrap())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 fn described_configs(broker: &BrokerProcess, topic: &str) -> Value {
-    let out = succeeded(&sediment(
+    let out = common::cli_stdout(&common::sediment_cli(
         broker,
         &["--output", "json", "topic", "describe", topic],
     ));
@@ -73,7 +52,10 @@ async fn stored_timestamp(client: &Client, topic: &str, offset: usize) -> i64 {
 async fn given_a_running_topic_when_its_timestamp_type_is_altered_then_the_next_batch_follows_and_it_survives_a_restart(
 ) {
     let mut broker = BrokerProcess::start(&[]);
-    succeeded(&sediment(&broker, &["topic", "create", "stamps"]));
+    common::cli_stdout(&common::sediment_cli(
+        &broker,
+        &["topic", "create", "stamps"],
+    ));
     let client = ClientBuilder::new(broker.bootstrap())
         .build()
         .await
@@ -81,7 +63,7 @@ async fn given_a_running_topic_when_its_timestamp_type_is_altered_then_the_next_
     assert_eq!(stored_timestamp(&client, "stamps", 0).await, OLD_TIMESTAMP);
 
     let before_alter = common::canary::now_ms();
-    let out = succeeded(&sediment(
+    let out = common::cli_stdout(&common::sediment_cli(
         &broker,
         &[
             "topic",
@@ -113,7 +95,7 @@ async fn given_a_running_topic_when_its_timestamp_type_is_altered_then_the_next_
     let after_restart = stored_timestamp(&client, "stamps", 2).await;
     assert!(after_restart >= before_alter, "kept across a restart");
 
-    succeeded(&sediment(
+    common::cli_stdout(&common::sediment_cli(
         &broker,
         &[
             "topic",
@@ -137,7 +119,7 @@ async fn given_a_running_topic_when_its_timestamp_type_is_altered_then_the_next_
 #[test]
 fn given_bad_or_unknown_configs_when_altering_then_refused_naming_the_key_and_nothing_changes() {
     let broker = BrokerProcess::start(&[]);
-    succeeded(&sediment(
+    common::cli_stdout(&common::sediment_cli(
         &broker,
         &[
             "topic",
@@ -154,7 +136,7 @@ fn given_bad_or_unknown_configs_when_altering_then_refused_naming_the_key_and_no
         ("no.such.config=1", "unknown topic config"),
         ("retention.ms=soon", "retention.ms"),
     ] {
-        let out = sediment(&broker, &["topic", "alter", "strict", "--config", config]);
+        let out = common::sediment_cli(&broker, &["topic", "alter", "strict", "--config", config]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{config} was accepted");
         assert!(
@@ -164,7 +146,7 @@ fn given_bad_or_unknown_configs_when_altering_then_refused_naming_the_key_and_no
         assert!(stderr.contains(says), "{config}: {stderr}");
     }
     // A refused change in a batch of changes leaves the good ones undone too.
-    let out = sediment(
+    let out = common::sediment_cli(
         &broker,
         &[
             "topic",

@@ -15,242 +15,11 @@ use std::fs::File;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::wagg::{dedup, generate, reference, split, Agg, Ev, Kind, WinId};
 use common::{run_bounded, BrokerProcess};
 use serde_json::Value;
 
 const GRACE: i64 = 200;
-
-// ---------------------------------------------------------------- generator
-
-/// xorshift64: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Ev {
-    key: String,
-    ts: i64,
-    value: i64,
-}
-
-impl Ev {
-    fn json(&self) -> String {
-        format!(
-            r#"{{"key": "{}", "ts": {}, "value": {}}}"#,
-            self.key, self.ts, self.value
-        )
-    }
-}
-
-/// `n` events over 20 keys (skewed), timestamps mostly increasing with
-/// jitter, occasional jumps (so sessions close), ~6% far later than the grace.
-fn generate(seed: u64, n: usize) -> Vec<Ev> {
-    let mut rng = Rng(seed);
-    let mut base: i64 = 1_000;
-    (0..n)
-        .map(|_| {
-            base += 5 + rng.below(10) as i64;
-            if rng.below(60) == 0 {
-                base += 800 + rng.below(2_500) as i64;
-            }
-            let ts = match rng.below(100) {
-                0..=5 => (base - 250 - rng.below(1_500) as i64).max(0),
-                6..=25 => (base - rng.below(190) as i64).max(0),
-                _ => base + rng.below(120) as i64,
-            };
-            let k = rng.below(20) * rng.below(20) / 19;
-            Ev {
-                key: format!("k{k:02}"),
-                ts,
-                value: rng.below(201) as i64 - 100,
-            }
-        })
-        .collect()
-}
-
-/// Partition of a key (FNV-1a), so each partition's order is produce order.
-fn partition_of(key: &str, partitions: usize) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % partitions as u64) as usize
-}
-
-fn split(events: &[Ev], partitions: usize) -> Vec<Vec<Ev>> {
-    let mut out = vec![Vec::new(); partitions];
-    for e in events {
-        out[partition_of(&e.key, partitions)].push(e.clone());
-    }
-    out
-}
-
-// ---------------------------------------------------------------- reference
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Tumbling(i64),
-    Hopping(i64, i64),
-    Session(i64),
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Tumbling(_) => "tumbling",
-            Kind::Hopping(..) => "hopping",
-            Kind::Session(_) => "session",
-        }
-    }
-    fn flags(self) -> Vec<String> {
-        match self {
-            Kind::Tumbling(s) => vec!["--tumbling".into(), s.to_string()],
-            Kind::Hopping(s, a) => vec!["--hopping".into(), format!("{s}:{a}")],
-            Kind::Session(g) => vec!["--session".into(), g.to_string()],
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Agg {
-    count: u64,
-    sum: i64,
-    min: i64,
-    max: i64,
-}
-
-impl Agg {
-    fn one(v: i64) -> Self {
-        Agg {
-            count: 1,
-            sum: v,
-            min: v,
-            max: v,
-        }
-    }
-    fn add(&mut self, v: i64) {
-        self.count += 1;
-        self.sum += v;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
-    }
-    fn merge(&mut self, o: Agg) {
-        self.count += o.count;
-        self.sum += o.sum;
-        self.min = self.min.min(o.min);
-        self.max = self.max.max(o.max);
-    }
-}
-
-/// (kind, key, start, end) → aggregates.
-type WinId = (String, String, i64, i64);
-
-struct Expected {
-    windows: BTreeMap<WinId, Agg>,
-    late: usize,
-}
-
-/// Brute force from DESIGN §6, one input partition at a time.
-fn reference(kind: Kind, grace: i64, partitions: &[Vec<Ev>]) -> Expected {
-    let mut windows = BTreeMap::new();
-    let mut late = 0;
-    for events in partitions {
-        let mut max_ts: Option<i64> = None;
-        let mut emit = |key: &str, start: i64, end: i64, agg: Agg| {
-            let id = (kind.name().to_string(), key.to_string(), start, end);
-            assert!(windows.insert(id, agg).is_none(), "reference emitted twice");
-        };
-        match kind {
-            Kind::Tumbling(_) | Kind::Hopping(..) => {
-                let (size, adv) = match kind {
-                    Kind::Tumbling(s) => (s, s),
-                    Kind::Hopping(s, a) => (s, a),
-                    Kind::Session(_) => unreachable!(),
-                };
-                let mut open: BTreeMap<(String, i64), Agg> = BTreeMap::new();
-                for e in events {
-                    max_ts = Some(max_ts.map_or(e.ts, |m| m.max(e.ts)));
-                    let wm = max_ts.unwrap() - grace;
-                    let mut counted = false;
-                    // every [k*adv, k*adv+size) containing ts
-                    let mut k = e.ts.div_euclid(adv);
-                    while k * adv + size > e.ts {
-                        let (start, end) = (k * adv, k * adv + size);
-                        if end > wm {
-                            counted = true;
-                            open.entry((e.key.clone(), start))
-                                .and_modify(|a| a.add(e.value))
-                                .or_insert(Agg::one(e.value));
-                        }
-                        k -= 1;
-                    }
-                    if !counted {
-                        late += 1;
-                    }
-                    let closing: Vec<(String, i64)> = open
-                        .keys()
-                        .filter(|(_, start)| start + size <= wm)
-                        .cloned()
-                        .collect();
-                    for id in closing {
-                        let agg = open.remove(&id).unwrap();
-                        emit(&id.0, id.1, id.1 + size, agg);
-                    }
-                }
-            }
-            Kind::Session(gap) => {
-                // key → open sessions (first, last, agg)
-                let mut open: BTreeMap<String, Vec<(i64, i64, Agg)>> = BTreeMap::new();
-                for e in events {
-                    max_ts = Some(max_ts.map_or(e.ts, |m| m.max(e.ts)));
-                    let wm = max_ts.unwrap() - grace;
-                    if e.ts + gap <= wm {
-                        late += 1;
-                    } else {
-                        let sessions = open.entry(e.key.clone()).or_default();
-                        let (mut first, mut last, mut agg) = (e.ts, e.ts, Agg::one(e.value));
-                        sessions.retain(|&(f, l, a)| {
-                            if f - gap <= e.ts && e.ts <= l + gap {
-                                first = first.min(f);
-                                last = last.max(l);
-                                agg.merge(a);
-                                false
-                            } else {
-                                true
-                            }
-                        });
-                        sessions.push((first, last, agg));
-                    }
-                    for (key, sessions) in open.iter_mut() {
-                        sessions.retain(|&(f, l, a)| {
-                            if l + 2 * gap <= wm {
-                                emit(key, f, l + gap, a);
-                                false
-                            } else {
-                                true
-                            }
-                        });
-                    }
-                }
-            }
-        }
-    }
-    Expected { windows, late }
-}
 
 // ---------------------------------------------------------------- the binary
 
@@ -318,41 +87,6 @@ fn read_all(broker: &BrokerProcess, topic: &str) -> Vec<Value> {
             serde_json::from_str(value).unwrap_or_else(|e| panic!("{value}: {e}"))
         })
         .collect()
-}
-
-fn int(w: &Value, field: &str) -> i64 {
-    w[field]
-        .as_i64()
-        .unwrap_or_else(|| panic!("`{field}` is not an exact integer in {w}"))
-}
-
-/// Parses windows; panics if a duplicate (same kind/key/start/end) carries
-/// different aggregates than its first copy. Returns (distinct windows, raw count).
-fn dedup(raw: &[Value]) -> BTreeMap<WinId, Agg> {
-    let mut out: BTreeMap<WinId, Agg> = BTreeMap::new();
-    for w in raw {
-        let id = (
-            w["kind"].as_str().unwrap().to_string(),
-            w["key"].as_str().unwrap().to_string(),
-            int(w, "start"),
-            int(w, "end"),
-        );
-        let agg = Agg {
-            count: int(w, "count") as u64,
-            sum: int(w, "sum"),
-            min: int(w, "min"),
-            max: int(w, "max"),
-        };
-        if let Some(first) = out.get(&id) {
-            assert_eq!(
-                *first, agg,
-                "window {id:?} emitted again with different aggregates"
-            );
-        } else {
-            out.insert(id, agg);
-        }
-    }
-    out
 }
 
 struct Job {
@@ -718,21 +452,18 @@ fn given_a_job_checkpointing_many_times_when_the_cleaner_runs_then_its_state_top
         produce(&broker, "in", &[chunk.to_vec()]);
     }
     // Wait for the job to have read everything (its committed offset), then stop it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !sediment(
-        &broker,
-        &["--output", "json", "group", "describe", "g-bounded"],
-        None,
-    )
-    .contains(&format!("\"committed\":{}", events.len()))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the job did not catch up\n{}",
-            job.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until(
+        Duration::from_secs(60),
+        || {
+            sediment(
+                &broker,
+                &["--output", "json", "group", "describe", "g-bounded"],
+                None,
+            )
+            .contains(&format!("\"committed\":{}", events.len()))
+        },
+        || format!("the job did not catch up\n{}", job.log()),
+    );
     job.sigkill();
     let checkpoints = broker_topic(&broker, state).unwrap_or(0);
     assert!(
@@ -753,16 +484,17 @@ fn given_a_job_checkpointing_many_times_when_the_cleaner_runs_then_its_state_top
     // Bounded: the active segment, at most one cleaned segment group and
     // what arrived since the last pass.
     let bound = 4 * SEGMENT_BYTES;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while log_bytes() > bound {
-        assert!(
-            Instant::now() < deadline,
-            "{} bytes of state after {checkpoints} checkpoints (bound {bound})\n{}",
-            log_bytes(),
-            broker.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until(
+        Duration::from_secs(60),
+        || log_bytes() <= bound,
+        || {
+            format!(
+                "{} bytes of state after {checkpoints} checkpoints (bound {bound})\n{}",
+                log_bytes(),
+                broker.logs()
+            )
+        },
+    );
     let remaining = read_all(&broker, state).len();
     eprintln!(
         "{checkpoints} checkpoints, {remaining} left, state topic {} bytes on disk",

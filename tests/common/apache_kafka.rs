@@ -15,12 +15,12 @@
 use std::fmt::Write as _;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{free_port, require_tool, run_bounded};
+use super::{free_port, run_bounded};
 
 /// How long a cluster may take to format and answer Metadata listing every
 /// node (it takes a few seconds on an idle machine; generous for a busy one).
@@ -44,39 +44,17 @@ pub struct ApacheKafka {
     _dir: tempfile::TempDir,
 }
 
-/// The directory of the Maven-copied jars: `target/java/lib/`.
-pub fn jar_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/java/lib")
-}
-
-/// The version of the `kafka_2.13-<version>.jar` in [`jar_dir`], or a panic
-/// that says how to get the jars.
-fn kafka_version(lib: &Path) -> String {
-    let found = std::fs::read_dir(lib).ok().and_then(|entries| {
-        entries.filter_map(Result::ok).find_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("kafka_2.13-")
-                .and_then(|v| v.strip_suffix(".jar"))
-                .map(str::to_string)
-        })
-    });
-    found.unwrap_or_else(|| {
+/// The version of the `kafka_2.13-<version>.jar` among the Maven-copied
+/// jars, or a panic that says how to get them.
+fn kafka_version() -> String {
+    super::java::jar_version("kafka_2.13-").unwrap_or_else(|| {
         panic!(
             "the Apache Kafka server jars (kafka_2.13-*.jar and its dependencies) are missing \
              from {}: run `scripts/test` (it builds tests/java with Maven and copies them there), \
              or `mvn -q -f tests/java/pom.xml package`",
-            lib.display()
+            super::java::lib_dir().display()
         )
     })
-}
-
-/// `java` on PATH, or a panic with the install hint.
-fn java() -> PathBuf {
-    require_tool(
-        "java",
-        "run `scripts/test` (it installs openjdk-17-jdk-headless and Maven and builds the jars), \
-         or `apt-get install openjdk-17-jdk-headless`",
-    )
 }
 
 /// A random KRaft cluster id: 16 random bytes in URL-safe base64 without
@@ -153,9 +131,9 @@ impl ApacheKafka {
     pub fn start(count: usize) -> Self {
         assert!(count >= 1, "a cluster has at least one node");
         let started = Instant::now();
-        let java = java();
-        let lib = jar_dir();
-        let version = kafka_version(&lib);
+        let java = super::java::java();
+        let lib = super::java::lib_dir();
+        let version = kafka_version();
         let classpath = format!("{}/*", lib.display());
         let dir = tempfile::tempdir().expect("temp dir");
         let cluster_id = random_cluster_id();
@@ -279,35 +257,26 @@ impl ApacheKafka {
     /// Waits until every node accepts connections and Metadata (through
     /// sediment-client) lists every broker.
     fn wait_ready(&mut self, deadline: Instant) {
-        for i in 0..self.nodes.len() {
-            let addr = self.nodes[i].addr;
-            while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
-                self.assert_running();
-                assert!(
-                    Instant::now() < deadline,
-                    "Kafka node {} did not listen on {addr} within {START_DEADLINE:?}\n{}",
-                    self.nodes[i].id,
-                    self.logs()
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+        let within = deadline.saturating_duration_since(Instant::now());
         let bootstrap = self.bootstrap();
         let expected: Vec<i32> = self.nodes.iter().map(|n| n.id).collect();
-        loop {
-            self.assert_running();
-            let listed = brokers_listed(&bootstrap);
-            if listed.as_ref().is_ok_and(|ids| *ids == expected) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Kafka at {bootstrap} did not list brokers {expected:?} within \
-                 {START_DEADLINE:?} (last answer: {listed:?})\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let mut listed = Err(String::from("not asked yet"));
+        super::wait_until(
+            within,
+            || {
+                self.assert_running();
+                let listening = self.nodes.iter().all(|node| {
+                    TcpStream::connect_timeout(&node.addr, Duration::from_secs(1)).is_ok()
+                });
+                if listening {
+                    listed = brokers_listed(&bootstrap);
+                }
+                listening && listed.as_ref().is_ok_and(|ids| *ids == expected)
+            },
+            || {
+                format!("Kafka at {bootstrap} did not list brokers {expected:?} within {START_DEADLINE:?}")
+            },
+        );
     }
 
     /// Panics with the output of any node that exited.

@@ -292,16 +292,24 @@ pub fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
 /// Waits until the broker's log contains `needle`; panics with the log if it
 /// does not within `within`.
 pub fn wait_for_log(broker: &BrokerProcess, needle: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        if broker.logs().contains(needle) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the broker did not log `{needle}` within {within:?}; its log:\n{}",
-            broker.logs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    super::wait_until(
+        within,
+        || broker.logs().contains(needle),
+        || {
+            format!(
+                "the broker did not log `{needle}`; its log:\n{}",
+                broker.logs()
+            )
+        },
+    );
+}
+
+/// Produces `batches` batches of 5 records each to `topic`-`partition`,
+/// asserting each is accepted.
+pub fn produce_batches(client: &mut WireClient, topic: &str, partition: i32, batches: u64) {
+    for seed in 0..batches {
+        let records = Bytes::from(batch_with_seed(5, 100, now_ms(), seed));
+        let (code, _) = client.produce(topic, partition, records).unwrap();
+        assert_eq!(code, 0, "produce to {topic}-{partition}");
     }
 }

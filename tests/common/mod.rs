@@ -7,13 +7,15 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod apache_kafka;
 pub mod canary;
 pub mod client;
+pub mod java;
+pub mod wagg;
 pub mod wire;
 
 /// A running broker process.
@@ -122,17 +124,9 @@ impl BrokerProcess {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("broker did not exit within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match wait_for_exit(&mut child, Duration::from_secs(30)) {
+            Some(status) => status.code(),
+            None => panic!("broker did not exit within 30 s of SIGTERM"),
         }
     }
 
@@ -291,18 +285,7 @@ pub fn run_bounded(mut command: Command, stdin: Option<Vec<u8>>, timeout: Durati
         let _ = err_pipe.read_to_string(&mut buf);
         buf
     });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for_exit(&mut child, timeout);
     Finished {
         status,
         stdout: stdout.join().expect("stdout reader"),
@@ -317,4 +300,90 @@ pub fn tail(text: &str, max: usize) -> &str {
         start += 1;
     }
     &text[start..]
+}
+
+/// Pause between two checks of a condition in [`wait_until`] and
+/// [`wait_until_async`]: it paces the polling and never stands in for the
+/// condition, so a slow machine only makes a wait take longer.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Waits until `done` observes what the test waits for; panics with
+/// `what()` (say what was seen) once `within` has passed without it.
+pub fn wait_until(within: Duration, mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "not within {within:?}: {}",
+            what()
+        );
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// [`wait_until`] for conditions checked by async code.
+pub async fn wait_until_async<F>(
+    within: Duration,
+    mut done: impl FnMut() -> F,
+    what: impl Fn() -> String,
+) where
+    F: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !done().await {
+        assert!(
+            Instant::now() < deadline,
+            "not within {within:?}: {}",
+            what()
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Waits for `child` to exit and returns its status, or `None` (the child
+/// killed and reaped) if it is still running after `within`.
+pub fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Runs the `sediment` binary as a client of `broker` (`--bootstrap`), with
+/// stdin closed, and returns what it did.
+pub fn sediment_cli(broker: &BrokerProcess, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .arg("--bootstrap")
+        .arg(broker.bootstrap())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the sediment binary")
+}
+
+/// The stdout of a command that succeeded; panics with its exit code,
+/// stdout and stderr if it did not.
+pub fn cli_stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The JSON a command that succeeded printed (`--output json`).
+pub fn cli_json(output: &Output) -> serde_json::Value {
+    let stdout = cli_stdout(output);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }

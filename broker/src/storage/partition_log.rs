@@ -467,7 +467,7 @@ impl PartitionLog {
                 })
             }
         };
-        if self.should_roll(&writer, total, records_in_set) {
+        if should_roll(&config, &writer, total, records_in_set) {
             self.roll(&mut writer).map_err(|e| self.poison_with(e))?;
         }
         let end = writer.position + total;
@@ -690,14 +690,14 @@ impl PartitionLog {
     pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionOutcome, StorageError> {
         // `cleanup.policy=compact` alone keeps every key's latest record
         // however old (Kafka's rule); `compact,delete` also deletes by age and size.
-        if !self.config().cleanup_policy.delete {
+        let config = self.config();
+        if !config.cleanup_policy.delete {
             return Ok(RetentionOutcome {
                 log_start: self.log_start_offset(),
                 ..RetentionOutcome::default()
             });
         }
-        let (retention_ms, retention_bytes) =
-            (self.config().retention_ms, self.config().retention_bytes);
+        let (retention_ms, retention_bytes) = (config.retention_ms, config.retention_bytes);
         self.delete_oldest("retention", |segments| {
             let stats: Vec<SegmentStats> = segments
                 .iter()
@@ -1007,20 +1007,6 @@ impl PartitionLog {
         self.high_watermark_tx.subscribe()
     }
 
-    fn should_roll(&self, writer: &Writer, incoming: u64, incoming_records: i64) -> bool {
-        if writer.position == 0 {
-            return false;
-        }
-        let config = self.config();
-        let too_big = writer.position + incoming > config.segment_bytes;
-        let too_old = config
-            .segment_ms
-            .is_some_and(|max_age| writer.created.elapsed() >= max_age);
-        let offsets_overflow = writer.next_offset + incoming_records - writer.active.base_offset()
-            > i64::from(u32::MAX);
-        too_big || too_old || offsets_overflow || writer.active.index_full()
-    }
-
     /// Seals the active segment (fdatasync, trim, index sync) and starts a new
     /// one at the log end. The new file's directory entry is synced before any
     /// append lands in it, so a crash cannot lose a segment that holds
@@ -1215,6 +1201,23 @@ fn read_log_start(partition: &str, dir: &Path) -> Option<i64> {
             None
         }
     }
+}
+
+/// True when the active segment must be sealed before an append of
+/// `incoming` bytes and `incoming_records` offsets: it would grow past
+/// `segment.bytes`, it is older than `segment.ms`, its relative offsets
+/// would overflow, or its index is full. An empty segment never rolls.
+fn should_roll(config: &LogConfig, writer: &Writer, incoming: u64, incoming_records: i64) -> bool {
+    if writer.position == 0 {
+        return false;
+    }
+    let too_big = writer.position + incoming > config.segment_bytes;
+    let too_old = config
+        .segment_ms
+        .is_some_and(|max_age| writer.created.elapsed() >= max_age);
+    let offsets_overflow =
+        writer.next_offset + incoming_records - writer.active.base_offset() > i64::from(u32::MAX);
+    too_big || too_old || offsets_overflow || writer.active.index_full()
 }
 
 /// Validates a whole record set before anything is written.
