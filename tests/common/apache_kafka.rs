@@ -58,10 +58,21 @@ fn kafka_version() -> String {
 }
 
 /// A random KRaft cluster id: 16 random bytes in URL-safe base64 without
-/// padding, what `kafka-storage random-uuid` prints.
+/// padding, what `kafka-storage random-uuid` prints. Like Kafka's own
+/// `Uuid.randomUuid`, an id starting with `-` is drawn again: the storage
+/// tool would read it as an option ("--cluster-id: expected one argument").
 fn random_cluster_id() -> String {
+    loop {
+        let id = encode_cluster_id(uuid::Uuid::new_v4().into_bytes());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+/// URL-safe base64 without padding of a 16-byte id.
+fn encode_cluster_id(bytes: [u8; 16]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
     let mut bits: u32 = 0;
     let mut held = 0;
     let mut out = String::new();
