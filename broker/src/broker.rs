@@ -17,6 +17,8 @@ use crate::storage::PartitionLog;
 use crate::topics::{
     topic_log_config, validate_topic_name, TopicError, TopicMeta, TopicRegistry, MAX_MESSAGE_BYTES,
 };
+use crate::txn::coordinator::TxnCoordinator;
+use crate::txn::log::{TxnLog, TXN_TOPIC};
 
 /// Errors that stop the broker from starting.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,7 @@ pub struct Broker {
     topics: TopicRegistry,
     advertised: OnceLock<(String, i32)>,
     producer_ids: ProducerIds,
+    txn: TxnCoordinator,
 }
 
 impl Broker {
@@ -94,13 +97,23 @@ impl Broker {
             if tp.topic == OFFSETS_TOPIC {
                 return OffsetStore::log_config(&config.log);
             }
+            if tp.topic == TXN_TOPIC {
+                return TxnLog::log_config(&config.log);
+            }
             known
                 .get(&tp.topic)
                 .and_then(|t| topic_log_config(&config.log, &t.configs).ok())
                 .unwrap_or_else(|| config.log.clone())
         })?;
         let offsets = Arc::new(OffsetStore::open(&logs, &config.log)?);
+        let txn = TxnCoordinator::open(
+            &logs,
+            &config.log,
+            Arc::clone(&offsets),
+            config.transaction_max_timeout_ms,
+        )?;
         let broker = Self {
+            txn,
             offsets,
             coordinator: OnceLock::new(),
             // Never reused, even across restarts: see `producer_ids`.
@@ -122,7 +135,7 @@ impl Broker {
             .into_iter()
             .map(|(tp, _)| tp)
             .chain(self.logs.offline_partitions().into_iter().map(|(tp, _)| tp))
-            .filter(|tp| tp.topic != OFFSETS_TOPIC);
+            .filter(|tp| tp.topic != OFFSETS_TOPIC && tp.topic != TXN_TOPIC);
         for tp in user_partitions {
             let count = on_disk.entry(tp.topic.clone()).or_default();
             *count = (*count).max(tp.partition + 1);
@@ -191,6 +204,11 @@ impl Broker {
         if let Some(coordinator) = self.coordinator.get() {
             coordinator.shutdown().await;
         }
+    }
+
+    /// The transaction coordinator.
+    pub fn txn_coordinator(&self) -> &TxnCoordinator {
+        &self.txn
     }
 
     /// The topics.

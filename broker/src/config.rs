@@ -385,6 +385,15 @@ pub struct BrokerConfig {
     /// `producer.id.expiration.ms`); its next batch is then accepted at any
     /// sequence. Default 86400000 (1 day, Kafka's default).
     pub producer_id_expiration_ms: i64,
+    /// The longest `transaction.timeout.ms` a transactional producer may
+    /// ask for, in ms (Kafka's `transaction.max.timeout.ms`); more is
+    /// INVALID_TRANSACTION_TIMEOUT. Default 900000 (15 min, Kafka's default).
+    pub transaction_max_timeout_ms: i32,
+    /// How often the transaction coordinator aborts transactions open past
+    /// their timeout and retries completions a storage error interrupted
+    /// (Kafka's `transaction.abort.timed.out.transaction.cleanup.interval.ms`,
+    /// 10 s there). Default 1 s.
+    pub transaction_check_interval: Duration,
     /// Consumer-group coordinator settings.
     pub group: GroupConfig,
 }
@@ -468,6 +477,8 @@ impl Default for BrokerConfig {
             fetch_max_bytes: 50 << 20,
             log_cleaner_backoff: Duration::from_millis(15_000),
             producer_id_expiration_ms: 86_400_000,
+            transaction_max_timeout_ms: 900_000,
+            transaction_check_interval: Duration::from_millis(1_000),
             group: GroupConfig::default(),
         }
     }
@@ -482,6 +493,12 @@ impl BrokerConfig {
             return Err(format!(
                 "producer id expiration must be at least 1 ms, got {}",
                 self.producer_id_expiration_ms
+            ));
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            return Err(format!(
+                "transaction max timeout must be at least 1 ms, got {}",
+                self.transaction_max_timeout_ms
             ));
         }
         if self.default_partitions < 1 {

@@ -39,6 +39,7 @@ pub mod server;
 pub mod storage;
 pub mod topic_config;
 pub mod topics;
+pub mod txn;
 
 pub use broker::Broker;
 pub use config::{BrokerConfig, FlushPolicy, GroupConfig, LogConfig, TimestampType};

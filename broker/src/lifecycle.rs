@@ -66,6 +66,7 @@ pub struct RunningBroker {
     server: Server,
     local_addr: SocketAddr,
     maintenance: JoinHandle<()>,
+    transactions: JoinHandle<()>,
 }
 
 impl Broker {
@@ -89,11 +90,13 @@ impl Broker {
         // Group timers (session expiry, rebalance deadlines) run from now on.
         broker.start_group_coordinator();
         let maintenance = tokio::spawn(maintain(Arc::clone(&broker)));
+        let transactions = tokio::spawn(check_transactions(Arc::clone(&broker)));
         Ok(RunningBroker {
             broker,
             server,
             local_addr,
             maintenance,
+            transactions,
         })
     }
 }
@@ -116,6 +119,8 @@ impl RunningBroker {
         self.server.run(shutdown).await;
         self.maintenance.abort();
         let _ = self.maintenance.await;
+        self.transactions.abort();
+        let _ = self.transactions.await;
         let broker = Arc::clone(&self.broker);
         tokio::task::spawn_blocking(move || broker.shutdown())
             .await
@@ -131,6 +136,19 @@ impl RunningBroker {
 /// blocking pool, one round at a time. The log cleaner runs beside them on
 /// its own blocking task (a cleaning pass may take long and must not hold up
 /// interval flushes), one pass at a time, started every
+/// The transaction coordinator's periodic work: finish decisions a restart
+/// or a storage error interrupted (at once on start), then abort
+/// transactions open past their timeout, every
+/// `transaction_check_interval`.
+async fn check_transactions(broker: Arc<Broker>) {
+    let mut ticks = tokio::time::interval(broker.config().transaction_check_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        broker.txn_coordinator().run_checks(broker.logs()).await;
+    }
+}
+
 /// `log_cleaner_backoff` once the previous pass ended.
 async fn maintain(broker: Arc<Broker>) {
     let flush = broker.config().log.flush;

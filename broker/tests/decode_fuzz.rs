@@ -35,6 +35,7 @@ use sediment_broker::protocol::codec::{decode_header, header_prefix, Request};
 use sediment_broker::protocol::frame::FrameDecoder;
 use sediment_broker::protocol::versions::{self, ADVERTISED};
 use sediment_broker::storage::test_batches::batch_with_seed;
+use sediment_protocol::messages::add_partitions_to_txn::AddPartitionsToTxnTopic;
 use sediment_protocol::messages::alter_configs::{
     AlterConfigsResource, AlterableConfig as ReplacedConfig,
 };
@@ -65,6 +66,13 @@ use sediment_protocol::messages::offset_delete::{
 use sediment_protocol::messages::offset_fetch::OffsetFetchRequestTopic;
 use sediment_protocol::messages::produce::{PartitionProduceData, TopicProduceData};
 use sediment_protocol::messages::sync_group::SyncGroupRequestAssignment;
+use sediment_protocol::messages::txn_offset_commit::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use sediment_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
+    ListTransactionsRequest, TxnOffsetCommitRequest,
+};
 use sediment_protocol::messages::{AlterConfigsRequest, IncrementalAlterConfigsRequest};
 use sediment_protocol::messages::{
     ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
@@ -229,6 +237,14 @@ fn decode_body_as(key: ApiKey, request: &Request) -> Option<bool> {
         ApiKey::DescribeLogDirs => request.decode_body::<DescribeLogDirsRequest>().is_ok(),
         ApiKey::OffsetDelete => request.decode_body::<OffsetDeleteRequest>().is_ok(),
         ApiKey::DescribeCluster => request.decode_body::<DescribeClusterRequest>().is_ok(),
+        ApiKey::AddPartitionsToTxn => request.decode_body::<AddPartitionsToTxnRequest>().is_ok(),
+        ApiKey::AddOffsetsToTxn => request.decode_body::<AddOffsetsToTxnRequest>().is_ok(),
+        ApiKey::EndTxn => request.decode_body::<EndTxnRequest>().is_ok(),
+        ApiKey::TxnOffsetCommit => request.decode_body::<TxnOffsetCommitRequest>().is_ok(),
+        ApiKey::DescribeTransactions => {
+            request.decode_body::<DescribeTransactionsRequest>().is_ok()
+        }
+        ApiKey::ListTransactions => request.decode_body::<ListTransactionsRequest>().is_ok(),
         _ => return None,
     })
 }
@@ -796,6 +812,89 @@ fn describe_cluster(version: i16) -> DescribeClusterRequest {
         .with_endpoint_type(if version >= 1 { 2 } else { 1 })
 }
 
+fn transactional_id() -> String {
+    text("fuzz-txn")
+}
+
+fn add_partitions_to_txn(_version: i16) -> AddPartitionsToTxnRequest {
+    AddPartitionsToTxnRequest::default()
+        .with_transactional_id(transactional_id())
+        .with_producer_id(42)
+        .with_producer_epoch(3)
+        .with_topics(vec![
+            AddPartitionsToTxnTopic::default()
+                .with_name(text("orders"))
+                .with_partitions(vec![0, 1, 2]),
+            AddPartitionsToTxnTopic::default()
+                .with_name(text("payments"))
+                .with_partitions(vec![]),
+        ])
+}
+
+fn add_offsets_to_txn(_version: i16) -> AddOffsetsToTxnRequest {
+    AddOffsetsToTxnRequest::default()
+        .with_transactional_id(transactional_id())
+        .with_producer_id(42)
+        .with_producer_epoch(3)
+        .with_group_id(group_id())
+}
+
+fn end_txn(_version: i16) -> EndTxnRequest {
+    EndTxnRequest::default()
+        .with_transactional_id(transactional_id())
+        .with_producer_id(42)
+        .with_producer_epoch(3)
+        .with_committed(true)
+}
+
+fn txn_offset_commit(version: i16) -> TxnOffsetCommitRequest {
+    let partition = |p: i32| {
+        let mut partition = TxnOffsetCommitRequestPartition::default()
+            .with_partition_index(p)
+            .with_committed_offset(100 + i64::from(p))
+            // Nullable: one partition has none.
+            .with_committed_metadata((p != 1).then(|| text("meta")));
+        if version >= 2 {
+            partition.committed_leader_epoch = 2;
+        }
+        partition
+    };
+    let mut request = TxnOffsetCommitRequest::default()
+        .with_transactional_id(transactional_id())
+        .with_group_id(group_id())
+        .with_producer_id(42)
+        .with_producer_epoch(3)
+        .with_topics(vec![
+            TxnOffsetCommitRequestTopic::default()
+                .with_name(text("orders"))
+                .with_partitions(vec![partition(0), partition(1)]),
+            TxnOffsetCommitRequestTopic::default()
+                .with_name(text("payments"))
+                .with_partitions(vec![partition(0)]),
+        ]);
+    if version >= 3 {
+        request.generation_id = 3;
+        request.member_id = text("member-1");
+        request.group_instance_id = Some(text("instance-1"));
+    }
+    request
+}
+
+fn describe_transactions(_version: i16) -> DescribeTransactionsRequest {
+    DescribeTransactionsRequest::default()
+        .with_transactional_ids(vec![transactional_id(), text("other-txn")])
+}
+
+fn list_transactions(version: i16) -> ListTransactionsRequest {
+    let mut request = ListTransactionsRequest::default()
+        .with_state_filters(vec![text("Ongoing"), text("PrepareCommit")])
+        .with_producer_id_filters(vec![42, 7]);
+    if version >= 1 {
+        request.duration_filter = 60_000;
+    }
+    request
+}
+
 /// The tag of the unknown tagged field added to flexible seeds: above every
 /// tag the request schemas declare, so tags stay in ascending order.
 const UNKNOWN_TAG: u32 = 10;
@@ -891,6 +990,12 @@ fn seed_body(key: ApiKey, version: i16) -> Vec<u8> {
         ApiKey::DescribeLogDirs => plain(describe_log_dirs(version), version),
         ApiKey::OffsetDelete => plain(offset_delete(version), version),
         ApiKey::DescribeCluster => plain(describe_cluster(version), version),
+        ApiKey::AddPartitionsToTxn => plain(add_partitions_to_txn(version), version),
+        ApiKey::AddOffsetsToTxn => plain(add_offsets_to_txn(version), version),
+        ApiKey::EndTxn => plain(end_txn(version), version),
+        ApiKey::TxnOffsetCommit => plain(txn_offset_commit(version), version),
+        ApiKey::DescribeTransactions => plain(describe_transactions(version), version),
+        ApiKey::ListTransactions => plain(list_transactions(version), version),
         other => panic!("{other:?} has no seed request: add one, and a body type"),
     }
 }
@@ -1124,6 +1229,16 @@ fn given_seed_request_of_every_served_api_and_version_then_it_decodes_back_to_it
             ApiKey::DescribeLogDirs => round_trip!(DescribeLogDirsRequest, describe_log_dirs),
             ApiKey::OffsetDelete => round_trip!(OffsetDeleteRequest, offset_delete),
             ApiKey::DescribeCluster => round_trip!(DescribeClusterRequest, describe_cluster),
+            ApiKey::AddPartitionsToTxn => {
+                round_trip!(AddPartitionsToTxnRequest, add_partitions_to_txn)
+            }
+            ApiKey::AddOffsetsToTxn => round_trip!(AddOffsetsToTxnRequest, add_offsets_to_txn),
+            ApiKey::EndTxn => round_trip!(EndTxnRequest, end_txn),
+            ApiKey::TxnOffsetCommit => round_trip!(TxnOffsetCommitRequest, txn_offset_commit),
+            ApiKey::DescribeTransactions => {
+                round_trip!(DescribeTransactionsRequest, describe_transactions)
+            }
+            ApiKey::ListTransactions => round_trip!(ListTransactionsRequest, list_transactions),
             other => panic!("{other:?} has no round-trip case"),
         }
     }

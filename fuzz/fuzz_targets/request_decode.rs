@@ -16,6 +16,10 @@ use sediment_broker::protocol::codec::{decode_header, header_prefix, Request};
 use sediment_broker::protocol::frame::FrameDecoder;
 use sediment_broker::protocol::versions::{self, ADVERTISED};
 use sediment_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
+    ListTransactionsRequest, TxnOffsetCommitRequest,
+};
+use sediment_protocol::messages::{
     AlterConfigsRequest, DescribeClusterRequest, DescribeLogDirsRequest,
     IncrementalAlterConfigsRequest, OffsetDeleteRequest,
 };
@@ -65,6 +69,14 @@ fn decode_body(key: ApiKey, request: &Request) {
         ApiKey::DescribeLogDirs => request.decode_body::<DescribeLogDirsRequest>().is_ok(),
         ApiKey::OffsetDelete => request.decode_body::<OffsetDeleteRequest>().is_ok(),
         ApiKey::DescribeCluster => request.decode_body::<DescribeClusterRequest>().is_ok(),
+        ApiKey::AddPartitionsToTxn => request.decode_body::<AddPartitionsToTxnRequest>().is_ok(),
+        ApiKey::AddOffsetsToTxn => request.decode_body::<AddOffsetsToTxnRequest>().is_ok(),
+        ApiKey::EndTxn => request.decode_body::<EndTxnRequest>().is_ok(),
+        ApiKey::TxnOffsetCommit => request.decode_body::<TxnOffsetCommitRequest>().is_ok(),
+        ApiKey::DescribeTransactions => {
+            request.decode_body::<DescribeTransactionsRequest>().is_ok()
+        }
+        ApiKey::ListTransactions => request.decode_body::<ListTransactionsRequest>().is_ok(),
         _ => false,
     };
 }

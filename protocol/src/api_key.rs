@@ -219,7 +219,28 @@ mod tests {
             (ApiKey::OffsetDelete, 0, 0, None),
             (ApiKey::DescribeCluster, 0, 1, Some(0)),
         ];
-        for (key, min, max, flexible) in expected {
+        assert_codec_versions(&expected);
+    }
+
+    #[test]
+    fn given_the_transaction_apis_of_design_section_4_then_the_codec_knows_the_client_versions() {
+        // (key, lowest, highest, first flexible). AddPartitionsToTxn stops at
+        // v3: v4+ batches transactions and is sent by brokers, not clients.
+        let expected = [
+            (ApiKey::AddPartitionsToTxn, 0, 3, Some(3)),
+            (ApiKey::AddOffsetsToTxn, 0, 3, Some(3)),
+            (ApiKey::EndTxn, 0, 3, Some(3)),
+            (ApiKey::TxnOffsetCommit, 0, 3, Some(3)),
+            (ApiKey::DescribeTransactions, 0, 0, Some(0)),
+            (ApiKey::ListTransactions, 0, 1, Some(0)),
+        ];
+        assert_codec_versions(&expected);
+    }
+
+    /// Checks the codec's range and flexible versions of each `(key, lowest,
+    /// highest, first flexible)`.
+    fn assert_codec_versions(expected: &[(ApiKey, i16, i16, Option<i16>)]) {
+        for &(key, min, max, flexible) in expected {
             assert_eq!(
                 key.codec_versions(),
                 Some(VersionRange { min, max }),

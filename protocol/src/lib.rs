@@ -5,9 +5,10 @@
 //!   client sends, at every version the project uses, plus the admin APIs
 //!   DESIGN §4 lists for later work (CreatePartitions, DeleteRecords,
 //!   AlterConfigs, IncrementalAlterConfigs, DescribeLogDirs, OffsetDelete,
-//!   DescribeCluster), which the codec knows before the broker advertises
-//!   them; generated at build time from the declarations in `schema/` (one
-//!   short file per API).
+//!   DescribeCluster) and transactions (AddPartitionsToTxn, AddOffsetsToTxn,
+//!   EndTxn, TxnOffsetCommit, DescribeTransactions, ListTransactions), which
+//!   the codec knows before the broker advertises them; generated at build
+//!   time from the declarations in `schema/` (one short file per API).
 //! - [`wire`]: the primitive encodings, with the checks that make decoding
 //!   safe against hostile frames (every count and length checked against
 //!   the bytes left before anything is allocated).

@@ -135,6 +135,10 @@ settings! {
     log_cleaner_backoff_ms: u64 => |c, v| c.log_cleaner_backoff = Duration::from_millis(v);
     /// Forget an idempotent producer idle this many ms in a partition [default: 86400000].
     producer_id_expiration_ms: i64 => |c, v| c.producer_id_expiration_ms = v;
+    /// Longest transaction.timeout.ms a transactional producer may ask for, in ms [default: 900000].
+    transaction_max_timeout_ms: i32 => |c, v| c.transaction_max_timeout_ms = v;
+    /// How often open transactions past their timeout are aborted, in ms [default: 1000].
+    transaction_check_interval_ms: u64 => |c, v| c.transaction_check_interval = Duration::from_millis(v);
     /// Host advertised to clients in Metadata [default: the listen address].
     advertised_host: String => |c, v| c.advertised_host = Some(v);
     /// This broker's id in Metadata [default: 0].

@@ -18,22 +18,32 @@
 //! - Each group lives in one partition (a hash of its name), so its records
 //!   are ordered.
 //!
+//! - Offsets committed inside a transaction (TxnOffsetCommit) are written
+//!   at once under their own keys (`txn-offset`: producer id, group, topic,
+//!   partition), durable but invisible to [`OffsetStore::fetch`]. When the
+//!   transaction coordinator ends the transaction
+//!   ([`OffsetStore::complete_txn`], after its prepare record is durable), one
+//!   batch turns them into committed offsets (commit) and tombstones their
+//!   staging keys (commit or abort). A crash between the two replays the
+//!   staged offsets, and the coordinator's recovery completes the
+//!   transaction again; completing twice writes nothing the second time.
+//!
 //! Records are Kafka record batches whose keys and values are small JSON
-//! documents, readable with `sediment log dump` and `kcat`.
+//! documents, readable with `sediment log dump` and `kcat`
+//! (`storage::internal_log`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
-use sediment_protocol::records::{decode_batch, split_batches};
 use serde::{Deserialize, Serialize};
 
-use crate::basics::now_ms;
 use crate::basics::TopicPartition;
 use crate::basics::{lock, read_lock, write_lock};
-use crate::config::{CleanupPolicy, FlushPolicy, LogConfig};
+use crate::config::LogConfig;
 use crate::error::StorageError;
-use crate::storage::encode::{encode_plain_batch, PlainRecord};
+use crate::storage::internal_log::{
+    encode_json_records, internal_log_config, make_durable, replay_json,
+};
 use crate::storage::log_manager::LogManager;
 use crate::storage::PartitionLog;
 
@@ -44,9 +54,6 @@ pub const OFFSETS_PARTITIONS: i32 = 8;
 /// Largest segment of an internal partition: small enough that a quiet
 /// group's history becomes cleanable soon (Kafka uses 100 MiB).
 const SEGMENT_BYTES: u64 = 16 << 20;
-/// The largest batch this store writes is uncompressed; this bounds what a
-/// damaged one could make the replay inflate.
-const MAX_INFLATED_BATCH: usize = 256 << 20;
 
 /// A committed position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,12 +91,21 @@ enum Key {
     },
     #[serde(rename = "group")]
     Group { group: String },
+    #[serde(rename = "txn-offset")]
+    TxnOffset {
+        producer_id: i64,
+        group: String,
+        topic: String,
+        partition: i32,
+    },
 }
 
 impl Key {
     fn group(&self) -> &str {
         match self {
-            Key::Offset { group, .. } | Key::Group { group } => group,
+            Key::Offset { group, .. } | Key::Group { group } | Key::TxnOffset { group, .. } => {
+                group
+            }
         }
     }
 }
@@ -121,15 +137,7 @@ impl OffsetStore {
     /// log cleaner, no time or size retention, segments of at most
     /// [`SEGMENT_BYTES`] (fewer if the broker's are smaller).
     pub fn log_config(base: &LogConfig) -> LogConfig {
-        LogConfig {
-            segment_bytes: base.segment_bytes.min(SEGMENT_BYTES),
-            cleanup_policy: CleanupPolicy::COMPACT,
-            segment_ms: None,
-            retention_ms: None,
-            retention_bytes: None,
-            flush: FlushPolicy::Always,
-            ..base.clone()
-        }
+        internal_log_config(base, SEGMENT_BYTES)
     }
 
     /// Opens (creating if needed) the internal partitions and replays them.
@@ -142,7 +150,9 @@ impl OffsetStore {
         }
         let mut view = View::default();
         for log in &partitions {
-            replay(log, &mut view)?;
+            replay_json(log, "committed-offsets", |key, value| {
+                view.apply(key, value)
+            })?;
         }
         tracing::info!(
             groups = view.groups().len(),
@@ -276,6 +286,85 @@ impl OffsetStore {
             .await
     }
 
+    /// Stages offsets committed inside producer `producer_id`'s transaction
+    /// (TxnOffsetCommit): durable when it returns, visible to
+    /// [`OffsetStore::fetch`] only once [`OffsetStore::complete_txn`] commits.
+    pub async fn stage_txn_offsets(
+        &self,
+        producer_id: i64,
+        group: &str,
+        offsets: Vec<(String, i32, CommittedOffset)>,
+    ) -> Result<(), StorageError> {
+        let records = offsets
+            .into_iter()
+            .map(|(topic, partition, offset)| {
+                (
+                    Key::TxnOffset {
+                        producer_id,
+                        group: group.to_string(),
+                        topic,
+                        partition,
+                    },
+                    Some(Value::Offset(offset)),
+                )
+            })
+            .collect();
+        self.write(group, records).await
+    }
+
+    /// Whether a transaction holds uncommitted offsets for this partition
+    /// of `group` (OffsetFetch with `require_stable` answers
+    /// UNSTABLE_OFFSET_COMMIT then).
+    pub fn has_pending_txn_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        read_lock(&self.view).entries.keys().any(|key| {
+            matches!(key, Key::TxnOffset { group: g, topic: t, partition: p, .. }
+                if g == group && t == topic && *p == partition)
+        })
+    }
+
+    /// Ends producer `producer_id`'s transaction for `group`: on commit its
+    /// staged offsets become committed offsets; either way the staging keys
+    /// are tombstoned. Durable when it returns; nothing is written when
+    /// nothing is staged (a second completion).
+    pub async fn complete_txn(
+        &self,
+        producer_id: i64,
+        group: &str,
+        commit: bool,
+    ) -> Result<(), StorageError> {
+        let staged: Vec<(Key, Value)> = read_lock(&self.view)
+            .entries
+            .iter()
+            .filter(|(key, _)| {
+                matches!(key, Key::TxnOffset { producer_id: id, group: g, .. }
+                    if *id == producer_id && g == group)
+            })
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let mut records = Vec::with_capacity(staged.len() * 2);
+        for (key, value) in staged {
+            if let (
+                true,
+                Key::TxnOffset {
+                    group,
+                    topic,
+                    partition,
+                    ..
+                },
+            ) = (commit, &key)
+            {
+                let committed = Key::Offset {
+                    group: group.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                records.push((committed, Some(value)));
+            }
+            records.push((key, None));
+        }
+        self.write(group, records).await
+    }
+
     /// Bytes held by the internal log (for tests and operators).
     pub fn log_size_bytes(&self) -> u64 {
         self.partitions.iter().map(|p| p.size_bytes()).sum()
@@ -294,7 +383,7 @@ impl OffsetStore {
         let log = Arc::clone(&self.partitions[index]);
         let next_offset = {
             let _writer = lock(&self.writer);
-            let batch = encode(&records)?;
+            let batch = encode_json_records(OFFSETS_TOPIC, &records)?;
             let outcome = log.append(&batch)?;
             let mut view = write_lock(&self.view);
             for (key, value) in records {
@@ -328,89 +417,6 @@ impl View {
         groups.dedup();
         groups
     }
-}
-
-async fn make_durable(log: &Arc<PartitionLog>, offset: i64) -> Result<(), StorageError> {
-    let log = Arc::clone(log);
-    tokio::task::spawn_blocking(move || log.make_durable(offset))
-        .await
-        .map_err(|e| {
-            StorageError::io(
-                "fdatasync",
-                OFFSETS_TOPIC,
-                std::io::Error::other(e.to_string()),
-            )
-        })?
-}
-
-/// Encodes records as one uncompressed batch (JSON keys and values).
-fn encode(records: &[(Key, Option<Value>)]) -> Result<Vec<u8>, StorageError> {
-    let failed =
-        |reason: String| StorageError::io("encode", OFFSETS_TOPIC, std::io::Error::other(reason));
-    let now = now_ms();
-    let plain = records
-        .iter()
-        .map(|(key, value)| {
-            Ok(PlainRecord {
-                key: Some(Bytes::from(serde_json::to_vec(key)?)),
-                value: value
-                    .as_ref()
-                    .map(serde_json::to_vec)
-                    .transpose()?
-                    .map(Bytes::from),
-                timestamp: now,
-            })
-        })
-        .collect::<Result<Vec<_>, serde_json::Error>>()
-        .map_err(|e| failed(e.to_string()))?;
-    encode_plain_batch(plain).map_err(failed)
-}
-
-/// Applies every record of a partition, in order, to the view.
-fn replay(log: &PartitionLog, view: &mut View) -> Result<(), StorageError> {
-    let mut offset = log.log_start_offset();
-    while offset < log.high_watermark() {
-        let read = log.read(offset, 1 << 20)?;
-        if read.bytes.is_empty() {
-            break;
-        }
-        let bytes = read.bytes.clone();
-        let sets = split_batches(&bytes)
-            .map(|batch| decode_batch(batch, MAX_INFLATED_BATCH))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                StorageError::io(
-                    "replay",
-                    log.dir(),
-                    std::io::Error::other(format!("undecodable batch at offset {offset}: {e}")),
-                )
-            })?;
-        for set in sets {
-            for record in set.records {
-                let Some(key) = record
-                    .key
-                    .as_ref()
-                    .and_then(|k| serde_json::from_slice::<Key>(k).ok())
-                else {
-                    tracing::warn!(partition = %log.name(), offset = record.offset, "skipping an unreadable committed-offsets record");
-                    continue;
-                };
-                let value = match &record.value {
-                    None => None,
-                    Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
-                        Ok(value) => Some(value),
-                        Err(_) => {
-                            tracing::warn!(partition = %log.name(), offset = record.offset, "skipping an unreadable committed-offsets value");
-                            continue;
-                        }
-                    },
-                };
-                view.apply(key, value);
-            }
-        }
-        offset = read.next_offset;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -540,7 +546,7 @@ mod tests {
                 written > 2 << 20,
                 "{written} bytes: the test writes enough to clean"
             );
-            let cleaned = logs.clean_due_partitions(now_ms());
+            let cleaned = logs.clean_due_partitions(crate::basics::now_ms());
             assert!(!cleaned.is_empty(), "the busy partition was due");
             assert!(
                 store.log_size_bytes() < 512 << 10,

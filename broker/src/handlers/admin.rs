@@ -213,15 +213,36 @@ pub fn describe_configs(
 }
 
 /// The InitProducerId response: a fresh id, epoch 0. Transactions are not supported.
-pub fn init_producer_id(
+pub async fn init_producer_id(
     broker: &Arc<Broker>,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
         .with_producer_id(-1)
         .with_producer_epoch(-1);
-    if request.transactional_id.is_some() {
-        return response.with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code());
+    if let Some(transactional_id) = request.transactional_id {
+        if transactional_id.is_empty() {
+            return response.with_error_code(ErrorCode::InvalidRequest.code());
+        }
+        let mut fresh = || broker.next_producer_id();
+        let initialised = broker
+            .txn_coordinator()
+            .init_producer_id(
+                broker.logs(),
+                &transactional_id,
+                request.transaction_timeout_ms,
+                &mut fresh,
+            )
+            .await;
+        return match initialised {
+            Ok((producer_id, epoch)) => response
+                .with_producer_id(producer_id)
+                .with_producer_epoch(epoch),
+            Err(error) => {
+                tracing::info!(transactional_id = %transactional_id, error = %error, "InitProducerId refused");
+                response.with_error_code(error.kafka_error_code())
+            }
+        };
     }
     match broker.next_producer_id() {
         Ok(id) => response.with_producer_id(id).with_producer_epoch(0),

@@ -3,8 +3,10 @@
 //! passes. Woken by the partitions' high-watermark channels, never by sleeps.
 //!
 //! Kafka's rules kept here: records are an empty array (never null) when
-//! there are none; the last stable offset is the high watermark (no
-//! transactions); the preferred read replica is -1; and the first batch of the
+//! there are none; every partition reports its last stable offset; a
+//! read_committed fetch (`isolation_level` 1) returns only batches below
+//! it, with the aborted transactions overlapping them (null for
+//! read_uncommitted); the preferred read replica is -1; and the first batch of the
 //! response is returned whole even when it is larger than `max_bytes`, so a
 //! consumer can always make progress.
 
@@ -15,7 +17,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sediment_protocol::messages::fetch::{FetchableTopicResponse, PartitionData};
+use sediment_protocol::messages::fetch::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use sediment_protocol::messages::{FetchRequest, FetchResponse};
 use sediment_protocol::ErrorCode;
 use tokio::sync::watch;
@@ -28,6 +32,9 @@ use crate::protocol::errors::ToErrorCode;
 /// A pending wait for one partition's high watermark to move.
 type HighWatermarkChange<'a> =
     Pin<Box<dyn Future<Output = Result<(), watch::error::RecvError>> + Send + 'a>>;
+
+/// `isolation_level` of a read_committed consumer.
+const READ_COMMITTED: i8 = 1;
 
 /// Longest a fetch may wait, whatever the client asks.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
@@ -104,20 +111,39 @@ fn read_once(
                     let budget = partition_max.min(max_bytes.saturating_sub(total));
                     // Once something is in the response, a partition with no budget left is skipped;
                     // the first batch of the response is always whole.
+                    let committed = request.isolation_level == READ_COMMITTED;
                     let read = if budget == 0 && total > 0 {
                         Ok(None)
+                    } else if committed {
+                        log.read_committed(wanted.fetch_offset, budget.max(1))
+                            .map(|read| Some((read.read.bytes, read.aborted)))
                     } else {
-                        log.read(wanted.fetch_offset, budget.max(1)).map(Some)
+                        log.read(wanted.fetch_offset, budget.max(1))
+                            .map(|read| Some((read.bytes, Vec::new())))
                     };
                     match read {
                         Ok(read) => {
-                            let high_watermark = log.high_watermark();
-                            data.high_watermark = high_watermark;
-                            data.last_stable_offset = high_watermark;
+                            data.high_watermark = log.high_watermark();
+                            data.last_stable_offset = log.last_stable_offset();
                             data.log_start_offset = log.log_start_offset();
-                            if let Some(read) = read {
-                                total += read.bytes.len();
-                                data.records = Some(read.bytes);
+                            if committed {
+                                data.aborted_transactions = Some(Vec::new());
+                            }
+                            if let Some((bytes, aborted)) = read {
+                                total += bytes.len();
+                                data.records = Some(bytes);
+                                if committed {
+                                    data.aborted_transactions = Some(
+                                        aborted
+                                            .into_iter()
+                                            .map(|a| {
+                                                AbortedTransaction::default()
+                                                    .with_producer_id(a.producer_id)
+                                                    .with_first_offset(a.first_offset)
+                                            })
+                                            .collect(),
+                                    );
+                                }
                             }
                             waiters.push(waiter);
                         }
@@ -129,7 +155,7 @@ fn read_once(
                                 other => other.kafka_error_code(),
                             };
                             data.high_watermark = log.high_watermark();
-                            data.last_stable_offset = data.high_watermark;
+                            data.last_stable_offset = log.last_stable_offset();
                             data.log_start_offset = log.log_start_offset();
                             errors = true;
                         }

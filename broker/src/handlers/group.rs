@@ -58,6 +58,8 @@ use crate::protocol::errors::ToErrorCode;
 
 /// `key_type` of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
+/// FindCoordinator `key_type` for a transactional id.
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// The FindCoordinator response: this broker for groups (one key before v4,
 /// a batch of keys from v4).
@@ -73,15 +75,14 @@ pub fn find_coordinator(
             .with_key(key)
             .with_node_id(-1)
             .with_port(-1);
-        if request.key_type == KEY_TYPE_GROUP {
+        if request.key_type == KEY_TYPE_GROUP || request.key_type == KEY_TYPE_TRANSACTION {
             coordinator.node_id = node;
             coordinator.host = host.clone();
             coordinator.port = port;
         } else {
-            coordinator.error_code = ErrorCode::CoordinatorNotAvailable.code();
-            coordinator.error_message = Some(String::from(
-                "transactions are not supported by this broker",
-            ));
+            coordinator.error_code = ErrorCode::InvalidRequest.code();
+            coordinator.error_message =
+                Some(format!("unknown coordinator key type {}", request.key_type));
         }
         coordinator
     };
@@ -434,7 +435,18 @@ pub fn offset_fetch(
                     .with_partitions(
                         t.partition_indexes
                             .iter()
-                            .map(|&p| partition(p, store.fetch(&group, &name, p)))
+                            .map(|&p| {
+                                // A read_committed consumer asks for stable
+                                // offsets: one a transaction may still
+                                // change is retried, as Kafka answers.
+                                if request.require_stable
+                                    && store.has_pending_txn_offset(&group, &name, p)
+                                {
+                                    return partition(p, None)
+                                        .with_error_code(ErrorCode::UnstableOffsetCommit.code());
+                                }
+                                partition(p, store.fetch(&group, &name, p))
+                            })
                             .collect(),
                     )
                     .with_name(t.name)

@@ -21,6 +21,7 @@ pub mod metadata;
 pub mod offset_delete;
 pub mod offsets;
 pub mod produce;
+pub mod txn;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -197,7 +198,31 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, H
         ),
         ApiKey::InitProducerId => reply!(
             ApiKey::InitProducerId,
-            admin::init_producer_id(broker, request.decode_body()?)
+            admin::init_producer_id(broker, request.decode_body()?).await
+        ),
+        ApiKey::AddPartitionsToTxn => reply!(
+            ApiKey::AddPartitionsToTxn,
+            txn::add_partitions(broker, request.decode_body()?).await
+        ),
+        ApiKey::AddOffsetsToTxn => reply!(
+            ApiKey::AddOffsetsToTxn,
+            txn::add_offsets(broker, request.decode_body()?).await
+        ),
+        ApiKey::EndTxn => reply!(
+            ApiKey::EndTxn,
+            txn::end_txn(broker, request.decode_body()?).await
+        ),
+        ApiKey::TxnOffsetCommit => reply!(
+            ApiKey::TxnOffsetCommit,
+            txn::txn_offset_commit(broker, request.decode_body()?).await
+        ),
+        ApiKey::DescribeTransactions => reply!(
+            ApiKey::DescribeTransactions,
+            txn::describe_transactions(broker, request.decode_body()?).await
+        ),
+        ApiKey::ListTransactions => reply!(
+            ApiKey::ListTransactions,
+            txn::list_transactions(broker, request.decode_body()?).await
         ),
         key => return Err(DecodeError::UnsupportedApi { key }.into()),
     };

@@ -1,4 +1,5 @@
-//! ListOffsets: earliest (-2), latest (-1), largest timestamp (-3), or the
+//! ListOffsets: earliest (-2), latest (-1: the high watermark, or the last
+//! stable offset for read_committed), largest timestamp (-3), or the
 //! first offset at or after a timestamp (through the time index).
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ pub fn list_offsets(
                         Ok(log) => {
                             let found = match wanted.timestamp {
                                 EARLIEST => Ok(Some((log.log_start_offset(), -1))),
+                                // read_committed consumers start at the last stable offset.
+                                LATEST if request.isolation_level == 1 => {
+                                    Ok(Some((log.last_stable_offset(), -1)))
+                                }
                                 LATEST => Ok(Some((log.high_watermark(), -1))),
                                 MAX_TIMESTAMP => log.try_offset_for_timestamp(log.max_timestamp()),
                                 timestamp => log.try_offset_for_timestamp(timestamp),

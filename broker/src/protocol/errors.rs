@@ -8,6 +8,8 @@ use crate::broker::TopicOpError;
 use crate::error::StorageError;
 use crate::group::coordinator::CoordinatorError;
 use crate::group::state::GroupError;
+use crate::txn::coordinator::TxnError;
+use crate::txn::state::TxnRefusal;
 
 /// A refusal as a client sees it: a Kafka error code and a message for the
 /// APIs that carry one.
@@ -43,7 +45,13 @@ macro_rules! refusal_from {
         }
     )*};
 }
-refusal_from!(StorageError, TopicOpError, GroupError, CoordinatorError);
+refusal_from!(
+    StorageError,
+    TopicOpError,
+    GroupError,
+    CoordinatorError,
+    TxnError
+);
 
 /// A domain error's Kafka error code.
 pub trait ToErrorCode {
@@ -107,6 +115,27 @@ impl ToErrorCode for CoordinatorError {
             CoordinatorError::Storage(_) | CoordinatorError::Stopped => {
                 ErrorCode::CoordinatorNotAvailable
             }
+        }
+    }
+}
+
+impl ToErrorCode for TxnError {
+    /// An unknown transactional id is INVALID_PRODUCER_ID_MAPPING, as Kafka
+    /// answers; a storage failure is COORDINATOR_NOT_AVAILABLE, which
+    /// clients retry (the decision, if any was made, is finished later).
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            TxnError::Refused(refusal) => match refusal {
+                TxnRefusal::ProducerFenced { .. } => ErrorCode::ProducerFenced,
+                TxnRefusal::InvalidProducerIdMapping(_) => ErrorCode::InvalidProducerIdMapping,
+                TxnRefusal::ConcurrentTransactions => ErrorCode::ConcurrentTransactions,
+                TxnRefusal::InvalidTxnState(_) => ErrorCode::InvalidTxnState,
+                TxnRefusal::InvalidTransactionTimeout { .. } => {
+                    ErrorCode::InvalidTransactionTimeout
+                }
+            },
+            TxnError::UnknownTransactionalId(_) => ErrorCode::InvalidProducerIdMapping,
+            TxnError::Storage(_) => ErrorCode::CoordinatorNotAvailable,
         }
     }
 }

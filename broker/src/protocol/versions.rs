@@ -59,6 +59,11 @@ pub const ADVERTISED: &[ApiRange] = &[
     // Every version the codec knows.
     range(ApiKey::DeleteRecords, 0, 2),
     range(ApiKey::InitProducerId, 0, 4),
+    // Every version the codec knows (v4+ is broker-to-broker batching).
+    range(ApiKey::AddPartitionsToTxn, 0, 3),
+    range(ApiKey::AddOffsetsToTxn, 0, 3),
+    range(ApiKey::EndTxn, 0, 3),
+    range(ApiKey::TxnOffsetCommit, 0, 3),
     // Kafka 4 starts at v1 (v0 has no config sources), so v1–4 is advertised.
     range(ApiKey::DescribeConfigs, 1, 4),
     // Every version the codec knows.
@@ -75,6 +80,8 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::OffsetDelete, 0, 0),
     // Every version the codec knows.
     range(ApiKey::DescribeCluster, 0, 1),
+    range(ApiKey::DescribeTransactions, 0, 0),
+    range(ApiKey::ListTransactions, 0, 1),
 ];
 
 /// The advertised range of `key`, if the broker serves it.

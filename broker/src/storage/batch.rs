@@ -50,6 +50,10 @@ const PATCHABLE_LEN: usize = MAX_TIMESTAMP_AT + 8;
 const OUTSIDE_CRC_LEN: usize = CRC_AT;
 /// The timestamp-type bit of `attributes`: set, the batch carries LogAppendTime.
 pub const TIMESTAMP_TYPE_LOG_APPEND_TIME: i16 = 0x08;
+/// The transactional bit of `attributes`: the batch belongs to a transaction.
+pub const TRANSACTIONAL_FLAG: i16 = 0x10;
+/// The control bit of `attributes`: the batch is a transaction marker.
+pub const CONTROL_FLAG: i16 = 0x20;
 /// Kafka's "no timestamp" (`RecordBatch.NO_TIMESTAMP`), accepted whatever the bounds.
 pub const NO_TIMESTAMP: i64 = -1;
 const RECORD_COUNT_AT: usize = 57;
@@ -278,6 +282,38 @@ impl<'a> BatchHeader<'a> {
     /// The records section (possibly compressed).
     pub fn records(&self) -> &'a [u8] {
         &self.bytes[BATCH_HEADER_LEN..]
+    }
+
+    /// Whether the batch belongs to a transaction (`attributes` bit 0x10).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes() & TRANSACTIONAL_FLAG != 0
+    }
+
+    /// Whether the batch is a control batch (`attributes` bit 0x20).
+    pub fn is_control(&self) -> bool {
+        self.attributes() & CONTROL_FLAG != 0
+    }
+
+    /// The outcome a transaction marker records: `Some(true)` for a commit,
+    /// `Some(false)` for an abort, `None` when this is not a control batch
+    /// whose first record's key is a marker (version i16, type i16: 0 abort,
+    /// 1 commit). Markers are never compressed.
+    pub fn marker_commits(&self) -> Option<bool> {
+        if !self.is_control() || self.compression() != 0 {
+            return None;
+        }
+        let mut records = self.records();
+        let length = usize::try_from(read_varlong(&mut records)?).ok()?;
+        let mut body = records.get(..length)?.get(1..)?; // attributes i8
+        read_varlong(&mut body)?; // timestampDelta
+        read_varlong(&mut body)?; // offsetDelta
+        let key_len = usize::try_from(read_varlong(&mut body)?).ok()?;
+        let key = body.get(..key_len)?;
+        match key.get(2..4)? {
+            [0, 0] => Some(false),
+            [0, 1] => Some(true),
+            _ => None,
+        }
     }
 
     /// The timestamp type the batch declares (the `attributes` bit 0x08).

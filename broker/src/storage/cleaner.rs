@@ -27,6 +27,14 @@
 //!    sequence moved with its first kept record; an unchanged batch is copied
 //!    byte for byte. **Offsets never change**: gaps appear, which recovery
 //!    accepts below the checkpoint and reads step over.
+//!
+//!    Transactions: only segments wholly below the last stable offset are
+//!    cleanable (an open transaction's records may still be aborted). The
+//!    records of aborted transactions (the partition's `.txnindex`) are
+//!    dropped and never count as a key's latest record, so an aborted write
+//!    cannot hide the committed value before it; markers are kept, so a
+//!    read_committed reader of the cleaned log still sees where every
+//!    transaction ended.
 //! 3. **Tombstones** (a key with a null value) are removed only once the
 //!    segment holding them was last appended to more than
 //!    `delete.retention.ms` before `now`. A consumer that reads the log from
@@ -95,6 +103,7 @@ use crate::storage::recovery::{
     LOG_EXT, SWAP_SUFFIX, TIME_INDEX_EXT,
 };
 use crate::storage::sealed::SealedSegment;
+use crate::storage::txn_index::AbortedTxn;
 
 /// Default memory for the key → offset map: 128 MiB of keys and entries.
 pub const MAP_MEMORY_BYTES: usize = 128 * 1024 * 1024;
@@ -257,6 +266,21 @@ impl Throttle {
 struct OffsetMap {
     latest: HashMap<Box<[u8]>, i64>,
     memory: usize,
+    /// The partition's aborted transactions when the pass began.
+    aborted: Vec<AbortedTxn>,
+}
+
+impl OffsetMap {
+    /// Whether `batch` holds data of an aborted transaction.
+    fn is_aborted(&self, batch: &sediment_protocol::records::RecordBatch) -> bool {
+        batch.transactional
+            && !batch.control
+            && self.aborted.iter().any(|a| {
+                a.producer_id == batch.producer_id
+                    && a.first_offset <= batch.base_offset
+                    && batch.base_offset < a.last_offset
+            })
+    }
 }
 
 /// What the pass decided up front.
@@ -375,10 +399,14 @@ impl Cleaner {
         let sealed = log.sealed_segments();
         let first_dirty = sealed.iter().position(|s| s.next_offset() > checkpoint)?;
         let min_lag = i64::try_from(config.min_compaction_lag_ms.as_millis()).unwrap_or(i64::MAX);
+        let last_stable = log.last_stable_offset();
         let cleanable_end = first_dirty
             + sealed[first_dirty..]
                 .iter()
-                .take_while(|s| s.last_append_ms() <= now_ms.saturating_sub(min_lag))
+                .take_while(|s| {
+                    s.last_append_ms() <= now_ms.saturating_sub(min_lag)
+                        && s.next_offset() <= last_stable
+                })
                 .count();
         if cleanable_end == first_dirty {
             return None;
@@ -420,6 +448,7 @@ impl Cleaner {
         let mut map = OffsetMap {
             latest: HashMap::new(),
             memory: 0,
+            aborted: log.aborted_txns(),
         };
         let mut covered = plan.first_dirty;
         for segment in &plan.sealed[plan.first_dirty..plan.cleanable_end] {
@@ -427,7 +456,7 @@ impl Cleaner {
             let mut memory = 0usize;
             self.for_each_batch(log, segment, gaps_below, throttle, |_, batch| {
                 if let Some(decoded) = batch {
-                    if !decoded.control {
+                    if !decoded.control && !map.is_aborted(&decoded) {
                         for record in &decoded.records {
                             if let Some(key) = &record.key {
                                 if let Some(slot) = keys.get_mut(key.as_ref()) {
@@ -560,6 +589,10 @@ impl Cleaner {
                         return out.emit(raw);
                     };
                     let total = decoded.records.len();
+                    if map.is_aborted(&decoded) {
+                        removed += total as u64;
+                        return out.mark_changed();
+                    }
                     let kept: Vec<Record> = decoded
                         .records
                         .iter()

@@ -21,6 +21,7 @@ pub mod cleaner;
 pub mod cleaner_checkpoint;
 pub mod encode;
 pub mod index;
+pub mod internal_log;
 pub mod keys;
 pub mod log_manager;
 pub mod partition_log;
@@ -29,6 +30,7 @@ pub mod recovery;
 pub mod retention;
 pub mod sealed;
 pub mod segment;
+pub mod txn_index;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_batches;

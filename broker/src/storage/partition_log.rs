@@ -63,6 +63,15 @@
 //!   open from the newest snapshot plus the batches after it, so it survives
 //!   a kill -9; snapshots below the oldest segment kept are deleted.
 //!
+//! - Transactions (`storage::txn_index`): the coordinator ends a
+//!   transaction with [`PartitionLog::append_marker`], a control batch
+//!   appended under the writer lock like any batch. The first unstable
+//!   offset (the first batch of the oldest open transaction) is kept in an
+//!   atomic, updated under the writer lock; the last stable offset is the
+//!   smaller of it and the high watermark, and read_committed reads
+//!   ([`PartitionLog::read_committed`]) stop there and carry the aborted
+//!   transactions overlapping what they return.
+//!
 //! Lock order: `writer` before `segments`, and `writer` before `sync`; the
 //! syncing thread never holds `sync` while taking `writer`.
 
@@ -79,12 +88,17 @@ use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::StorageError;
 use crate::storage::batch::{BatchHeader, BatchIter};
 use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
+use crate::storage::encode::{encode_marker, TxnMarker};
 use crate::storage::index::IndexCadence;
 use crate::storage::producer_state::{self, Checked, ProducerStateTable};
 use crate::storage::recovery::{self, Finding, RecoveryHint, SegmentFiles};
 use crate::storage::retention::{segments_to_delete, SegmentStats};
 use crate::storage::sealed::{LogSegment, SealedSegment, SegmentCache};
 use crate::storage::segment::{self, resume_cadence, AppendStamp, Segment};
+use crate::storage::txn_index::{AbortedIndex, AbortedTxn};
+
+/// No open transaction: the first unstable offset is unbounded.
+const NO_UNSTABLE_OFFSET: i64 = i64::MAX;
 
 /// What an append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +125,17 @@ pub struct ReadOutcome {
     pub high_watermark: i64,
     /// The log start offset when the read started.
     pub log_start: i64,
+}
+
+/// What a read_committed read returned.
+#[derive(Debug, Clone)]
+pub struct CommittedRead {
+    /// The read, cut before the first batch at or past the last stable offset.
+    pub read: ReadOutcome,
+    /// The last stable offset when the read started.
+    pub last_stable_offset: i64,
+    /// Aborted transactions with data in what was returned.
+    pub aborted: Vec<AbortedTxn>,
 }
 
 /// What a retention pass deleted.
@@ -211,6 +236,11 @@ pub struct PartitionLog {
     /// under `writer` (appends, rolls, close) or alone (expiry); lock order
     /// `writer` before `producers`.
     producers: Mutex<ProducerStateTable>,
+    /// [`ProducerStateTable::first_unstable_offset`], or
+    /// [`NO_UNSTABLE_OFFSET`]; written under `writer`.
+    first_unstable: AtomicI64,
+    /// Aborted transactions; lock order `writer` before `aborted`.
+    aborted: Mutex<AbortedIndex>,
 }
 
 impl PartitionLog {
@@ -354,10 +384,20 @@ impl PartitionLog {
             .iter()
             .map(|s| (s.base_offset(), SegmentFiles::new(dir, s.base_offset()).log))
             .collect();
-        let producers = producer_state::rebuild(&name, dir, &segment_logs, next_offset, now_ms())?;
+        let (producers, replayed_aborts) =
+            producer_state::rebuild(&name, dir, &segment_logs, next_offset, now_ms())?;
+        let mut aborted = AbortedIndex::load(&name, dir, log_start, next_offset)?;
+        for entry in replayed_aborts {
+            aborted.record(dir, active.base_offset(), entry)?;
+        }
+        let first_unstable = producers
+            .first_unstable_offset()
+            .unwrap_or(NO_UNSTABLE_OFFSET);
         let (high_watermark_tx, _) = watch::channel(next_offset);
         Ok(Self {
             producers: Mutex::new(producers),
+            first_unstable: AtomicI64::new(first_unstable),
+            aborted: Mutex::new(aborted),
             name,
             dir: dir.to_path_buf(),
             writer: Mutex::new(Writer::new(
@@ -467,22 +507,105 @@ impl PartitionLog {
                 })
             }
         };
-        if should_roll(&config, &writer, total, records_in_set) {
-            self.roll(&mut writer).map_err(|e| self.poison_with(e))?;
+        let (base_offset, next_offset) =
+            self.write_locked(&mut writer, &config, &batches, total, records_in_set, now)?;
+        let mut producers = lock(&self.producers);
+        producers.commit(producer_update);
+        self.publish_unstable(&producers);
+        drop(producers);
+        self.publish_append(&mut writer, &config, next_offset);
+        Ok(AppendOutcome {
+            base_offset,
+            last_offset: next_offset - 1,
+            next_offset,
+            log_append_time_ms: if log_append_time { now } else { -1 },
+        })
+    }
+
+    /// Appends a transaction marker (a control batch) for the coordinator,
+    /// closing `marker.producer_id`'s open transaction here; an abort is
+    /// recorded in the aborted-transaction index. Call
+    /// [`PartitionLog::make_durable`] with the outcome's `next_offset`
+    /// before reporting the marker written. A marker whose epoch is older
+    /// than the producer's is [`StorageError::InvalidProducerEpoch`].
+    pub fn append_marker(&self, marker: TxnMarker) -> Result<AppendOutcome, StorageError> {
+        self.check_poison()?;
+        let config = self.config();
+        let mut writer = lock(&self.writer);
+        self.check_poison()?;
+        let now = now_ms();
+        lock(&self.producers).check_marker(&marker)?;
+        let bytes = encode_marker(marker, now).map_err(StorageError::Config)?;
+        let batches = validate_record_set(&bytes)?;
+        let total = bytes.len() as u64;
+        let (base_offset, next_offset) =
+            self.write_locked(&mut writer, &config, &batches, total, 1, now)?;
+        let mut producers = lock(&self.producers);
+        let aborted = producers.complete_txn(&marker, base_offset, now);
+        self.publish_unstable(&producers);
+        drop(producers);
+        if let Some(entry) = aborted {
+            let segment_base = writer.active.base_offset();
+            if let Err(error) = lock(&self.aborted).record(&self.dir, segment_base, entry) {
+                return Err(self.poison_with(error));
+            }
+        }
+        self.publish_append(&mut writer, &config, next_offset);
+        Ok(AppendOutcome {
+            base_offset,
+            last_offset: next_offset - 1,
+            next_offset,
+            log_append_time_ms: -1,
+        })
+    }
+
+    fn publish_unstable(&self, producers: &ProducerStateTable) {
+        self.first_unstable.store(
+            producers
+                .first_unstable_offset()
+                .unwrap_or(NO_UNSTABLE_OFFSET),
+            Ordering::Release,
+        );
+    }
+
+    /// Makes an append written under `writer` visible: the log end, and
+    /// under an interval flush the high watermark.
+    fn publish_append(&self, writer: &mut Writer, config: &LogConfig, next_offset: i64) {
+        self.log_end.store(next_offset, Ordering::Release);
+        if let FlushPolicy::Interval(_) = config.flush {
+            writer.active.publish(writer.position);
+            self.advance_high_watermark(next_offset);
+        }
+    }
+
+    /// Writes validated `batches` (`total` bytes, `records_in_set` records)
+    /// at the log end under the writer lock, rolling first if due. Returns
+    /// the first offset written and the next offset.
+    fn write_locked(
+        &self,
+        writer: &mut Writer,
+        config: &LogConfig,
+        batches: &[BatchHeader<'_>],
+        total: u64,
+        records_in_set: i64,
+        now: i64,
+    ) -> Result<(i64, i64), StorageError> {
+        if should_roll(config, writer, total, records_in_set) {
+            self.roll(writer).map_err(|e| self.poison_with(e))?;
         }
         let end = writer.position + total;
         // Nothing is written yet: a failed reservation refuses this append
         // and leaves the partition writable, so space freed later is used
         // by the next append without a restart.
         let reserved = self
-            .reserve_for(&mut writer, end)
+            .reserve_for(writer, end)
             .and_then(|()| writer.active.reserve_index_room(batches.len()));
-        self.note_reservation(&mut writer, reserved)?;
+        self.note_reservation(writer, reserved)?;
         let base_offset = writer.next_offset;
         let stamp = AppendStamp {
             leader_epoch: config.leader_epoch,
             now_ms: now,
-            log_append_time,
+            log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
         };
         let Writer {
             active,
@@ -491,26 +614,11 @@ impl PartitionLog {
             ..
         } = &mut *writer;
         let (next_offset, new_position) = active
-            .write_batches(*position, &batches, base_offset, stamp, cadence)
+            .write_batches(*position, batches, base_offset, stamp, cadence)
             .map_err(|e| self.poison_with(e))?;
         writer.position = new_position;
         writer.next_offset = next_offset;
-        lock(&self.producers).commit(producer_update);
-        self.log_end.store(next_offset, Ordering::Release);
-        if let FlushPolicy::Interval(_) = config.flush {
-            writer.active.publish(new_position);
-            self.advance_high_watermark(next_offset);
-        }
-        Ok(AppendOutcome {
-            base_offset,
-            last_offset: next_offset - 1,
-            next_offset,
-            log_append_time_ms: if stamp.log_append_time {
-                stamp.now_ms
-            } else {
-                -1
-            },
-        })
+        Ok((base_offset, next_offset))
     }
 
     /// Blocks until everything before `offset` (capped at the log end) is
@@ -614,6 +722,60 @@ impl PartitionLog {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// The last stable offset: the high watermark, or the first batch of
+    /// the oldest open transaction if that is lower.
+    pub fn last_stable_offset(&self) -> i64 {
+        let high_watermark = self.high_watermark();
+        high_watermark.min(self.first_unstable.load(Ordering::Acquire))
+    }
+
+    /// A read_committed read: [`PartitionLog::read`] cut before the first
+    /// batch at or past the last stable offset, with the aborted
+    /// transactions that have data in what it returns.
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<CommittedRead, StorageError> {
+        let last_stable_offset = self.last_stable_offset();
+        let mut read = self.read(offset, max_bytes)?;
+        let mut kept = 0;
+        if !read.bytes.is_empty() {
+            let mut next_offset = offset;
+            for item in BatchIter::headers(&read.bytes) {
+                let Ok((_, header)) = item else { break };
+                if header.base_offset() >= last_stable_offset {
+                    break;
+                }
+                kept += header.total_len();
+                next_offset = header.last_offset() + 1;
+            }
+            read.bytes = read.bytes.slice(..kept);
+            read.next_offset = next_offset.max(offset);
+        }
+        let aborted = if kept == 0 {
+            Vec::new()
+        } else {
+            lock(&self.aborted).overlapping(offset, read.next_offset)
+        };
+        Ok(CommittedRead {
+            read,
+            last_stable_offset,
+            aborted,
+        })
+    }
+
+    /// The aborted transactions whose markers are in the log (the cleaner
+    /// and `log dump` read them).
+    pub fn aborted_txns(&self) -> Vec<AbortedTxn> {
+        lock(&self.aborted).entries().to_vec()
+    }
+
+    /// Open transactions in this partition: producer id → first offset.
+    pub fn open_txns(&self) -> std::collections::BTreeMap<i64, i64> {
+        lock(&self.producers).open_txns().clone()
     }
 
     /// Whole batches from the segment holding `offset`; when `offset` lies
@@ -736,6 +898,8 @@ impl PartitionLog {
             outcome.segments_deleted += 1;
             outcome.bytes_deleted += segment.size();
         }
+        let deleted_bases: Vec<i64> = removed.iter().map(|s| s.base_offset()).collect();
+        lock(&self.aborted).truncate_start(&self.dir, outcome.log_start, &deleted_bases)?;
         if outcome.segments_deleted > 0 {
             // Snapshots below the oldest segment kept are of no use: the
             // batches after them are gone.

@@ -36,6 +36,18 @@
 //! recovery removes and the previous snapshot, and the batches past that
 //! are replayed. A snapshot is only a cache of what the log says.
 //!
+//! Transactions (Kafka's ongoing-transaction tracking): the first batch of a
+//! transactional producer after its last marker opens its transaction at
+//! that batch's offset; a control batch (commit or abort marker, written by
+//! the transaction coordinator through [`ProducerStateTable::check_marker`]
+//! and [`ProducerStateTable::complete_txn`]) closes it, and an abort yields
+//! the [`AbortedTxn`] entry for the partition's `.txnindex`. The smallest
+//! open first offset is the partition's first unstable offset, which bounds
+//! its last stable offset. Open transactions are part of the snapshot, so a
+//! replay from it reopens them. A client may not write control batches, and
+//! a transactional batch must be idempotent ([`StorageError::InvalidRecord`]).
+//! A producer with an open transaction never expires.
+//!
 //! Expiry uses the broker's clock at append (never record timestamps, which
 //! a client controls): a producer idle `producer_id_expiration_ms` is
 //! forgotten, so its next batch is accepted at any sequence, as in Kafka.
@@ -47,6 +59,8 @@ use std::path::{Path, PathBuf};
 use crate::error::StorageError;
 use crate::storage::batch::{BatchHeader, BatchIter};
 use crate::storage::checkpoint::{read_checksummed, write_checksummed};
+use crate::storage::encode::TxnMarker;
+use crate::storage::txn_index::AbortedTxn;
 
 /// Batches remembered per producer for duplicate detection (Kafka's
 /// `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`, the most in-flight requests an
@@ -57,7 +71,9 @@ pub const MAX_BATCHES_PER_PRODUCER: usize = 5;
 pub const SNAPSHOT_EXT: &str = "snapshot";
 
 /// First line of a snapshot's payload.
-const SNAPSHOT_MAGIC: &str = "sediment-producer-state-v1";
+const SNAPSHOT_MAGIC: &str = "sediment-producer-state-v2";
+/// First line of a snapshot written before transactions (no `txn` lines).
+const SNAPSHOT_MAGIC_V1: &str = "sediment-producer-state-v1";
 
 /// Kafka's `RecordBatch.NO_PRODUCER_EPOCH`.
 const NO_EPOCH: i16 = -1;
@@ -159,12 +175,16 @@ pub enum Checked {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProducerUpdate {
     entries: BTreeMap<i64, ProducerEntry>,
+    /// Transactions the append opens: producer id → first offset.
+    opened: BTreeMap<i64, i64>,
 }
 
 /// The producer state of one partition. See the module docs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProducerStateTable {
     producers: BTreeMap<i64, ProducerEntry>,
+    /// Open transactions: producer id → offset of its first batch.
+    open_txns: BTreeMap<i64, i64>,
 }
 
 impl ProducerStateTable {
@@ -181,6 +201,64 @@ impl ProducerStateTable {
     /// The state of `producer_id`, if known.
     pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
+    }
+
+    /// The first offset of the oldest open transaction: nothing at or past
+    /// it is stable.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.open_txns.values().min().copied()
+    }
+
+    /// Open transactions: producer id → first offset.
+    pub fn open_txns(&self) -> &BTreeMap<i64, i64> {
+        &self.open_txns
+    }
+
+    /// Checks that the coordinator may end `marker.producer_id`'s
+    /// transaction: its epoch must not be older than the producer's.
+    pub fn check_marker(&self, marker: &TxnMarker) -> Result<(), StorageError> {
+        match self.producers.get(&marker.producer_id) {
+            Some(entry) if marker.producer_epoch < entry.epoch => {
+                Err(StorageError::InvalidProducerEpoch {
+                    position: 0,
+                    producer_id: marker.producer_id,
+                    epoch: marker.producer_epoch,
+                    current_epoch: entry.epoch,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a marker written at `offset`: the producer moves to the
+    /// marker's epoch and its open transaction (if any) closes. Returns the
+    /// aborted-transaction entry when an open transaction was aborted.
+    pub fn complete_txn(
+        &mut self,
+        marker: &TxnMarker,
+        offset: i64,
+        now_ms: i64,
+    ) -> Option<AbortedTxn> {
+        let entry = self
+            .producers
+            .entry(marker.producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch: marker.producer_epoch,
+                batches: VecDeque::new(),
+                last_append_ms: now_ms,
+            });
+        if marker.producer_epoch > entry.epoch {
+            entry.epoch = marker.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.last_append_ms = entry.last_append_ms.max(now_ms);
+        let first_offset = self.open_txns.remove(&marker.producer_id)?;
+        (!marker.commit).then(|| AbortedTxn {
+            producer_id: marker.producer_id,
+            first_offset,
+            last_offset: offset,
+            last_stable_offset: self.first_unstable_offset().unwrap_or(offset + 1),
+        })
     }
 
     /// Checks a validated record set that would be appended at
@@ -202,7 +280,19 @@ impl ProducerStateTable {
             offset += i64::from(batch.last_offset_delta()) + 1;
             let at = position;
             position += batch.total_len();
+            if batch.is_control() {
+                return Err(StorageError::InvalidRecord {
+                    position: at,
+                    reason: "a client may not write control batches (transaction markers)".into(),
+                });
+            }
             let Some(id) = Idempotent::of(batch) else {
+                if batch.is_transactional() {
+                    return Err(StorageError::InvalidRecord {
+                        position: at,
+                        reason: "a transactional batch needs a producer id and sequence".into(),
+                    });
+                }
                 continue;
             };
             let current = self.producers.get(&id.producer_id);
@@ -265,6 +355,9 @@ impl ProducerStateTable {
                 timestamp: stamp_ms.unwrap_or_else(|| batch.max_timestamp()),
             };
             updated.push(id.epoch, meta, now_ms);
+            if batch.is_transactional() && !self.open_txns.contains_key(&id.producer_id) {
+                update.opened.entry(id.producer_id).or_insert(batch_base);
+            }
         }
         Ok(Checked::Append(update))
     }
@@ -273,14 +366,29 @@ impl ProducerStateTable {
     /// are written.
     pub fn commit(&mut self, update: ProducerUpdate) {
         self.producers.extend(update.entries);
+        self.open_txns.extend(update.opened);
     }
 
     /// Records a batch read back from the log (after a snapshot, on open),
     /// without checks: what is in the log was accepted when it was written.
-    pub fn replay(&mut self, batch: &BatchHeader<'_>, now_ms: i64) {
-        let Some(id) = Idempotent::of(batch) else {
-            return;
-        };
+    /// Returns the aborted-transaction entry an abort marker yields.
+    pub fn replay(&mut self, batch: &BatchHeader<'_>, now_ms: i64) -> Option<AbortedTxn> {
+        if batch.is_control() {
+            let commit = batch.marker_commits()?;
+            let marker = TxnMarker {
+                producer_id: batch.producer_id(),
+                producer_epoch: batch.producer_epoch(),
+                commit,
+                coordinator_epoch: 0,
+            };
+            return self.complete_txn(&marker, batch.base_offset(), now_ms);
+        }
+        let id = Idempotent::of(batch)?;
+        if batch.is_transactional() {
+            self.open_txns
+                .entry(id.producer_id)
+                .or_insert(batch.base_offset());
+        }
         let entry = self
             .producers
             .entry(id.producer_id)
@@ -292,7 +400,7 @@ impl ProducerStateTable {
         // An older epoch in the log would be a zombie's batch accepted
         // before the fence was known here; it does not roll the epoch back.
         if id.epoch < entry.epoch {
-            return;
+            return None;
         }
         entry.push(
             id.epoch,
@@ -305,19 +413,23 @@ impl ProducerStateTable {
             },
             now_ms,
         );
+        None
     }
 
     /// Forgets producers idle for `expiration_ms` or longer at `now_ms`
     /// (Kafka's `removeExpiredProducers`). Returns how many were removed.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, entry| now_ms.saturating_sub(entry.last_append_ms) < expiration_ms);
+        let open = &self.open_txns;
+        self.producers.retain(|id, entry| {
+            open.contains_key(id) || now_ms.saturating_sub(entry.last_append_ms) < expiration_ms
+        });
         before - self.producers.len()
     }
 
     /// The snapshot payload: a magic line, then one line per producer:
-    /// `id epoch last_append_ms first:last:base:last_offset:timestamp ...`.
+    /// `id epoch last_append_ms first:last:base:last_offset:timestamp ...`,
+    /// then one line per open transaction: `txn producer_id first_offset`.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = format!("{SNAPSHOT_MAGIC}\n");
         for (id, entry) in &self.producers {
@@ -330,6 +442,9 @@ impl ProducerStateTable {
             }
             out.push('\n');
         }
+        for (id, first) in &self.open_txns {
+            out.push_str(&format!("txn {id} {first}\n"));
+        }
         out.into_bytes()
     }
 
@@ -337,11 +452,21 @@ impl ProducerStateTable {
     pub fn decode(payload: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(payload).ok()?;
         let mut lines = text.lines();
-        if lines.next()? != SNAPSHOT_MAGIC {
+        let magic = lines.next()?;
+        if magic != SNAPSHOT_MAGIC && magic != SNAPSHOT_MAGIC_V1 {
             return None;
         }
         let mut table = Self::default();
         for line in lines.filter(|l| !l.is_empty()) {
+            if let Some(txn) = line.strip_prefix("txn ") {
+                let (id, first) = txn.split_once(' ')?;
+                let (id, first) = (id.parse::<i64>().ok()?, first.parse::<i64>().ok()?);
+                if id < 0 || first < 0 {
+                    return None;
+                }
+                table.open_txns.insert(id, first);
+                continue;
+            }
             let mut words = line.split(' ');
             let id: i64 = words.next()?.parse().ok()?;
             let epoch: i16 = words.next()?.parse().ok()?;
@@ -434,15 +559,17 @@ pub fn delete_snapshots_outside(
 /// Rebuilds a partition's producer state on open: the newest believable
 /// snapshot at or below `log_end` (a damaged one is logged and the next
 /// older tried), then every batch from its offset to `log_end` read from
-/// `segments` (`(base_offset, .log path)`, oldest first). Reading batch
-/// headers is enough; the log was validated by recovery.
+/// `segments` (`(base_offset, .log path)`, oldest first), with the aborted
+/// transactions whose markers that replay met. Reading batch headers (and
+/// a marker's one record) is enough; the log was validated by recovery.
 pub fn rebuild(
     partition: &str,
     dir: &Path,
     segments: &[(i64, PathBuf)],
     log_end: i64,
     now_ms: i64,
-) -> Result<ProducerStateTable, StorageError> {
+) -> Result<(ProducerStateTable, Vec<AbortedTxn>), StorageError> {
+    let mut aborted = Vec::new();
     let first_base = segments.first().map_or(0, |(base, _)| *base);
     let mut table = ProducerStateTable::default();
     let mut from = first_base;
@@ -485,11 +612,11 @@ pub fn rebuild(
                 break;
             }
             if header.last_offset() >= from {
-                table.replay(&header, now_ms);
+                aborted.extend(table.replay(&header, now_ms));
             }
         }
     }
-    Ok(table)
+    Ok((table, aborted))
 }
 
 #[cfg(test)]
