@@ -129,6 +129,8 @@ async fn given_mock_cluster_when_round_tripping_every_codec_and_acks_then_record
                 .producer(ProducerConfig {
                     acks,
                     compression: codec,
+                    // Idempotence (the default) needs acks=all.
+                    idempotence: acks == Acks::All,
                     ..ProducerConfig::default()
                 })
                 .unwrap();

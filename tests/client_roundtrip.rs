@@ -21,6 +21,8 @@ fn producer_config(acks: Acks, compression: CompressionCodec) -> ProducerConfig 
     ProducerConfig {
         acks,
         compression,
+        // Idempotence (the default) needs acks=all.
+        idempotence: acks == Acks::All,
         ..ProducerConfig::default()
     }
 }

@@ -23,54 +23,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
+use common::python::run_script;
 use common::wire::WireClient;
-use common::{python_with_confluent_kafka, run_bounded, tail, BrokerProcess, Finished};
+use common::BrokerProcess;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
-
-/// Longest a script may run before it is killed and the test fails.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Messages per produce/consume round trip.
 const MESSAGES: usize = 2_000;
-
-/// Runs `tests/python/<script> BOOTSTRAP args…` with the venv's Python and
-/// parses the JSON it prints; panics with its stderr and the broker's log if
-/// it fails or runs longer than [`SCRIPT_TIMEOUT`].
-fn run_script<T: DeserializeOwned>(broker: &BrokerProcess, script: &str, args: &[&str]) -> T {
-    let python = python_with_confluent_kafka();
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
-        .join(script);
-    let mut command = Command::new(&python);
-    command.arg(&path).arg(broker.bootstrap()).args(args);
-    let Finished {
-        status,
-        stdout,
-        stderr,
-    } = run_bounded(command, None, SCRIPT_TIMEOUT);
-    let context = || {
-        format!(
-            "{script} {args:?}\nscript stderr:\n{}\nbroker log:\n{}",
-            tail(&stderr, 4000),
-            broker.logs()
-        )
-    };
-    match status {
-        None => panic!("killed after {SCRIPT_TIMEOUT:?}: {}", context()),
-        Some(status) if !status.success() => panic!("failed ({status}): {}", context()),
-        Some(_) => serde_json::from_slice(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "unexpected output ({e}): {:?}\n{}",
-                String::from_utf8_lossy(&stdout[..stdout.len().min(2000)]),
-                context()
-            )
-        }),
-    }
-}
 
 /// One message as the scripts print it: bytes as hex, null as `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

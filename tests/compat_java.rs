@@ -25,108 +25,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::path::Path;
 
-use common::{run_bounded, tail, BrokerProcess, Finished};
-use serde::de::DeserializeOwned;
+use common::java::{scenario, table, tool, tool_ok};
+use common::BrokerProcess;
 use serde::Deserialize;
 use serde_json::Value;
-
-/// Longest one JVM run (a scenario or a tool) may take before it is killed
-/// and the test fails.
-const RUN_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Runs `java -cp … main args…` with `stdin`, bounded by [`RUN_TIMEOUT`].
-fn java(main: &str, args: &[&str], stdin: Option<&[u8]>) -> Finished {
-    let java = common::java::java();
-    let mut command = Command::new(java);
-    command
-        .arg("-cp")
-        .arg(common::java::classpath(&["kafka-clients-"]))
-        // Short runs: C1 only starts faster; a bounded heap keeps parallel JVMs small.
-        .args(["-XX:TieredStopAtLevel=1", "-Xmx512m"])
-        .arg(main)
-        .args(args);
-    run_bounded(command, stdin.map(<[u8]>::to_vec), RUN_TIMEOUT)
-}
-
-/// Runs the scenario class `dev.sediment.compat.<class>` with the broker's
-/// address first, and parses the JSON line it prints; panics with its stderr
-/// and the broker's log if it fails.
-fn scenario<T: DeserializeOwned>(broker: &BrokerProcess, class: &str, args: &[&str]) -> T {
-    let bootstrap = broker.bootstrap();
-    let mut all = vec![bootstrap.as_str()];
-    all.extend_from_slice(args);
-    let main = format!("dev.sediment.compat.{class}");
-    let Finished {
-        status,
-        stdout,
-        stderr,
-    } = java(&main, &all, None);
-    let context = || {
-        format!(
-            "{class} {args:?}\nscenario stderr:\n{}\nbroker log:\n{}",
-            tail(&stderr, 6000),
-            tail(&broker.logs(), 20_000)
-        )
-    };
-    match status {
-        None => panic!("killed after {RUN_TIMEOUT:?}: {}", context()),
-        Some(status) if !status.success() => panic!("failed ({status}): {}", context()),
-        Some(_) => serde_json::from_slice(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "unexpected output ({e}): {:?}\n{}",
-                String::from_utf8_lossy(&stdout[..stdout.len().min(2000)]),
-                context()
-            )
-        }),
-    }
-}
-
-/// What a command-line tool printed, and its exit code.
-struct Tool {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs one of Kafka's command-line tools (its main class) with
-/// `--bootstrap-server` and `args`.
-fn tool(broker: &BrokerProcess, main: &str, args: &[&str], stdin: Option<&[u8]>) -> Tool {
-    let bootstrap = broker.bootstrap();
-    let mut all = vec!["--bootstrap-server", bootstrap.as_str()];
-    all.extend_from_slice(args);
-    let finished = java(main, &all, stdin);
-    let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
-    let code = finished.status.and_then(|s| s.code()).unwrap_or_else(|| {
-        panic!(
-            "{main} {args:?} was killed after {RUN_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{}",
-            tail(&finished.stderr, 6000)
-        )
-    });
-    Tool {
-        code,
-        stdout,
-        stderr: finished.stderr,
-    }
-}
-
-/// Like [`tool`], but panics with its output and the broker's log unless it
-/// exits 0.
-fn tool_ok(broker: &BrokerProcess, main: &str, args: &[&str], stdin: Option<&[u8]>) -> String {
-    let run = tool(broker, main, args, stdin);
-    assert_eq!(
-        run.code,
-        0,
-        "{main} {args:?} failed\nstdout:\n{}\nstderr:\n{}\nbroker log:\n{}",
-        run.stdout,
-        tail(&run.stderr, 6000),
-        tail(&broker.logs(), 20_000)
-    );
-    run.stdout
-}
 
 // --- producer and consumer ----------------------------------------------------
 
@@ -158,38 +62,15 @@ struct RoundTrip {
 /// (codec id, producer id) of every batch stored for the topic, from
 /// `sediment log dump` of its segments.
 fn stored_batches(broker: &BrokerProcess, topic: &str, partitions: i32) -> Vec<(i64, i64)> {
-    let mut batches = Vec::new();
-    for partition in 0..partitions {
-        let dir = broker.data_dir.join(format!("{topic}-{partition}"));
-        let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        logs.sort();
-        for log in logs {
-            let output = Command::new(env!("CARGO_BIN_EXE_sediment"))
-                .args(["--output", "json", "log", "dump"])
-                .arg(&log)
-                .output()
-                .expect("run sediment log dump");
-            assert!(
-                output.status.success(),
-                "sediment log dump {}: {}",
-                log.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            for line in String::from_utf8_lossy(&output.stdout).lines() {
-                let batch: Value = serde_json::from_str(line).unwrap();
-                let codec = batch["compression"]
-                    .as_i64()
-                    .unwrap_or_else(|| panic!("{} has a damaged batch: {line}", log.display()));
-                let producer_id = batch["producer_id"].as_i64().unwrap();
-                batches.push((codec, producer_id));
-            }
-        }
-    }
-    batches
+    common::dumped_batches(broker, topic, partitions)
+        .iter()
+        .map(|batch| {
+            let codec = batch["compression"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{topic} has a damaged batch: {batch}"));
+            (codec, batch["producer_id"].as_i64().unwrap())
+        })
+        .collect()
 }
 
 /// Produces with the Java producer's defaults and `codec`, reads back with
@@ -700,24 +581,6 @@ fn get_offsets(broker: &BrokerProcess, topic: &str, time: &str) -> BTreeMap<i32,
             let partition = parts.next().unwrap().parse().unwrap();
             assert_eq!(parts.next(), Some(topic), "{out}");
             (partition, offset)
-        })
-        .collect()
-}
-
-/// The rows of a kafka-consumer-groups table, each as column → value.
-fn table(out: &str) -> Vec<BTreeMap<String, String>> {
-    let mut lines = out.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else {
-        return Vec::new();
-    };
-    let columns: Vec<&str> = header.split_whitespace().collect();
-    lines
-        .map(|line| {
-            columns
-                .iter()
-                .map(|c| c.to_string())
-                .zip(line.split_whitespace().map(str::to_string))
-                .collect()
         })
         .collect()
 }

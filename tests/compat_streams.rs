@@ -1,5 +1,7 @@
-//! Kafka Streams 4.3.1 (`kafka-streams`, at_least_once) runs against the
-//! real broker binary: a tumbling windowed count with grace, once with
+//! Kafka Streams 4.3.1 (`kafka-streams`) runs against the real broker
+//! binary.
+//!
+//! at_least_once: a tumbling windowed count with grace, once with
 //! `groupByKey` and once re-keyed with `groupBy`, so Streams creates its own
 //! repartition topic and windowed changelog topics with the configs it asks
 //! for (cleanup.policy delete and compact,delete, retention.ms,
@@ -10,23 +12,27 @@
 //! final counts must equal the ones computed from the input, late records
 //! beyond grace dropped and those within grace counted.
 //!
-//! The Java scenario is `tests/java/.../StreamsWindowedCount.java` (it prints
-//! one JSON line); `scripts/test` builds it with Maven into `target/java/`.
-//! The assertions are here.
+//! exactly_once_v2: the same counts, the application SIGKILLed while a
+//! transaction of its holds output records on the broker, then restarted on
+//! an empty state.dir (a new transactional id: the broker's timeout aborts
+//! the killed one's transaction). Read with read_committed, each output
+//! holds exactly one update per input record and the final counts equal the
+//! ones this test computes from the input; the aborted updates are there for
+//! read_uncommitted only.
+//!
+//! The Java scenarios are `tests/java/.../StreamsWindowedCount.java` and
+//! `StreamsExactlyOnce.java`; `scripts/test` builds them with Maven into
+//! `target/java/`. The assertions are here.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{run_bounded, tail, BrokerProcess, Finished};
+use common::java::Interactive;
+use common::{tail, BrokerProcess};
 use serde::Deserialize;
-
-/// Longest the scenario's JVM may run before it is killed and the test fails
-/// (it takes about 20 s; each of its own waits is bounded at 90 s).
-const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One Streams instance's life, as the scenario saw it.
 #[derive(Debug, Deserialize)]
@@ -74,41 +80,7 @@ struct Report {
 /// Runs `StreamsWindowedCount BOOTSTRAP APP_ID SEED` and parses its report;
 /// panics with its stderr and the broker's log if it fails.
 fn streams_scenario(broker: &BrokerProcess, app_id: &str, seed: u64) -> Report {
-    let java = common::java::java();
-    let mut command = Command::new(java);
-    command
-        .arg("-cp")
-        .arg(common::java::classpath(&[
-            "kafka-clients-",
-            "kafka-streams-",
-        ]))
-        // C1 only starts faster; a bounded heap keeps parallel JVMs small.
-        .args(["-XX:TieredStopAtLevel=1", "-Xmx512m"])
-        .arg("dev.sediment.compat.StreamsWindowedCount")
-        .args([broker.bootstrap(), app_id.to_string(), seed.to_string()]);
-    let Finished {
-        status,
-        stdout,
-        stderr,
-    } = run_bounded(command, None, RUN_TIMEOUT);
-    let context = || {
-        format!(
-            "StreamsWindowedCount {app_id} {seed}\nscenario stderr:\n{}\nbroker log:\n{}",
-            tail(&stderr, 8000),
-            tail(&broker.logs(), 20_000)
-        )
-    };
-    match status {
-        None => panic!("killed after {RUN_TIMEOUT:?}: {}", context()),
-        Some(status) if !status.success() => panic!("failed ({status}): {}", context()),
-        Some(_) => serde_json::from_slice(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "unexpected output ({e}): {:?}\n{}",
-                String::from_utf8_lossy(&stdout[..stdout.len().min(2000)]),
-                context()
-            )
-        }),
-    }
+    common::java::scenario(broker, "StreamsWindowedCount", &[app_id, &seed.to_string()])
 }
 
 /// The entries of `observed` that differ from `expected` (missing, extra or
@@ -257,4 +229,181 @@ fn given_kafka_streams_windowed_counts_when_restarted_on_empty_state_then_restor
             "{name}: {log:?}"
         );
     }
+}
+
+/// Window size of the scenarios' tumbling windows, in ms.
+const WINDOW_MS: i64 = 10_000;
+
+/// Input records the exactly-once scenario generates.
+const EOS_RECORDS: u64 = 3000;
+
+/// Longest the first exactly-once run may take to process the first half
+/// and block with a transaction open (about 10 s on an idle machine).
+const OPEN_TRANSACTION_DEADLINE: Duration = Duration::from_secs(240);
+
+/// One generated input record.
+#[derive(Debug, Deserialize)]
+struct Input {
+    key: String,
+    timestamp: i64,
+}
+
+/// What `StreamsExactlyOnce … first` prints once its transaction is open.
+#[derive(Debug, Deserialize)]
+struct OpenTransaction {
+    event: String,
+    input: Vec<Input>,
+    groups: BTreeMap<String, String>,
+    /// Input partition → offset the application committed.
+    committed_input: BTreeMap<String, u64>,
+    /// By-key output partition → high watermark.
+    output_end: BTreeMap<String, u64>,
+    /// By-key output partition → last stable offset.
+    output_lso: BTreeMap<String, u64>,
+}
+
+/// Records of one output topic each isolation level reads.
+#[derive(Debug, Deserialize)]
+struct OutputRecords {
+    read_committed: u64,
+    read_uncommitted: u64,
+}
+
+/// One transactional id as ListTransactions shows it.
+#[derive(Debug, Deserialize)]
+struct Transaction {
+    transactional_id: String,
+    state: String,
+}
+
+/// What `StreamsExactlyOnce … finish` prints.
+#[derive(Debug, Deserialize)]
+struct Finish {
+    run: Run,
+    observed_by_key: BTreeMap<String, u64>,
+    observed_by_group: BTreeMap<String, u64>,
+    output_records: BTreeMap<String, OutputRecords>,
+    transactions: Vec<Transaction>,
+}
+
+/// Every input record counted once in its window ("NAME@WINDOW_START"),
+/// under the name `name_of` gives its key.
+fn expected_counts(input: &[Input], name_of: impl Fn(&str) -> String) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for record in input {
+        let start = record.timestamp - record.timestamp.rem_euclid(WINDOW_MS);
+        *counts
+            .entry(format!("{}@{start}", name_of(&record.key)))
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn given_kafka_streams_exactly_once_v2_windowed_counts_when_killed_with_a_transaction_open_and_restarted_on_empty_state_then_read_committed_counts_are_exact(
+) {
+    const APP: &str = "eos-count";
+    let broker = BrokerProcess::start(&[]);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = |run: &str| {
+        let dir = state.path().join(run);
+        std::fs::create_dir(&dir).unwrap();
+        dir.to_str().unwrap().to_string()
+    };
+
+    // Run 1: the first half committed, then blocked mid-way through the
+    // second half with its by-key updates in an open transaction; SIGKILL.
+    let first_dir = state_dir("run1");
+    let mut first = Interactive::start(
+        &broker,
+        "StreamsExactlyOnce",
+        &[APP, &first_dir, "first", "20240612"],
+    );
+    let open: OpenTransaction = first.next_json(&broker, OPEN_TRANSACTION_DEADLINE);
+    first.kill9();
+    assert_eq!(open.event, "open_transaction");
+    assert_eq!(open.input.len() as u64, EOS_RECORDS);
+    let committed: u64 = open.committed_input.values().sum();
+    assert!(
+        (EOS_RECORDS / 2..EOS_RECORDS).contains(&committed),
+        "killed mid-stream: the first half committed, not all: {:?}",
+        open.committed_input
+    );
+    assert!(
+        open.output_end
+            .iter()
+            .any(|(p, end)| *end > open.output_lso[p]),
+        "killed with uncommitted output on the broker: ends {:?}, last stable offsets {:?}",
+        open.output_end,
+        open.output_lso
+    );
+
+    // Run 2: a fresh state.dir (stores restored from the changelogs, a new
+    // transactional id), to the end of the input.
+    let second_dir = state_dir("run2");
+    let finish: Finish =
+        common::java::scenario(&broker, "StreamsExactlyOnce", &[APP, &second_dir, "finish"]);
+    let ctx = || {
+        format!(
+            "run 2: {:?}\noutputs: {:?}\ntransactions: {:?}\nbroker log:\n{}",
+            finish.run,
+            finish.output_records,
+            finish.transactions,
+            tail(&broker.logs(), 20_000)
+        )
+    };
+
+    // Exact counts, computed here from the input.
+    let expected_by_key = expected_counts(&open.input, |key| key.to_string());
+    let expected_by_group = expected_counts(&open.input, |key| open.groups[key].clone());
+    for (path, expected, observed) in [
+        ("groupByKey", &expected_by_key, &finish.observed_by_key),
+        ("groupBy", &expected_by_group, &finish.observed_by_group),
+    ] {
+        let diff = differences(expected, observed);
+        assert!(
+            diff.is_empty(),
+            "{path}: (window, expected, observed) that differ: {diff:?}\n{}",
+            ctx()
+        );
+    }
+
+    // Exactly once: one committed update per input record in each output
+    // (no cache, nothing dropped), while the killed run's aborted updates
+    // are there for read_uncommitted only.
+    assert_eq!(
+        finish.output_records.keys().cloned().collect::<Vec<_>>(),
+        vec![format!("{APP}-out-by-group"), format!("{APP}-out-by-key")]
+    );
+    for (topic, records) in &finish.output_records {
+        assert_eq!(records.read_committed, EOS_RECORDS, "{topic}: {}", ctx());
+    }
+    let by_key = &finish.output_records[&format!("{APP}-out-by-key")];
+    assert!(
+        by_key.read_uncommitted > by_key.read_committed,
+        "the killed run's open transaction was aborted, not lost: {}",
+        ctx()
+    );
+
+    // Run 2 restored every store from its changelog and closed cleanly.
+    for store in ["count-by-key", "count-by-group"] {
+        assert!(
+            finish.run.restored.get(store).copied().unwrap_or(0) > 0,
+            "{store} was not restored from its changelog: {}",
+            ctx()
+        );
+    }
+    assert!(finish.run.closed_in_time, "{}", ctx());
+    assert_eq!(finish.run.state_after_close, "NOT_RUNNING", "{}", ctx());
+
+    // Two transactional ids: the killed run's, aborted by the broker's
+    // timeout, and the restarted run's, committed.
+    let mut states: Vec<&str> = finish
+        .transactions
+        .iter()
+        .filter(|t| t.transactional_id.starts_with(&format!("{APP}-")))
+        .map(|t| t.state.as_str())
+        .collect();
+    states.sort();
+    assert_eq!(states, vec!["CompleteAbort", "CompleteCommit"], "{}", ctx());
 }

@@ -53,14 +53,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use common::canary::{create_topic, fetch, latest_offset, now_ms};
+use common::canary::{self, create_topic, fetch, latest_offset, now_ms};
 use common::wire::WireClient;
 use common::{python_with_confluent_kafka, BrokerProcess};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::{
-    ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -85,10 +80,6 @@ const CONSUMERS_CAUGHT_BY_CRASHES: usize = 3;
 const DEADLINE: Duration = Duration::from_secs(120);
 /// Processed messages before A is killed.
 const KILL_A_AFTER: usize = 2_000;
-
-fn s(text: &str) -> StrBytes {
-    StrBytes::from_string(text.to_string())
-}
 
 /// CRC-32 (IEEE, reflected, as Python's `zlib.crc32`), bit by bit: an
 /// implementation independent of the consumer's.
@@ -217,25 +208,10 @@ fn high_watermarks(broker: &BrokerProcess) -> Vec<i64> {
         .collect()
 }
 
-/// The group's committed offsets (OffsetFetch v7), or None if the broker
-/// cannot answer right now.
+/// The group's committed offsets, or None if the broker cannot answer right
+/// now.
 fn committed_offsets(broker: &BrokerProcess) -> Option<Vec<i64>> {
-    let mut client = WireClient::connect(broker.addr).ok()?;
-    let request = OffsetFetchRequest::default()
-        .with_group_id(GroupId(s(GROUP)))
-        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-            .with_name(TopicName(s(TOPIC)))
-            .with_partition_indexes((0..PARTITIONS).collect())]));
-    let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 7, &request).ok()?;
-    if response.error_code != 0 {
-        return None;
-    }
-    let topic = response.topics.first()?;
-    topic
-        .partitions
-        .iter()
-        .map(|p| (p.error_code == 0).then_some(p.committed_offset))
-        .collect()
+    canary::committed_offsets(broker, GROUP, TOPIC, PARTITIONS)
 }
 
 // ---- the consumer processes and their ledgers ----

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::canary::{create_topic, latest_offset};
+use common::python::{run_script, script_path};
 use common::wire::WireClient;
 use common::{
     python_with_confluent_kafka, require_tool, run_bounded, tail, BrokerProcess, Finished,
@@ -46,7 +47,6 @@ use kafka_protocol::messages::{
     OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use serde::de::DeserializeOwned;
 
 /// Longest any external client run, or any awaited group state, may take.
 const WAIT: Duration = Duration::from_secs(90);
@@ -105,28 +105,6 @@ fn kcat(broker: &BrokerProcess, args: &[&str], stdin: &[u8]) -> String {
     let mut all = vec!["-b", bootstrap.as_str()];
     all.extend_from_slice(args);
     String::from_utf8(run(broker, &kcat, &all, stdin)).expect("utf-8 output")
-}
-
-/// Runs `tests/python/<script> BOOTSTRAP args…` and parses the JSON it prints.
-fn python<T: DeserializeOwned>(broker: &BrokerProcess, script: &str, args: &[&str]) -> T {
-    let python = python_with_confluent_kafka();
-    let path = script_path(script);
-    let bootstrap = broker.bootstrap();
-    let mut all = vec![path.to_str().expect("utf-8 path"), bootstrap.as_str()];
-    all.extend_from_slice(args);
-    let stdout = run(broker, &python, &all, b"");
-    serde_json::from_slice(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "{script} printed something unexpected ({e}): {}",
-            String::from_utf8_lossy(&stdout)
-        )
-    })
-}
-
-fn script_path(script: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
-        .join(script)
 }
 
 /// Produces `count` messages `"<partition>-<i>"` to one partition with kcat.
@@ -670,7 +648,7 @@ fn offsets_committed_by_a_group_consumer_survive_broker_kill_and_a_new_consumer_
     for p in 0..3 {
         produce(&broker, TOPIC, p, 0, 20);
     }
-    let before: Committed = python(
+    let before: Committed = run_script(
         &broker,
         "group_offsets.py",
         &["consume-commit", "g", TOPIC, "30"],
@@ -683,7 +661,7 @@ fn offsets_committed_by_a_group_consumer_survive_broker_kill_and_a_new_consumer_
     broker.kill9();
     broker.restart();
 
-    let after: Committed = python(&broker, "group_offsets.py", &["committed", "g", TOPIC, "3"]);
+    let after: Committed = run_script(&broker, "group_offsets.py", &["committed", "g", TOPIC, "3"]);
     assert_eq!(
         after.committed, before.committed,
         "committed offsets survive exactly"
@@ -691,7 +669,7 @@ fn offsets_committed_by_a_group_consumer_survive_broker_kill_and_a_new_consumer_
     let mut client = WireClient::connect(broker.addr).unwrap();
     assert_eq!(fetch(&mut client, 7, "g", TOPIC, &[0, 1, 2]), wire_before);
 
-    let resumed: Resumed = python(&broker, "group_offsets.py", &["resume", "g", TOPIC, "3"]);
+    let resumed: Resumed = run_script(&broker, "group_offsets.py", &["resume", "g", TOPIC, "3"]);
     for (partition, &committed) in &before.committed {
         let expected = if committed < 0 { 0 } else { committed };
         if expected < 20 {

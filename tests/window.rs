@@ -67,6 +67,11 @@ fn produce(broker: &BrokerProcess, topic: &str, partitions: &[Vec<Ev>]) {
 
 /// Every record of `topic` as its parsed value.
 fn read_all(broker: &BrokerProcess, topic: &str) -> Vec<Value> {
+    read_all_as(broker, topic, "read_uncommitted")
+}
+
+/// Every record of `topic` a consumer with `isolation` reads, as its parsed value.
+fn read_all_as(broker: &BrokerProcess, topic: &str, isolation: &str) -> Vec<Value> {
     let out = sediment(
         broker,
         &[
@@ -77,6 +82,8 @@ fn read_all(broker: &BrokerProcess, topic: &str) -> Vec<Value> {
             "1000",
             "--format",
             "json",
+            "--isolation-level",
+            isolation,
         ],
         None,
     );
@@ -104,6 +111,7 @@ fn start_job(
     kind: Kind,
     late: Option<&str>,
     checkpoint_ms: u64,
+    extra_flags: &[&str],
 ) -> Job {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -126,6 +134,7 @@ fn start_job(
     if let Some(late) = late {
         cmd.args(["--late-topic", late]);
     }
+    cmd.args(extra_flags);
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -186,11 +195,23 @@ fn wait_for_output(
     job: &mut Job,
     within: Duration,
 ) -> Vec<Value> {
+    wait_for_output_as(broker, output, "read_uncommitted", expected, job, within)
+}
+
+/// [`wait_for_output`] reading with `isolation`.
+fn wait_for_output_as(
+    broker: &BrokerProcess,
+    output: &str,
+    isolation: &str,
+    expected: usize,
+    job: &mut Job,
+    within: Duration,
+) -> Vec<Value> {
     let deadline = Instant::now() + within;
     let mut last_len = usize::MAX;
     loop {
         job.assert_running();
-        let raw = read_all(broker, output);
+        let raw = read_all_as(broker, output, isolation);
         let distinct = dedup(&raw).len();
         if distinct >= expected && raw.len() == last_len {
             return raw;
@@ -205,10 +226,21 @@ fn wait_for_output(
 
 /// Polls `output` until it holds more than `than` records; returns how many.
 fn wait_for_more_output(broker: &BrokerProcess, output: &str, than: usize, job: &mut Job) -> usize {
+    wait_for_more_output_as(broker, output, "read_uncommitted", than, job)
+}
+
+/// [`wait_for_more_output`] reading with `isolation`.
+fn wait_for_more_output_as(
+    broker: &BrokerProcess,
+    output: &str,
+    isolation: &str,
+    than: usize,
+    job: &mut Job,
+) -> usize {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         job.assert_running();
-        let now = read_all(broker, output).len();
+        let now = read_all_as(broker, output, isolation).len();
         if now > than {
             return now;
         }
@@ -268,6 +300,7 @@ fn run_kind(kind: Kind, seed: u64) {
             kind,
             Some(&late),
             200,
+            &[],
         );
         let raw = wait_for_output(
             &broker,
@@ -348,6 +381,7 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
             kind,
             None,
             checkpoint_ms,
+            &[],
         )
     };
     let mut job = restart_job(&broker);
@@ -413,6 +447,204 @@ fn given_job_and_broker_sigkilled_mid_stream_when_restarted_then_deduplicated_ou
     );
 }
 
+/// Whether partition 0 of `topic` holds records of a transaction still
+/// open (its last stable offset is below its end).
+fn has_open_transaction(broker: &BrokerProcess, topic: &str) -> bool {
+    let described: Value = serde_json::from_str(&sediment(
+        broker,
+        &["--output", "json", "topic", "describe", topic],
+        None,
+    ))
+    .unwrap();
+    let partition = &described["partitions"][0];
+    partition["last_stable_offset"].as_i64() < partition["end_offset"].as_i64()
+}
+
+/// `--exactly-once`: the same kills as the at-least-once crash test (the
+/// job SIGKILLed three times mid-stream, the broker killed and restarted
+/// once), and the read_committed output equals the reference exactly, with
+/// not one duplicate: what a killed job emitted after its last checkpoint
+/// was in the transaction that the kill left open, and its successor aborted.
+/// Each job kill waits until windows were committed since the last one and
+/// the output holds windows of a transaction still open, so every kill
+/// throws emitted windows away.
+#[test]
+fn given_exactly_once_job_and_broker_sigkilled_mid_stream_when_restarted_then_read_committed_output_equals_the_reference_without_duplicates(
+) {
+    let started = Instant::now();
+    let kind = Kind::Tumbling(1_000);
+    let mut broker = BrokerProcess::start_on_fixed_port(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let events = generate(0x5eed_0006, 2_400);
+    let parts = 4;
+    create_topic(&broker, "in", parts);
+    create_topic(&broker, "out", 1);
+    let expected = reference(kind, GRACE, &split(&events, parts));
+    let (output, group) = ("out", "g-eos");
+    let restart_job = |broker: &BrokerProcess| {
+        start_job(
+            broker,
+            dir.path(),
+            "in",
+            output,
+            group,
+            kind,
+            None,
+            2_000,
+            &["--exactly-once"],
+        )
+    };
+    let mut job = restart_job(&broker);
+    let mut chunks = events.chunks(200);
+    let mut produce_next = |broker: &BrokerProcess| {
+        let chunk = chunks.next().expect("enough chunks for the kills");
+        produce(broker, "in", &split(chunk, parts));
+    };
+    let mut job_kills = 0;
+    let mut committed_at_last_kill = 0;
+    for kill in 0..3 {
+        // Progress first: input, and windows committed by this job.
+        produce_next(&broker);
+        produce_next(&broker);
+        let committed = wait_for_more_output_as(
+            &broker,
+            output,
+            "read_committed",
+            committed_at_last_kill,
+            &mut job,
+        );
+        // Then more input, and the kill while its windows sit in an open
+        // transaction (the job commits every 2 s).
+        produce_next(&broker);
+        common::wait_until(
+            Duration::from_secs(60),
+            || has_open_transaction(&broker, output),
+            || format!("no transaction with outputs opened; log:\n{}", job.log()),
+        );
+        job.sigkill();
+        eprintln!(
+            "eos: SIGKILL #{} with {committed} windows committed and a transaction open, at {:?}",
+            kill + 1,
+            started.elapsed()
+        );
+        committed_at_last_kill = committed;
+        job_kills += 1;
+        if kill == 1 {
+            broker.restart();
+        }
+        job = restart_job(&broker);
+    }
+    for chunk in chunks {
+        produce(&broker, "in", &split(chunk, parts));
+    }
+    assert_eq!(job_kills, 3);
+    let raw = wait_for_output_as(
+        &broker,
+        output,
+        "read_committed",
+        expected.windows.len(),
+        &mut job,
+        Duration::from_secs(80),
+    );
+    let log = job.log();
+    assert_eq!(job.sigterm(), Some(0), "exit code on SIGTERM; log:\n{log}");
+    let got = dedup(&raw);
+    assert!(
+        got == expected.windows,
+        "exactly-once after 3 job kills and a broker restart: {}\nlast job log:\n{}",
+        diff(&expected.windows, &got),
+        common::tail(&log, 3000)
+    );
+    assert_eq!(
+        raw.len(),
+        got.len(),
+        "read_committed output holds duplicate windows"
+    );
+    let uncommitted = read_all(&broker, output).len();
+    assert!(
+        uncommitted > raw.len(),
+        "the kills were to abort emitted windows, but the log holds no more records ({uncommitted}) than read_committed reads"
+    );
+    eprintln!(
+        "eos: {} windows exactly once ({uncommitted} records incl. aborted ones); ok at {:?}",
+        got.len(),
+        started.elapsed()
+    );
+}
+
+/// `--idle-timeout-ms`: once input stops, the last windows (which no later
+/// event will ever close) are emitted anyway, the watermark of each quiet
+/// partition moving with the wall clock; the output is then every window
+/// the events form, exactly.
+fn run_idle(kind: Kind, seed: u64) {
+    let broker = BrokerProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let events = generate(seed, 600);
+    let parts = 2;
+    let (input, output, group) = ("in", "out", format!("g-idle-{}", kind.name()));
+    create_topic(&broker, input, parts);
+    create_topic(&broker, output, 1);
+    let split = split(&events, parts);
+    // Every window closes: what the reference emits once a far-future event
+    // (whose own window is left out) arrives in each partition.
+    let mut closing = split.clone();
+    for events in &mut closing {
+        events.push(Ev {
+            key: "end-of-input".into(),
+            ts: i64::MAX / 4,
+            value: 0,
+        });
+    }
+    let mut expected = reference(kind, GRACE, &closing).windows;
+    expected.retain(|id, _| id.1 != "end-of-input");
+    let open_at_end = expected.len() - reference(kind, GRACE, &split).windows.len();
+    assert!(open_at_end > 0, "the input must leave windows open");
+    produce(&broker, input, &split);
+    let mut job = start_job(
+        &broker,
+        dir.path(),
+        input,
+        output,
+        &group,
+        kind,
+        None,
+        200,
+        &["--idle-timeout-ms", "300"],
+    );
+    let raw = wait_for_output(
+        &broker,
+        output,
+        expected.len(),
+        &mut job,
+        Duration::from_secs(60),
+    );
+    let log = job.log();
+    assert_eq!(job.sigterm(), Some(0), "exit code on SIGTERM; log:\n{log}");
+    let got = dedup(&raw);
+    assert!(
+        got == expected,
+        "{} with an idle timeout: {}",
+        kind.name(),
+        diff(&expected, &got)
+    );
+    eprintln!(
+        "idle {}: {} windows, {open_at_end} closed by the idle timeout",
+        kind.name(),
+        got.len()
+    );
+}
+
+#[test]
+fn given_quiet_input_and_idle_timeout_when_tumbling_windows_remain_open_then_they_close_and_are_emitted(
+) {
+    run_idle(Kind::Tumbling(1_000), 0x5eed_0007);
+}
+
+#[test]
+fn given_quiet_input_and_idle_timeout_when_sessions_remain_open_then_they_close_and_are_emitted() {
+    run_idle(Kind::Session(500), 0x5eed_0008);
+}
+
 /// The job's state topic is compacted: however many checkpoints a long run
 /// writes, the broker's cleaner keeps about one per input partition, so the
 /// topic's size follows the live state, not checkpoints × time.
@@ -436,6 +668,7 @@ fn given_a_job_checkpointing_many_times_when_the_cleaner_runs_then_its_state_top
         Kind::Tumbling(1_000),
         None,
         1,
+        &[],
     );
     let state = "g-bounded.window-state";
     let described = |topic: &str| -> Value {

@@ -144,6 +144,15 @@ pub enum StorageError {
         /// The producer's current epoch in this partition.
         current_epoch: i16,
     },
+    /// A producer with an open transaction in the partition wrote a batch
+    /// outside it (Kafka's INVALID_TXN_STATE); nothing was appended.
+    #[error("producer {producer_id} has an open transaction here: the batch at byte {position} of the append must be transactional")]
+    InvalidTxnState {
+        /// Byte position of the batch within the appended buffer.
+        position: usize,
+        /// The producer.
+        producer_id: i64,
+    },
     /// The log configuration is unusable.
     #[error("invalid log configuration: {0}")]
     Config(String),

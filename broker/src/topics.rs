@@ -13,8 +13,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::basics::{read_lock, write_lock};
 use crate::config::LogConfig;
+use crate::group::offsets::OFFSETS_TOPIC;
 use crate::storage::checkpoint::{read_checksummed, write_checksummed};
 use crate::storage::log_manager::META_DIR;
+use crate::txn::log::TXN_TOPIC;
+
+/// The broker's own internal topics: their partitions are written only by
+/// the coordinators, so clients may neither create nor produce to them (as
+/// Kafka refuses appends to internal topics).
+pub const INTERNAL_TOPICS: [&str; 2] = [OFFSETS_TOPIC, TXN_TOPIC];
 
 /// File under `DATA/meta` holding topic metadata.
 pub const TOPICS_FILE: &str = "topics.json";
@@ -94,6 +101,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     }
     if name == "." || name == ".." {
         return Err(invalid("cannot be '.' or '..'"));
+    }
+    if INTERNAL_TOPICS.contains(&name) {
+        return Err(invalid("is an internal topic of the broker"));
     }
     if !name
         .chars()
@@ -332,6 +342,8 @@ mod tests {
         assert!(validate_topic_name("orders.v1_EU-2").is_ok());
         assert!(validate_topic_name("").is_err());
         assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("__transaction_state").is_err());
+        assert!(validate_topic_name("__consumer_offsets").is_err());
         assert!(validate_topic_name("a/b").is_err());
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
     }

@@ -32,6 +32,8 @@ async fn main() -> sediment_client::Result<()> {
         .await?;
     let producer = client.producer(ProducerConfig {
         acks,
+        // Idempotence (the default) needs acks=all.
+        idempotence: acks == Acks::All,
         ..ProducerConfig::default()
     })?;
     let value = Bytes::from(vec![b'x'; size]);

@@ -27,6 +27,7 @@ use sediment_protocol::{ApiKey, ErrorCode, TopicPartition};
 use uuid::Uuid;
 
 use crate::cluster::Cluster;
+use crate::consumer::IsolationLevel;
 use crate::error::{ClientError, Result};
 use crate::offsets::{self, leader_not_available, OffsetSpec, Query};
 
@@ -171,6 +172,9 @@ pub struct PartitionDescription {
     pub log_start_offset: i64,
     /// Offset the next record gets (the high watermark).
     pub end_offset: i64,
+    /// Where read_committed consumers stop: the first offset of the oldest
+    /// open transaction, or `end_offset` when none is open.
+    pub last_stable_offset: i64,
     /// Bytes of the partition's log on its leader's disk (DescribeLogDirs);
     /// `None` when the leader does not report it (a broker without
     /// DescribeLogDirs, or an offline partition).
@@ -333,8 +337,13 @@ impl Admin {
         let (earliest, latest): (Vec<Query>, Vec<Query>) = queries
             .into_iter()
             .partition(|q| q.2 == offsets::EARLIEST_TIMESTAMP);
-        let starts = offsets::list_offsets(&self.cluster, &earliest).await?;
-        let ends = offsets::list_offsets(&self.cluster, &latest).await?;
+        let starts =
+            offsets::list_offsets(&self.cluster, &earliest, IsolationLevel::ReadUncommitted)
+                .await?;
+        let ends =
+            offsets::list_offsets(&self.cluster, &latest, IsolationLevel::ReadUncommitted).await?;
+        let stable =
+            offsets::list_offsets(&self.cluster, &latest, IsolationLevel::ReadCommitted).await?;
         let sizes = match self.partition_sizes(name).await {
             Ok(sizes) => sizes,
             // Sizes are extra: a broker without DescribeLogDirs still describes.
@@ -344,12 +353,13 @@ impl Admin {
         let partitions = meta
             .partitions
             .iter()
-            .zip(starts.into_iter().zip(ends))
-            .map(|(p, (start, end))| PartitionDescription {
+            .zip(starts.into_iter().zip(ends).zip(stable))
+            .map(|(p, ((start, end), stable))| PartitionDescription {
                 partition: p.partition,
                 leader: p.leader,
                 log_start_offset: start,
                 end_offset: end,
+                last_stable_offset: stable,
                 size_bytes: sizes.get(&p.partition).copied(),
             })
             .collect();
@@ -398,6 +408,7 @@ impl Admin {
         let answers = offsets::list_offsets(
             &self.cluster,
             &[(topic.to_string(), partition, spec.wire())],
+            IsolationLevel::ReadUncommitted,
         )
         .await?;
         answers

@@ -1,6 +1,7 @@
 //! The one error type of the client, [`ClientError`], and the classification
 //! the retry loops use ([`ClientError::is_retriable`],
-//! [`ClientError::needs_metadata_refresh`]).
+//! [`ClientError::needs_metadata_refresh`]) and the transactional producer
+//! uses ([`ClientError::is_fatal`]).
 //!
 //! Every variant carries enough context to act on without a debugger: which
 //! broker, which API, which topic-partition, and for a Kafka error code the
@@ -186,6 +187,32 @@ pub enum ClientError {
         /// The partition.
         partition: i32,
     },
+
+    /// A transactional method was called in a state that does not allow it
+    /// (Kafka's `IllegalStateException`): `send` outside a transaction,
+    /// `begin_transaction` before `init_transactions`, … A usage mistake;
+    /// the producer's state is unchanged.
+    #[error("cannot {operation}: the transactional producer is {state}")]
+    TransactionState {
+        /// What was attempted.
+        operation: &'static str,
+        /// The state the producer was in.
+        state: &'static str,
+    },
+
+    /// The open transaction cannot commit, because one of its records or
+    /// requests failed: call `abort_transaction`, then the transaction may
+    /// be tried again (Kafka's abortable errors).
+    #[error("the transaction must be aborted: {cause}")]
+    TransactionAbortable {
+        /// The first failure of the transaction.
+        #[source]
+        cause: Box<ClientError>,
+    },
+
+    /// The record was never sent: its transaction was aborted first.
+    #[error("the record was not sent: its transaction was aborted")]
+    TransactionAborted,
 }
 
 /// The name of a Kafka error for messages: the variant's name, or the raw
@@ -257,6 +284,41 @@ impl ClientError {
         }
     }
 
+    /// True when the transactional (or idempotent) producer that saw this
+    /// error can never be used again and must be dropped (Kafka's fatal
+    /// errors): another producer with the same transactional id fenced it
+    /// (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH), the coordinator does not
+    /// know its producer id (INVALID_PRODUCER_ID_MAPPING), it may not use
+    /// its transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), the
+    /// broker does not speak the transaction APIs (UNSUPPORTED_VERSION), or
+    /// the coordinator refused a step as out of order (INVALID_TXN_STATE).
+    /// After a fatal error every later transactional call returns it again.
+    /// Any other error met inside a transaction is abortable: abort, then
+    /// the transaction may be tried again.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            ClientError::Kafka { error, .. } => matches!(
+                error,
+                ErrorCode::ProducerFenced
+                    | ErrorCode::InvalidProducerEpoch
+                    | ErrorCode::InvalidProducerIdMapping
+                    | ErrorCode::TransactionalIdAuthorizationFailed
+                    | ErrorCode::UnsupportedVersion
+                    | ErrorCode::InvalidTxnState
+            ),
+            ClientError::UnsupportedApi { api, .. } => matches!(
+                *api,
+                "InitProducerId"
+                    | "AddPartitionsToTxn"
+                    | "AddOffsetsToTxn"
+                    | "EndTxn"
+                    | "TxnOffsetCommit"
+            ),
+            ClientError::TransactionAbortable { cause } => cause.is_fatal(),
+            _ => false,
+        }
+    }
+
     /// True when the cached metadata (leaders, partitions) is probably stale.
     pub fn needs_metadata_refresh(&self) -> bool {
         match self {
@@ -300,6 +362,27 @@ mod tests {
             "produce to t-0: NotLeaderOrFollower (code 6): moved"
         );
         assert!(ClientError::from_code(0, String::new, None).is_none());
+    }
+
+    #[test]
+    fn given_fencing_and_txn_state_codes_then_fatal_and_others_not() {
+        let kafka = |code| ClientError::from_code(code, || "x".into(), None);
+        for code in [90, 47, 49, 53, 35, 48] {
+            assert!(kafka(code).is_some_and(|e| e.is_fatal()), "code {code}");
+        }
+        for code in [6, 15, 16, 51, 10, 87] {
+            assert!(kafka(code).is_some_and(|e| !e.is_fatal()), "code {code}");
+        }
+        let unsupported = |api| ClientError::UnsupportedApi {
+            addr: "b".into(),
+            api,
+            client_min: 0,
+            client_max: 3,
+            broker: "none".into(),
+        };
+        assert!(unsupported("EndTxn").is_fatal());
+        assert!(!unsupported("CreateTopics").is_fatal());
+        assert!(!ClientError::TransactionAborted.is_fatal());
     }
 
     #[test]

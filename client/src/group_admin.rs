@@ -12,14 +12,15 @@ use sediment_protocol::messages::offset_delete::{
     OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
 use sediment_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
-    ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
 };
 use sediment_protocol::{ApiKey, Message};
 
 use crate::admin::Admin;
 use crate::connection::BrokerConnection;
 use crate::error::{ClientError, Result};
+use crate::find_coordinator::{find_coordinator, CoordinatorType};
 use crate::offsets::OffsetSpec;
 use crate::TopicPartition;
 
@@ -335,26 +336,8 @@ impl Admin {
 
     /// A connection to `group`'s coordinator.
     async fn coordinator(&self, group: &str) -> Result<BrokerConnection> {
-        let connection = self.cluster().any_connection().await?;
-        let version = connection.version(ApiKey::FindCoordinator)?;
-        let request = if version >= 4 {
-            FindCoordinatorRequest::default().with_coordinator_keys(vec![group.to_string()])
-        } else {
-            FindCoordinatorRequest::default().with_key(group.to_string())
-        };
-        let response = connection.send(&request, version).await?;
-        let (error_code, node_id) = match response.coordinators.first() {
-            Some(c) if version >= 4 => (c.error_code, c.node_id),
-            _ => (response.error_code, response.node_id),
-        };
-        if let Some(e) = ClientError::from_code(
-            error_code,
-            || format!("find the coordinator of `{group}`"),
-            None,
-        ) {
-            return Err(e);
-        }
-        self.cluster().connection(node_id).await
+        let found = find_coordinator(self.cluster(), CoordinatorType::Group, group).await?;
+        self.cluster().connection(found.node_id).await
     }
 }
 

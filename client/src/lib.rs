@@ -63,8 +63,12 @@
 //! - [`admin`] — [`Admin`]: create, delete, list, describe topics; offset
 //!   lookups. [`group_admin`]: list, describe, reset and delete groups.
 //! - [`producer`] — [`Producer`]: partitioning (Kafka's murmur2, sticky),
-//!   batching with compression, pipelined sends, retries.
-//! - [`consumer`] — [`Consumer`]: manual assignment, fetch, decode.
+//!   batching with compression, pipelined sends, retries; idempotence
+//!   (producer ids and sequence numbers) and transactions.
+//! - [`consumer`] — [`Consumer`]: manual assignment, fetch, decode,
+//!   read_committed filtering of aborted transactions.
+//! - `find_coordinator` — which broker coordinates a group or a
+//!   transactional id.
 //! - [`group`] — [`GroupConsumer`]: consumer groups (classic protocol,
 //!   range and round-robin assignors, heartbeats, rebalance callbacks,
 //!   commits; auto-commit commits only what the application has returned
@@ -77,16 +81,26 @@
 //! ListOffsets 1–7, Metadata 1–12, ApiVersions 0–3, CreateTopics 2–7,
 //! DeleteTopics 1–6, DescribeConfigs 1–4, FindCoordinator 0–4, JoinGroup
 //! 1–5, SyncGroup 0–3, Heartbeat 0–4, LeaveGroup 0–2, OffsetCommit 2–9,
-//! OffsetFetch 1–7, DescribeGroups 0–5, ListGroups 0–4, DeleteGroups 0–2
-//! (see `versions` for why each stops where it does). Records are written
+//! OffsetFetch 1–7, DescribeGroups 0–5, ListGroups 0–4, DeleteGroups 0–2,
+//! InitProducerId 0–4, AddPartitionsToTxn 0–3, AddOffsetsToTxn 0–3, EndTxn
+//! 0–3, TxnOffsetCommit 0–3 (see `versions` for why each stops where it
+//! does). Records are written
 //! and read as record batches v2 with none, gzip, snappy, lz4 or zstd
 //! compression.
 //!
 //! # Delivery guarantees
 //!
-//! At least once: a record whose future resolved `Ok` is stored (with
-//! `Acks::All` on Sediment: fsynced). A retry after a lost connection may
-//! store a record twice; the client is not idempotent (no InitProducerId).
+//! A record whose future resolved `Ok` is stored (with `Acks::All` on
+//! Sediment: fsynced). The producer is idempotent by default: retries store
+//! each record once and in order per partition (see [`producer`]); with
+//! `idempotence: false` (needed for `Acks::Leader` and `Acks::None`) it is
+//! at least once, and a retry after a lost connection may store a record
+//! twice. With a `transactional_id` the producer writes records (and a
+//! group's consumed offsets) in Kafka transactions: all of them become
+//! visible to [`IsolationLevel::ReadCommitted`] consumers at the commit, or
+//! none. [`ClientError::is_fatal`] tells an error that ends the producer
+//! (it was fenced) from one after which the transaction is aborted and
+//! tried again.
 
 pub mod admin;
 mod client;
@@ -96,6 +110,7 @@ mod config;
 mod connection;
 pub mod consumer;
 mod error;
+mod find_coordinator;
 pub mod group;
 pub mod group_admin;
 mod metadata;
@@ -108,9 +123,13 @@ pub use admin::{
 };
 pub use client::{Client, ClientBuilder};
 pub use cluster_admin::{BrokerDescription, ClusterDescription};
-pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, Offset};
+pub use consumer::{
+    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, Offset,
+};
 pub use error::{ClientError, Result};
-pub use group::{AssignorKind, GroupConsumer, GroupConsumerConfig, RebalanceListener};
+pub use group::{
+    AssignorKind, ConsumerGroupMetadata, GroupConsumer, GroupConsumerConfig, RebalanceListener,
+};
 pub use group_admin::{GroupDescription, GroupListing, GroupMember, GroupPartitionOffset};
 pub use offsets::OffsetSpec;
 pub use producer::partitioner::{murmur2, partition_for_key};
@@ -145,6 +164,10 @@ mod tests {
         let _ = |p: Producer, mut c: Consumer, a: Admin| async move {
             assert_send(&p.send(ProducerRecord::new("t", "v")));
             assert_send(&p.flush());
+            assert_send(&p.init_transactions());
+            assert_send(&p.send_offsets_to_transaction(&[], "g"));
+            assert_send(&p.commit_transaction());
+            assert_send(&p.abort_transaction());
             assert_send(&c.poll());
             assert_send(&a.list_topics());
         };

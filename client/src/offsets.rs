@@ -1,6 +1,8 @@
 //! ListOffsets lookups — earliest, latest, or first offset at a timestamp —
 //! for any set of partitions, one request per partition leader. Used by
-//! [`Admin`](crate::Admin) and by the consumer's `seek`/`assign`.
+//! [`Admin`](crate::Admin) and by the consumer's `seek`/`assign`. Under
+//! [`IsolationLevel::ReadCommitted`] (ListOffsets v2+) "latest" is the last
+//! stable offset, where a read_committed fetch stops.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,7 @@ use sediment_protocol::messages::ListOffsetsRequest;
 use sediment_protocol::{ApiKey, ErrorCode};
 
 use crate::cluster::Cluster;
+use crate::consumer::IsolationLevel;
 use crate::error::{ClientError, Result};
 
 /// ListOffsets timestamp meaning "log start offset".
@@ -44,16 +47,24 @@ impl OffsetSpec {
 pub(crate) type Query = (String, i32, i64);
 
 /// Looks up every query, retrying retriable errors; answers in query order.
-pub(crate) async fn list_offsets(cluster: &Cluster, queries: &[Query]) -> Result<Vec<i64>> {
+pub(crate) async fn list_offsets(
+    cluster: &Cluster,
+    queries: &[Query],
+    isolation: IsolationLevel,
+) -> Result<Vec<i64>> {
     let mut topics: Vec<String> = queries.iter().map(|q| q.0.clone()).collect();
     topics.sort();
     topics.dedup();
     cluster
-        .retry(&topics, || list_offsets_once(cluster, queries))
+        .retry(&topics, || list_offsets_once(cluster, queries, isolation))
         .await
 }
 
-async fn list_offsets_once(cluster: &Cluster, queries: &[Query]) -> Result<Vec<i64>> {
+async fn list_offsets_once(
+    cluster: &Cluster,
+    queries: &[Query],
+    isolation: IsolationLevel,
+) -> Result<Vec<i64>> {
     // Leader → indexes of the queries it answers.
     let mut by_leader: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
     for (i, (topic, partition, _)) in queries.iter().enumerate() {
@@ -89,9 +100,12 @@ async fn list_offsets_once(cluster: &Cluster, queries: &[Query]) -> Result<Vec<i
                 ),
             }
         }
-        let request = ListOffsetsRequest::default()
+        let mut request = ListOffsetsRequest::default()
             .with_replica_id(-1)
             .with_topics(request_topics);
+        if version >= 2 {
+            request.isolation_level = isolation.wire();
+        }
         let response = connection.send(&request, version).await?;
         for &i in &indexes {
             let (topic, partition, _) = &queries[i];

@@ -29,6 +29,11 @@
 //! | DescribeGroups | 0–5 | for `sediment group describe` |
 //! | ListGroups | 0–4 | v4 reports each group's state |
 //! | DeleteGroups | 0–2 | every version the codec has |
+//! | InitProducerId | 0–4 | v3 lets a transactional producer bump its own epoch (after an aborted transaction whose sequences are unknown) without fencing itself |
+//! | AddPartitionsToTxn | 0–3 | v4+ batches transactions for brokers, which a producer does not need |
+//! | AddOffsetsToTxn | 0–3 | every version the codec has |
+//! | EndTxn | 0–3 | every version the codec has (v4+ only add epoch-bump fields of KIP-890) |
+//! | TxnOffsetCommit | 0–3 | v3 carries the consumer's generation and member id (KIP-447); this client sends -1 and "" |
 //!
 //! Every range lies within what our codec (`sediment-protocol`) can encode
 //! and decode (checked by a test against `ApiKey::codec_versions`).
@@ -66,6 +71,11 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// Short name of an API for messages (`"Produce"`).
@@ -95,6 +105,11 @@ pub(crate) fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::ListGroups => "ListGroups",
         ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+        ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+        ApiKey::EndTxn => "EndTxn",
+        ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         _ => "an unsupported API",
     }
 }

@@ -16,6 +16,29 @@
 //! because every decision is a pure function of the events' order within the
 //! partition — and the restored watermark keeps already-late events late.
 //!
+//! Exactly-once (`JobConfig::exactly_once`, DESIGN §6): the producer is
+//! transactional (transactional id `<group>.window`, so a restarted job
+//! fences its predecessor and aborts its open transaction). Everything
+//! between two checkpoints — the windows emitted, the late events, then
+//! every assigned partition's state record and input offsets (through
+//! `send_offsets_to_transaction`) — is one transaction, committed at the
+//! checkpoint. A crash before the commit aborts it all: the replay from the
+//! last committed checkpoint emits those windows again, and read_committed
+//! readers of the output see each window once. Checkpoints are read back
+//! read_committed. One exactly-once instance per group: a second instance
+//! with the same group fences the first (which stops with an error).
+//!
+//! Quiet inputs (`JobConfig::idle_timeout`, opt-in, Flink's `withIdleness`
+//! in spirit): a partition that has seen events but none for the idle
+//! timeout (wall clock) has its watermark advanced to the wall clock minus
+//! grace, so its last windows close (a partition the job has not caught up
+//! with, with records left to read, is not quiet). That decision is not a function of the
+//! input order, so it is checkpointed at once, before any later event of the
+//! partition is processed; a replay after a crash restores it with the
+//! state (and an advance lost with a crash is decided again, closing the
+//! same windows with the same aggregates). An idle partition is advanced at
+//! most once per idle timeout.
+//!
 //! The state topic (`<group>.window-state`, one partition) keeps each
 //! partition's checkpoints as keyed records; a job reads it to its end when
 //! partitions are assigned, so another instance's newer checkpoints are seen.
@@ -34,11 +57,11 @@ use tokio::sync::mpsc;
 use sediment_client::group::RebalanceEvent;
 use sediment_client::{
     AutoOffsetReset, Client, ClientError, ConfigChange, ConsumerConfig, ConsumerRecord,
-    DeliveryFuture, GroupConsumer, GroupConsumerConfig, NewTopic, Offset, Producer, ProducerConfig,
-    ProducerRecord, TopicPartition,
+    DeliveryFuture, GroupConsumer, GroupConsumerConfig, IsolationLevel, NewTopic, Offset, Producer,
+    ProducerConfig, ProducerRecord, TopicPartition,
 };
 
-use crate::{Event, PartitionSnapshot, PartitionWindows, Window};
+use crate::{Event, PartitionSnapshot, PartitionWindows, Window, WindowResult};
 
 /// What the job does (the cluster is the [`Client`] it is started with).
 #[derive(Debug, Clone)]
@@ -60,6 +83,12 @@ pub struct JobConfig {
     /// Group session timeout: how long a crashed instance keeps its
     /// partitions before another takes them over (heartbeats every third).
     pub session_timeout: Duration,
+    /// Write each checkpoint's outputs, state and offsets in one transaction
+    /// (see the module docs); `false` is at-least-once.
+    pub exactly_once: bool,
+    /// Advance a quiet partition's watermark with the wall clock after this
+    /// long without events (see the module docs); `None` (the default) never.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Why the job stopped.
@@ -127,6 +156,8 @@ struct PartitionState {
     next_offset: i64,
     /// Newest event time seen (for the watermark-lag status).
     max_ts: Option<i64>,
+    /// The last event, idle advance or assignment: the idle timeout counts from here.
+    last_activity: Instant,
 }
 
 /// A running job.
@@ -141,6 +172,9 @@ pub struct WindowJob {
     pending_outputs: Vec<DeliveryFuture>,
     rebalances: mpsc::UnboundedReceiver<RebalanceEvent>,
     stats: JobStats,
+    /// Exactly-once: a transaction is open (begun by the first write after
+    /// the last checkpoint).
+    in_transaction: bool,
 }
 
 impl WindowJob {
@@ -189,9 +223,19 @@ impl WindowJob {
         let producer = client
             .producer(ProducerConfig {
                 linger: Duration::from_millis(2),
+                transactional_id: config
+                    .exactly_once
+                    .then(|| format!("{}.window", config.group)),
                 ..ProducerConfig::default()
             })
             .map_err(client_err("start the producer"))?;
+        if config.exactly_once {
+            // Fences an earlier instance and aborts its open transaction.
+            producer
+                .init_transactions()
+                .await
+                .map_err(client_err("initialise transactions"))?;
+        }
         let mut group_config = GroupConsumerConfig::new(config.group.clone())
             .with_auto_offset_reset(AutoOffsetReset::Earliest)
             .with_auto_commit(None);
@@ -217,6 +261,7 @@ impl WindowJob {
             pending_outputs: Vec::new(),
             rebalances,
             stats: JobStats::default(),
+            in_transaction: false,
         })
     }
 
@@ -245,6 +290,9 @@ impl WindowJob {
                 Ok(records) => self.process(records).await?,
                 Err(e) if e.is_retriable() => tracing::debug!(error = %e, "poll will be retried"),
                 Err(e) => return Err(client("poll the input")(e)),
+            }
+            if self.advance_idle_partitions().await? {
+                last_checkpoint = Instant::now();
             }
             if last_checkpoint.elapsed() >= self.config.checkpoint_interval {
                 self.checkpoint().await?;
@@ -275,6 +323,21 @@ impl WindowJob {
             match event {
                 RebalanceEvent::Revoked { partitions, lost } => {
                     if lost {
+                        if self.in_transaction {
+                            // Outputs of partitions another member may now
+                            // own are in the open transaction: committing it
+                            // could duplicate them. Abort and start over
+                            // from the committed checkpoints.
+                            let _ = self.producer.abort_transaction().await;
+                            self.in_transaction = false;
+                            return Err(JobError::State {
+                                partition: format!("{partitions:?}"),
+                                reason: "partitions were lost with a transaction open; \
+                                         it was aborted: restart the job to resume from \
+                                         the last checkpoint"
+                                    .into(),
+                            });
+                        }
                         // Another member may already own them: our state is stale.
                         for tp in partitions {
                             self.partitions.remove(&tp);
@@ -303,6 +366,7 @@ impl WindowJob {
                                 })?,
                                 next_offset: checkpoint.offset,
                                 max_ts: None,
+                                last_activity: Instant::now(),
                             },
                             None => PartitionState {
                                 windows: PartitionWindows::new(
@@ -311,6 +375,7 @@ impl WindowJob {
                                 ),
                                 next_offset: -1,
                                 max_ts: None,
+                                last_activity: Instant::now(),
                             },
                         };
                         if restored.next_offset >= 0 {
@@ -338,6 +403,7 @@ impl WindowJob {
                 continue; // already in the restored state
             }
             state.next_offset = record.offset + 1;
+            state.last_activity = Instant::now();
             self.stats.events += 1;
             let event = match (self.extract)(&record) {
                 Ok(event) => event,
@@ -360,28 +426,94 @@ impl WindowJob {
                 self.send_late(&record).await?;
             }
             for result in processed.emitted {
-                self.stats.emitted += 1;
-                let value = serde_json::to_vec(&result).map_err(|e| JobError::State {
-                    partition: tp.to_string(),
-                    reason: format!("cannot encode a window: {e}"),
-                })?;
-                let record = ProducerRecord {
-                    topic: self.config.output.clone(),
-                    partition: None,
-                    key: Some(Bytes::from(result.key.clone())),
-                    value: Some(Bytes::from(value)),
-                    headers: Vec::new(),
-                    timestamp: Some(result.end),
-                };
-                let delivery = self
-                    .producer
-                    .enqueue(record)
-                    .await
-                    .map_err(client_err("produce a window"))?;
-                self.pending_outputs.push(delivery);
+                self.emit(&tp, result).await?;
             }
         }
         Ok(())
+    }
+
+    /// Produces one closed window to the output topic.
+    async fn emit(&mut self, tp: &TopicPartition, result: WindowResult) -> Result<(), JobError> {
+        self.stats.emitted += 1;
+        let value = serde_json::to_vec(&result).map_err(|e| JobError::State {
+            partition: tp.to_string(),
+            reason: format!("cannot encode a window: {e}"),
+        })?;
+        let record = ProducerRecord {
+            topic: self.config.output.clone(),
+            partition: None,
+            key: Some(Bytes::from(result.key.clone())),
+            value: Some(Bytes::from(value)),
+            headers: Vec::new(),
+            timestamp: Some(result.end),
+        };
+        self.begin_if_needed()?;
+        let delivery = self
+            .producer
+            .enqueue(record)
+            .await
+            .map_err(client_err("produce a window"))?;
+        self.pending_outputs.push(delivery);
+        Ok(())
+    }
+
+    /// Exactly-once: opens the transaction the next writes belong to.
+    fn begin_if_needed(&mut self) -> Result<(), JobError> {
+        if self.config.exactly_once && !self.in_transaction {
+            self.producer
+                .begin_transaction()
+                .map_err(client_err("begin a transaction"))?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Advances the watermark of every partition quiet for the idle timeout
+    /// to the wall clock minus grace, emits what that closes, and
+    /// checkpoints at once when any watermark moved. Returns whether it
+    /// checkpointed.
+    async fn advance_idle_partitions(&mut self) -> Result<bool, JobError> {
+        let Some(idle) = self.config.idle_timeout else {
+            return Ok(false);
+        };
+        let now = Instant::now();
+        let wm = wall_clock_ms().saturating_sub(self.config.grace.max(0));
+        let mut emitted = Vec::new();
+        let mut advanced = false;
+        for (tp, state) in &mut self.partitions {
+            if now.saturating_duration_since(state.last_activity) < idle {
+                continue;
+            }
+            // Quiet means no input, not a job that fell behind: a partition
+            // with records left to read is never idle.
+            let caught_up = match (
+                self.consumer.position(&tp.topic, tp.partition),
+                self.consumer.readable_end(&tp.topic, tp.partition),
+            ) {
+                (Some(position), Some(end)) => position >= end,
+                _ => false,
+            };
+            if !caught_up {
+                continue;
+            }
+            state.last_activity = now;
+            // A partition that never saw an event has nothing to close, and
+            // a watermark already past the wall clock does not move.
+            if state.windows.watermark().is_none_or(|w| w >= wm) {
+                continue;
+            }
+            advanced = true;
+            for result in state.windows.advance_watermark(wm) {
+                emitted.push((tp.clone(), result));
+            }
+        }
+        for (tp, result) in emitted {
+            self.emit(&tp, result).await?;
+        }
+        if advanced {
+            self.checkpoint().await?;
+        }
+        Ok(advanced)
     }
 
     async fn send_late(&mut self, record: &ConsumerRecord) -> Result<(), JobError> {
@@ -396,6 +528,7 @@ impl WindowJob {
             headers: Vec::new(),
             timestamp: Some(record.timestamp),
         };
+        self.begin_if_needed()?;
         let delivery = self
             .producer
             .enqueue(late)
@@ -412,10 +545,15 @@ impl WindowJob {
     }
 
     /// Outputs acknowledged → state records written → input offsets committed.
+    /// Exactly-once: every assigned partition, in the open transaction,
+    /// which commits them all at once.
     async fn checkpoint_partitions(
         &mut self,
         partitions: &[TopicPartition],
     ) -> Result<(), JobError> {
+        if self.config.exactly_once {
+            return self.commit_transaction().await;
+        }
         self.producer
             .flush()
             .await
@@ -492,12 +630,73 @@ impl WindowJob {
         Ok(())
     }
 
+    /// Exactly-once checkpoint: the state records and input offsets of every
+    /// assigned partition join the open transaction, which commits.
+    async fn commit_transaction(&mut self) -> Result<(), JobError> {
+        let mut offsets = Vec::new();
+        let mut records = Vec::new();
+        for (tp, state) in &self.partitions {
+            if state.next_offset < 0 {
+                continue; // nothing read yet: nothing to save
+            }
+            let checkpoint = Checkpoint {
+                offset: state.next_offset,
+                state: state.windows.snapshot(),
+            };
+            let value = serde_json::to_vec(&checkpoint).map_err(|e| JobError::State {
+                partition: tp.to_string(),
+                reason: e.to_string(),
+            })?;
+            records.push(ProducerRecord {
+                topic: self.state_topic.clone(),
+                partition: Some(0),
+                key: Some(Bytes::from(state_key(&self.config.group, tp))),
+                value: Some(Bytes::from(value)),
+                headers: Vec::new(),
+                timestamp: None,
+            });
+            offsets.push((tp.topic.clone(), tp.partition, state.next_offset));
+        }
+        if offsets.is_empty() && !self.in_transaction {
+            return Ok(());
+        }
+        self.begin_if_needed()?;
+        for record in records {
+            let write = self
+                .producer
+                .enqueue(record)
+                .await
+                .map_err(client_err("write a checkpoint"))?;
+            self.pending_outputs.push(write);
+        }
+        if !offsets.is_empty() {
+            // As this member: the broker refuses the offsets if the group
+            // moved on without it (a zombie), and the transaction aborts.
+            self.producer
+                .send_offsets_to_group_transaction(&offsets, &self.consumer.group_metadata())
+                .await
+                .map_err(client_err("add input offsets to the transaction"))?;
+        }
+        let committed = self.producer.commit_transaction().await;
+        self.in_transaction = false;
+        committed.map_err(client_err("commit a checkpoint transaction"))?;
+        for delivery in self.pending_outputs.drain(..) {
+            delivery
+                .await
+                .map_err(client_err("an output was not acknowledged"))?;
+        }
+        self.stats.checkpoints += 1;
+        Ok(())
+    }
+
     /// The latest checkpoint of every partition in the state topic.
     async fn read_checkpoints(&self) -> Result<HashMap<TopicPartition, Checkpoint>, JobError> {
         let mut consumer = self
             .client
             .consumer(ConsumerConfig {
                 fetch_max_wait: Duration::from_millis(10),
+                // Only checkpoints whose transaction committed count.
+                isolation_level: IsolationLevel::ReadCommitted,
                 ..ConsumerConfig::default()
             })
             .map_err(client_err("read checkpoints"))?;
@@ -567,6 +766,13 @@ fn state_key(group: &str, tp: &TopicPartition) -> String {
 fn parse_tp(rest: &str) -> Option<TopicPartition> {
     let (topic, partition) = rest.rsplit_once('\u{0}')?;
     Some(TopicPartition::new(topic, partition.parse().ok()?))
+}
+
+/// The wall clock in ms since the epoch (idle watermark advances only).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn client_err(context: &'static str) -> impl FnOnce(ClientError) -> JobError {

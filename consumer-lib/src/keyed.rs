@@ -172,6 +172,19 @@ impl<A: Aggregator> KeyedWindows<A> {
         }
     }
 
+    /// Moves the watermark up to `wm` without an event (a quiet partition
+    /// whose idle timeout passed: the job decides `wm` from the wall clock)
+    /// and returns the windows that closed, sorted as [`Self::process`]
+    /// sorts them. A `wm` at or below the current watermark changes nothing:
+    /// the watermark never decreases.
+    pub fn advance_watermark(&mut self, wm: i64) -> Vec<Closed<A::Output>> {
+        if self.watermark.is_some_and(|w| w >= wm) {
+            return Vec::new();
+        }
+        self.watermark = Some(wm);
+        self.close_due(wm)
+    }
+
     /// The state as a serializable snapshot: the watermark and every open
     /// window's bounds and aggregator, sorted by key and start.
     pub fn snapshot(&self) -> Snapshot<A> {

@@ -57,6 +57,16 @@ impl PartitionWindows {
         }
     }
 
+    /// Advances the watermark to `wm` without an event (see
+    /// [`KeyedWindows::advance_watermark`]) and returns the windows that closed.
+    pub fn advance_watermark(&mut self, wm: i64) -> Vec<WindowResult> {
+        self.inner
+            .advance_watermark(wm)
+            .into_iter()
+            .map(WindowResult::from)
+            .collect()
+    }
+
     /// The partition watermark (max event time seen − grace); `None` = −∞.
     pub fn watermark(&self) -> Option<i64> {
         self.inner.watermark()

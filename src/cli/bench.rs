@@ -179,6 +179,17 @@ fn acks(arg: AcksArg) -> Acks {
     }
 }
 
+/// The producer settings for `--acks`: idempotent (the client's default)
+/// with `all`, which idempotence needs; plain with 0 and 1.
+fn producer_config(arg: AcksArg) -> ProducerConfig {
+    let acks = acks(arg);
+    ProducerConfig {
+        acks,
+        idempotence: acks == Acks::All,
+        ..ProducerConfig::default()
+    }
+}
+
 async fn ensure_topic(client: &Client, args: &BenchArgs) -> anyhow::Result<()> {
     let admin = client.admin();
     let exists = admin
@@ -254,10 +265,7 @@ async fn produce(
     for p in 0..args.producers {
         let quota = args.messages / args.producers as u64
             + u64::from((p as u64) < args.messages % args.producers as u64);
-        let config = ProducerConfig {
-            acks: acks(args.acks),
-            ..ProducerConfig::default()
-        };
+        let config = producer_config(args.acks);
         let builder = target.builder();
         let topic = args.topic.clone();
         let size = args.size;
@@ -399,9 +407,8 @@ async fn e2e(client: &Client, args: &BenchArgs) -> anyhow::Result<Summary> {
     let origin = Instant::now();
     let producer = client
         .producer(ProducerConfig {
-            acks: acks(args.acks),
             linger: Duration::ZERO,
-            ..ProducerConfig::default()
+            ..producer_config(args.acks)
         })
         .context("cannot connect the producer")?;
     let topic = args.topic.clone();

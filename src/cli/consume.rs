@@ -15,8 +15,8 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 use sediment_client::{
-    AutoOffsetReset, ConsumerConfig, ConsumerRecord, ErrorCode, GroupConsumerConfig, Offset,
-    TopicPartition,
+    AutoOffsetReset, ConsumerConfig, ConsumerRecord, ErrorCode, GroupConsumerConfig,
+    IsolationLevel, Offset, TopicPartition,
 };
 
 use super::Target;
@@ -47,6 +47,29 @@ pub struct ConsumeArgs {
     /// How to print each message.
     #[arg(long, value_enum, default_value_t = MessageFormat::Value)]
     pub format: MessageFormat,
+    /// Which records of transactions to read (as kafka-console-consumer's flag):
+    /// read_committed stops before open transactions and drops aborted ones.
+    #[arg(long, value_enum, default_value_t = IsolationArg::ReadUncommitted)]
+    pub isolation_level: IsolationArg,
+}
+
+/// `--isolation-level` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum IsolationArg {
+    /// Every record, open and aborted transactions included.
+    ReadUncommitted,
+    /// Only committed records.
+    ReadCommitted,
+}
+
+impl IsolationArg {
+    fn level(self) -> IsolationLevel {
+        match self {
+            IsolationArg::ReadUncommitted => IsolationLevel::ReadUncommitted,
+            IsolationArg::ReadCommitted => IsolationLevel::ReadCommitted,
+        }
+    }
 }
 
 /// How `consume` prints a message.
@@ -82,7 +105,10 @@ pub async fn run(args: ConsumeArgs, target: Target) -> anyhow::Result<ExitCode> 
         None => description.partitions.iter().map(|d| d.partition).collect(),
     };
     let mut consumer = client
-        .consumer(ConsumerConfig::default())
+        .consumer(ConsumerConfig {
+            isolation_level: args.isolation_level.level(),
+            ..ConsumerConfig::default()
+        })
         .context("cannot connect the consumer")?;
     consumer
         .assign(
@@ -156,6 +182,7 @@ async fn consume_in_group(
     };
     let config = GroupConsumerConfig::new(group.clone())
         .with_auto_offset_reset(reset)
+        .with_isolation_level(args.isolation_level.level())
         .with_auto_commit(None);
     let mut consumer = client
         .group_consumer(config)

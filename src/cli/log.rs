@@ -275,6 +275,9 @@ fn dump_log(file: &Path, base_offset: i64, output: OutputFormat) -> anyhow::Resu
                         "crc_ok": crc_ok, "continuous": continuous, "base_timestamp": header.base_timestamp(),
                         "max_timestamp": header.max_timestamp(), "compression": header.compression(),
                         "producer_id": header.producer_id(), "leader_epoch": header.partition_leader_epoch(),
+                        "producer_epoch": header.producer_epoch(), "base_sequence": header.base_sequence(),
+                        "transactional": header.is_transactional(),
+                        "marker": marker_name(&header),
                     }),
                 );
             }
@@ -298,9 +301,21 @@ fn dump_log(file: &Path, base_offset: i64, output: OutputFormat) -> anyhow::Resu
     })
 }
 
+/// `commit` or `abort` for a transaction marker, else null.
+fn marker_name(header: &BatchHeader<'_>) -> Option<&'static str> {
+    header
+        .marker_commits()
+        .map(|commit| if commit { "commit" } else { "abort" })
+}
+
 fn batch_line(header: &BatchHeader<'_>, position: usize, crc_ok: bool, continuous: bool) -> String {
+    let transaction = match (marker_name(header), header.is_transactional()) {
+        (Some(marker), _) => format!(" marker={marker}"),
+        (None, true) => " transactional".to_string(),
+        (None, false) => String::new(),
+    };
     format!(
-        "offset={}..{} count={} position={position} size={} crc={} timestamps={}..{} compression={} producer_id={}{}",
+        "offset={}..{} count={} position={position} size={} crc={} timestamps={}..{} compression={} producer_id={}{transaction}{}",
         header.base_offset(),
         header.last_offset(),
         header.record_count(),

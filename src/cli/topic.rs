@@ -288,6 +288,7 @@ async fn describe(admin: &Admin, topic: &str, output: OutputFormat) -> anyhow::R
                         "leader": p.leader,
                         "log_start_offset": p.log_start_offset,
                         "end_offset": p.end_offset,
+                        "last_stable_offset": p.last_stable_offset,
                         "size_bytes": p.size_bytes,
                     })
                 })

@@ -49,6 +49,15 @@ pub struct WindowArgs {
     /// Group session timeout in ms: how soon a crashed job's partitions move to another instance.
     #[arg(long, default_value_t = 10_000)]
     pub session_timeout_ms: u64,
+    /// Exactly-once: each checkpoint's outputs, state and input offsets in one transaction
+    /// (read the output with read_committed). Without it, at-least-once.
+    #[arg(long)]
+    pub exactly_once: bool,
+    /// Advance the watermark of a partition with no event for this many ms with the wall
+    /// clock (minus grace), so a quiet input's last windows close. Off by default: the
+    /// result then depends on timing, not only on the input order.
+    #[arg(long, value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
 }
 
 impl WindowArgs {
@@ -97,6 +106,10 @@ pub async fn run(args: WindowArgs, target: Target) -> anyhow::Result<ExitCode> {
         grace: args.grace,
         checkpoint_interval: Duration::from_millis(args.checkpoint_ms.max(1)),
         session_timeout: Duration::from_millis(args.session_timeout_ms.max(1000)),
+        exactly_once: args.exactly_once,
+        idle_timeout: args
+            .idle_timeout_ms
+            .map(|ms| Duration::from_millis(ms.max(1))),
     };
     let job = WindowJob::start(&client, config, json_extractor())
         .await

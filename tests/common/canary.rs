@@ -1,6 +1,6 @@
 //! Helpers for the adversarial tests (`bad_input`, `limits`): a canary that
 //! proves the broker still serves well-behaved clients, small typed requests
-//! (CreateTopics, ListOffsets, Fetch), and raw-socket helpers that tell a
+//! (CreateTopics, ListOffsets, Fetch, OffsetFetch), and raw-socket helpers that tell a
 //! closed connection from a slow one without sleeping.
 #![allow(dead_code)] // each test file uses a different part
 
@@ -12,9 +12,11 @@ use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse,
-    ListOffsetsRequest, ListOffsetsResponse, TopicName,
+    GroupId, ListOffsetsRequest, ListOffsetsResponse, OffsetFetchRequest, OffsetFetchResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use sediment_broker::storage::test_batches::batch_with_seed;
@@ -59,8 +61,26 @@ pub fn create_topic(client: &mut WireClient, topic: &str, partitions: i32) -> i1
 /// The latest offset of a partition (ListOffsets v7, timestamp -1): (error
 /// code, offset).
 pub fn latest_offset(client: &mut WireClient, topic: &str, partition: i32) -> (i16, i64) {
+    latest_offset_at(client, topic, partition, READ_UNCOMMITTED)
+}
+
+/// ListOffsets isolation level: the high watermark.
+pub const READ_UNCOMMITTED: i8 = 0;
+/// ListOffsets isolation level: the last stable offset.
+pub const READ_COMMITTED: i8 = 1;
+
+/// The latest offset of a partition a consumer with `isolation_level`
+/// ([`READ_UNCOMMITTED`] or [`READ_COMMITTED`]) may read up to: the high
+/// watermark or the last stable offset (ListOffsets v7, timestamp -1).
+pub fn latest_offset_at(
+    client: &mut WireClient,
+    topic: &str,
+    partition: i32,
+    isolation_level: i8,
+) -> (i16, i64) {
     let request = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation_level)
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(topic_name(topic))
             .with_partitions(vec![ListOffsetsPartition::default()
@@ -76,6 +96,33 @@ pub fn latest_offset(client: &mut WireClient, topic: &str, partition: i32) -> (i
         .and_then(|t| t.partitions.first())
         .expect("one partition result");
     (partition.error_code, partition.offset)
+}
+
+/// A group's committed offsets for partitions `0..partitions` of `topic`
+/// (OffsetFetch v7, on a fresh connection), or `None` if the broker cannot
+/// answer right now (not listening, an error, a partition without one).
+pub fn committed_offsets(
+    broker: &BrokerProcess,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Option<Vec<i64>> {
+    let mut client = WireClient::connect(broker.addr).ok()?;
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partition_indexes((0..partitions).collect())]));
+    let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 7, &request).ok()?;
+    if response.error_code != 0 {
+        return None;
+    }
+    let topic = response.topics.first()?;
+    topic
+        .partitions
+        .iter()
+        .map(|p| (p.error_code == 0).then_some(p.committed_offset))
+        .collect()
 }
 
 /// A Fetch v12 request for one partition with `max_wait_ms` 0.

@@ -15,6 +15,7 @@ pub mod apache_kafka;
 pub mod canary;
 pub mod client;
 pub mod java;
+pub mod python;
 pub mod wagg;
 pub mod wire;
 
@@ -128,6 +129,13 @@ impl BrokerProcess {
             Some(status) => status.code(),
             None => panic!("broker did not exit within 30 s of SIGTERM"),
         }
+    }
+
+    /// [`BrokerProcess::restart`] with `extra_args` instead of the flags it
+    /// was started with (kept for later restarts).
+    pub fn restart_with(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+        self.restart();
     }
 
     /// Starts the broker again on the same data directory and flags (a new
@@ -386,4 +394,44 @@ pub fn cli_stdout(output: &Output) -> String {
 pub fn cli_json(output: &Output) -> serde_json::Value {
     let stdout = cli_stdout(output);
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+/// Every batch stored for `topic`'s partitions `0..partitions` under the
+/// broker's data directory, as `sediment --output json log dump` prints it
+/// (one JSON object per batch: offsets, compression, producer id, ...), in
+/// partition then offset order; panics if a dump fails.
+pub fn dumped_batches(
+    broker: &BrokerProcess,
+    topic: &str,
+    partitions: i32,
+) -> Vec<serde_json::Value> {
+    let mut batches = Vec::new();
+    for partition in 0..partitions {
+        let dir = broker.data_dir.join(format!("{topic}-{partition}"));
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("read the partition directory").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        logs.sort();
+        for log in logs {
+            let output = Command::new(env!("CARGO_BIN_EXE_sediment"))
+                .args(["--output", "json", "log", "dump"])
+                .arg(&log)
+                .output()
+                .expect("run sediment log dump");
+            assert!(
+                output.status.success(),
+                "sediment log dump {}: {}",
+                log.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                let batch: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", log.display()));
+                batches.push(batch);
+            }
+        }
+    }
+    batches
 }

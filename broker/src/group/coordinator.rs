@@ -133,6 +133,12 @@ enum Command {
         request: CommitRequest,
         reply: Reply<()>,
     },
+    ValidateMember {
+        group: String,
+        member_id: String,
+        generation: i32,
+        reply: Reply<()>,
+    },
     Describe {
         groups: Vec<String>,
         reply: Reply<Vec<Option<GroupDescription>>>,
@@ -265,6 +271,24 @@ impl Coordinator {
         self.call(|reply| Command::Commit {
             group,
             request,
+            reply,
+        })
+        .await
+    }
+
+    /// Checks that `member_id` of `generation` may commit for `group`, as
+    /// OffsetCommit would, without committing (TxnOffsetCommit v3+ fences a
+    /// zombie member's transactional commits this way, KIP-447).
+    pub async fn validate_member(
+        &self,
+        group: String,
+        member_id: String,
+        generation: i32,
+    ) -> Result<(), CoordinatorError> {
+        self.call(|reply| Command::ValidateMember {
+            group,
+            member_id,
+            generation,
             reply,
         })
         .await
@@ -419,6 +443,18 @@ impl Task {
                 let results = members.iter().map(|m| state.leave(m, now)).collect();
                 self.settle(&group).await;
                 let _ = reply.send(Ok(results));
+            }
+            Command::ValidateMember {
+                group,
+                member_id,
+                generation,
+                reply,
+            } => {
+                let valid = self
+                    .group_mut(&group)
+                    .validate_commit(&member_id, generation, now);
+                self.settle(&group).await;
+                let _ = reply.send(valid.map_err(CoordinatorError::from));
             }
             Command::Commit {
                 group,

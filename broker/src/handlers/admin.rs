@@ -212,7 +212,9 @@ pub fn describe_configs(
     DescribeConfigsResponse::default().with_results(results)
 }
 
-/// The InitProducerId response: a fresh id, epoch 0. Transactions are not supported.
+/// The InitProducerId response: for an idempotent producer a fresh id and
+/// epoch 0; for a transactional id, the transaction coordinator's id and
+/// bumped epoch (`txn::coordinator`).
 pub async fn init_producer_id(
     broker: &Arc<Broker>,
     request: InitProducerIdRequest,

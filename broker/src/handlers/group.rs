@@ -1,6 +1,5 @@
 //! Consumer-group APIs: FindCoordinator (this broker coordinates every
-//! group; transaction coordinators are refused, transactions are not
-//! supported), the classic group protocol (JoinGroup, SyncGroup, Heartbeat,
+//! group and every transactional id), the classic group protocol (JoinGroup, SyncGroup, Heartbeat,
 //! LeaveGroup) through the [`Coordinator`] task, committed offsets
 //! (OffsetCommit through the coordinator, which checks the member; OffsetFetch
 //! straight from the store), and DescribeGroups, ListGroups, DeleteGroups.

@@ -214,7 +214,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, H
         ),
         ApiKey::TxnOffsetCommit => reply!(
             ApiKey::TxnOffsetCommit,
-            txn::txn_offset_commit(broker, request.decode_body()?).await
+            txn::txn_offset_commit(broker, request.decode_body()?, version).await
         ),
         ApiKey::DescribeTransactions => reply!(
             ApiKey::DescribeTransactions,

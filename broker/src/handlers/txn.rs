@@ -134,9 +134,14 @@ pub async fn add_offsets(
 }
 
 /// TxnOffsetCommit (v0–3): offsets staged until the transaction ends.
+///
+/// v3+ carries the consumer's generation and member id: a known generation
+/// is checked against the group first (KIP-447), so a member that lost its
+/// partitions in a rebalance cannot commit offsets for them.
 pub async fn txn_offset_commit(
     broker: &Arc<Broker>,
     request: TxnOffsetCommitRequest,
+    version: i16,
 ) -> TxnOffsetCommitResponse {
     let mut offsets = Vec::new();
     let mut refused: Vec<(String, i32, i16)> = Vec::new();
@@ -174,8 +179,26 @@ pub async fn txn_offset_commit(
             }
         }
     }
+    let member_refused = if version >= 3 && request.generation_id >= 0 && !offsets.is_empty() {
+        match broker.group_coordinator() {
+            Some(coordinator) => coordinator
+                .validate_member(
+                    request.group_id.to_string(),
+                    request.member_id.to_string(),
+                    request.generation_id,
+                )
+                .await
+                .err()
+                .map(|error| error.kafka_error_code()),
+            None => Some(ErrorCode::CoordinatorNotAvailable.code()),
+        }
+    } else {
+        None
+    };
     let common = if request.group_id.is_empty() {
         ErrorCode::InvalidGroupId.code()
+    } else if let Some(code) = member_refused {
+        code
     } else if offsets.is_empty() {
         0
     } else {

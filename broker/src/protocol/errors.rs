@@ -78,6 +78,7 @@ impl ToErrorCode for StorageError {
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             Self::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
             Self::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            Self::InvalidTxnState { .. } => ErrorCode::InvalidTxnState,
             // Storage errors are non-exhaustive; a new kind is a storage failure until mapped.
             #[allow(unreachable_patterns)]
             _ => ErrorCode::KafkaStorageError,

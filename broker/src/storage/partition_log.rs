@@ -239,7 +239,7 @@ pub struct PartitionLog {
     /// [`ProducerStateTable::first_unstable_offset`], or
     /// [`NO_UNSTABLE_OFFSET`]; written under `writer`.
     first_unstable: AtomicI64,
-    /// Aborted transactions; lock order `writer` before `aborted`.
+    /// Aborted transactions; lock order `writer` before `producers` before `aborted`.
     aborted: Mutex<AbortedIndex>,
 }
 
@@ -542,14 +542,18 @@ impl PartitionLog {
             self.write_locked(&mut writer, &config, &batches, total, 1, now)?;
         let mut producers = lock(&self.producers);
         let aborted = producers.complete_txn(&marker, base_offset, now);
-        self.publish_unstable(&producers);
-        drop(producers);
+        // The entry is indexed before the last stable offset moves past the
+        // aborted data: a read_committed read or a cleaning that sees the
+        // new LSO must also see the entry, or it would take the aborted
+        // batches for committed ones. (On failure the LSO stays put.)
         if let Some(entry) = aborted {
             let segment_base = writer.active.base_offset();
             if let Err(error) = lock(&self.aborted).record(&self.dir, segment_base, entry) {
                 return Err(self.poison_with(error));
             }
         }
+        self.publish_unstable(&producers);
+        drop(producers);
         self.publish_append(&mut writer, &config, next_offset);
         Ok(AppendOutcome {
             base_offset,
@@ -728,11 +732,17 @@ impl PartitionLog {
     /// the oldest open transaction if that is lower.
     pub fn last_stable_offset(&self) -> i64 {
         let high_watermark = self.high_watermark();
-        high_watermark.min(self.first_unstable.load(Ordering::Acquire))
+        // Retention may delete the first batches of a transaction still
+        // open: the LSO never falls below the log start (as in Kafka).
+        let first_unstable = self
+            .first_unstable
+            .load(Ordering::Acquire)
+            .max(self.log_start_offset());
+        high_watermark.min(first_unstable)
     }
 
     /// A read_committed read: [`PartitionLog::read`] cut before the first
-    /// batch at or past the last stable offset, with the aborted
+    /// batch reaching the last stable offset, with the aborted
     /// transactions that have data in what it returns.
     pub fn read_committed(
         &self,
@@ -746,7 +756,10 @@ impl PartitionLog {
             let mut next_offset = offset;
             for item in BatchIter::headers(&read.bytes) {
                 let Ok((_, header)) = item else { break };
-                if header.base_offset() >= last_stable_offset {
+                // Whole batches below the LSO only. The LSO is a batch
+                // boundary except when it is the log start moved into an
+                // open transaction's batch: that batch is unstable too.
+                if header.last_offset() >= last_stable_offset {
                     break;
                 }
                 kept += header.total_len();
@@ -898,12 +911,12 @@ impl PartitionLog {
             outcome.segments_deleted += 1;
             outcome.bytes_deleted += segment.size();
         }
-        let deleted_bases: Vec<i64> = removed.iter().map(|s| s.base_offset()).collect();
-        lock(&self.aborted).truncate_start(&self.dir, outcome.log_start, &deleted_bases)?;
-        if outcome.segments_deleted > 0 {
+        let first_kept =
+            (outcome.segments_deleted > 0).then(|| read_lock(&self.segments)[0].base_offset());
+        lock(&self.aborted).truncate_start(&self.dir, outcome.log_start, first_kept)?;
+        if let Some(first_kept) = first_kept {
             // Snapshots below the oldest segment kept are of no use: the
             // batches after them are gone.
-            let first_kept = read_lock(&self.segments)[0].base_offset();
             producer_state::delete_snapshots_outside(&self.dir, first_kept, i64::MAX)?;
         }
         if outcome.segments_deleted > 0 {

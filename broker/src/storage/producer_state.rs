@@ -354,6 +354,12 @@ impl ProducerStateTable {
                 last_offset: offset - 1,
                 timestamp: stamp_ms.unwrap_or_else(|| batch.max_timestamp()),
             };
+            if !batch.is_transactional() && self.open_txns.contains_key(&id.producer_id) {
+                return Err(StorageError::InvalidTxnState {
+                    position: at,
+                    producer_id: id.producer_id,
+                });
+            }
             updated.push(id.epoch, meta, now_ms);
             if batch.is_transactional() && !self.open_txns.contains_key(&id.producer_id) {
                 update.opened.entry(id.producer_id).or_insert(batch_base);

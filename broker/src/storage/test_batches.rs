@@ -60,3 +60,22 @@ pub fn idempotent_batch(
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     batch
 }
+
+/// [`idempotent_batch`] as a transactional producer sends it inside a
+/// transaction: the `attributes` transactional bit (0x10) set too, CRC-32C
+/// recomputed. Only the coordinator's marker ends the transaction.
+pub fn transactional_batch(
+    count: usize,
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    seed: u64,
+) -> Vec<u8> {
+    let mut batch = idempotent_batch(count, producer_id, epoch, base_sequence, seed);
+    let attributes =
+        i16::from_be_bytes([batch[21], batch[22]]) | crate::storage::batch::TRANSACTIONAL_FLAG;
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}

@@ -16,14 +16,23 @@
 //!   markers past the newest producer snapshot, replayed from the log, add
 //!   whatever a crash kept from the files. Duplicates (same producer and
 //!   marker offset) are one entry.
+//! - An entry is synced before its marker is, so a crash can keep an entry
+//!   whose marker recovery cut. Its offsets are handed out again, and once
+//!   the log grows past them the entry would mark the new owner's batches
+//!   aborted (hiding committed data from read_committed readers and from
+//!   the cleaner). So a file holding such entries, damaged ones or a torn
+//!   tail is rewritten on open without them (atomically); and an entry is
+//!   always written at a whole-entry position, so a torn tail that could
+//!   not be rewritten never misaligns the entries after it.
 //! - Entries are kept in marker-offset order in memory; fetches look up the
 //!   ones overlapping the range they return. Retention drops the entries
 //!   below the new log start and deletes the files of deleted segments.
 
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::StorageError;
+use crate::storage::checkpoint::write_atomically;
 
 /// File extension of aborted-transaction indexes.
 pub const TXN_INDEX_EXT: &str = "txnindex";
@@ -106,20 +115,29 @@ impl AbortedIndex {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
-            let mut skipped = bytes.len() % ENTRY_LEN;
+            let torn = bytes.len() % ENTRY_LEN;
+            let (mut skipped, mut past_end) = (0usize, 0usize);
+            let mut kept = Vec::with_capacity(bytes.len());
             for chunk in bytes.chunks_exact(ENTRY_LEN) {
                 match AbortedTxn::decode(chunk) {
-                    Some(entry)
-                        if entry.last_offset >= log_start && entry.last_offset < log_end =>
-                    {
-                        entries.push(entry)
+                    // The marker is not in the log (see the module docs).
+                    Some(entry) if entry.last_offset >= log_end => past_end += 1,
+                    Some(entry) => {
+                        kept.extend_from_slice(chunk);
+                        if entry.last_offset >= log_start {
+                            entries.push(entry);
+                        }
                     }
-                    Some(_) => {}
                     None => skipped += 1,
                 }
             }
-            if skipped > 0 {
-                tracing::warn!(partition, file = %path.display(), skipped, "skipping damaged aborted-transaction index entries; the log's markers restore them");
+            if torn > 0 || skipped > 0 || past_end > 0 {
+                tracing::warn!(partition, file = %path.display(), torn_bytes = torn, skipped, past_end, "rewriting an aborted-transaction index without its damaged entries and those whose marker recovery cut; the log's markers restore what they can");
+                if let Err(error) = write_atomically(&path, &kept) {
+                    // Reads go by the entries kept in memory; appends write at
+                    // whole-entry positions; the next open tries again.
+                    tracing::warn!(partition, file = %path.display(), %error, "cannot rewrite the aborted-transaction index");
+                }
             }
         }
         let mut index = Self { entries };
@@ -153,12 +171,17 @@ impl AbortedIndex {
             return Ok(());
         }
         let path = txn_index_path(dir, segment_base);
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
-            .append(true)
+            .write(true)
+            .truncate(false)
             .open(&path)
             .map_err(|e| StorageError::io("open", &path, e))?;
-        file.write_all(&entry.encode())
+        // Over a torn tail (a crash mid-write), never after it: an entry
+        // at a misaligned position would be garbage to the next load.
+        file.metadata()
+            .map(|meta| meta.len() - meta.len() % ENTRY_LEN as u64)
+            .and_then(|at| file.write_all_at(&entry.encode(), at))
             .and_then(|()| file.sync_data())
             .map_err(|e| StorageError::io("write", &path, e))?;
         self.entries.push(entry);
@@ -183,17 +206,32 @@ impl AbortedIndex {
         &self.entries
     }
 
-    /// Forgets the entries whose marker lies below `log_start` and deletes
-    /// the index files of the segments `deleted_bases`.
+    /// Forgets the entries whose marker lies below `log_start` and, when
+    /// segments were deleted, deletes every index file of a segment based
+    /// below `first_kept_base`: the deleted segments' own, and those the
+    /// cleaner left under the names of the sources it merged into a deleted
+    /// segment (a cleaned segment keeps its sources' index files, so they
+    /// follow the segment's offset range, not its name).
     pub fn truncate_start(
         &mut self,
         dir: &Path,
         log_start: i64,
-        deleted_bases: &[i64],
+        first_kept_base: Option<i64>,
     ) -> Result<(), StorageError> {
         self.entries.retain(|e| e.last_offset >= log_start);
-        for base in deleted_bases {
-            let path = txn_index_path(dir, *base);
+        let Some(first_kept_base) = first_kept_base else {
+            return Ok(());
+        };
+        for item in std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))? {
+            let path = item.map_err(|e| StorageError::io("list", dir, e))?.path();
+            let base = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(&format!(".{TXN_INDEX_EXT}")))
+                .and_then(|stem| stem.parse::<i64>().ok());
+            if base.is_none_or(|base| base >= first_kept_base) {
+                continue;
+            }
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -12,13 +12,16 @@
 //! always batch base offset + offset delta. A compressed batch is returned
 //! whole even when the fetch offset is inside it, so records below the
 //! position are skipped; control records (transaction markers) are never
-//! returned, but the position still moves past them.
+//! returned, but the position still moves past them. Under read_committed,
+//! an [`AbortedFilter`] drops the batches of aborted transactions the same
+//! way (see `aborted`).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use sediment_protocol::records::decode_batch;
 
+use crate::consumer::aborted::{AbortedFilter, BatchInfo};
 use crate::consumer::ConsumerRecord;
 use crate::error::{ClientError, Result};
 
@@ -36,12 +39,16 @@ const ATTRIBUTES_AT: usize = 21;
 const BASE_TIMESTAMP_AT: usize = 27;
 /// Where `maxTimestamp` sits.
 const MAX_TIMESTAMP_AT: usize = 35;
+/// Where `producerId` sits.
+const PRODUCER_ID_AT: usize = 43;
 /// Where `recordCount` sits.
 const RECORD_COUNT_AT: usize = 57;
 /// Compression codec bits of `attributes`.
 const COMPRESSION_MASK: i16 = 0x07;
 /// Timestamp type bit: set for log-append time.
 const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+/// Transactional-batch bit.
+const TRANSACTIONAL_FLAG: i16 = 0x10;
 /// Control-batch bit (transaction markers).
 const CONTROL_FLAG: i16 = 0x20;
 /// Most bytes a compressed batch may inflate to: a bound against
@@ -62,16 +69,18 @@ pub(crate) struct Decoded {
 
 /// Decodes the complete batches in `data` for `topic`/`partition`, pushing
 /// records at or above `position` onto `out`, up to the first batch that
-/// does not decode.
+/// does not decode; with a `filter` (read_committed), batches of aborted
+/// transactions are passed over.
 pub(crate) fn decode_partition(
     topic: &Arc<str>,
     partition: i32,
     position: i64,
     data: Bytes,
+    filter: Option<&mut AbortedFilter>,
     out: &mut Vec<ConsumerRecord>,
 ) -> Decoded {
     let mut decoded = Decoded::default();
-    if let Err(e) = decode_into(topic, partition, position, data, &mut decoded, out) {
+    if let Err(e) = decode_into(topic, partition, position, data, filter, &mut decoded, out) {
         decoded.error = Some(e);
     }
     decoded
@@ -82,6 +91,7 @@ fn decode_into(
     partition: i32,
     position: i64,
     mut data: Bytes,
+    mut filter: Option<&mut AbortedFilter>,
     decoded: &mut Decoded,
     out: &mut Vec<ConsumerRecord>,
 ) -> Result<()> {
@@ -124,7 +134,14 @@ fn decode_into(
             &batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4],
         ));
         let attributes = i16::from_be_bytes(fixed(&batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2]));
-        if attributes & COMPRESSION_MASK == 0 {
+        let last_offset = base_offset.saturating_add(i64::from(last_offset_delta));
+        let keep = match filter.as_deref_mut() {
+            Some(filter) => filter.keep(&batch_info(&batch, last_offset, attributes)),
+            None => true,
+        };
+        if !keep {
+            // An aborted transaction's data or a marker: nothing to return.
+        } else if attributes & COMPRESSION_MASK == 0 {
             // The common case, decoded here without intermediate records.
             plain_batch(topic, partition, position, &batch, out)
                 .map_err(|reason| corrupt(base_offset, reason))?;
@@ -150,10 +167,51 @@ fn decode_into(
                 });
             }
         }
-        let after = base_offset.saturating_add(i64::from(last_offset_delta)) + 1;
+        let after = last_offset.saturating_add(1);
         decoded.next_position = Some(decoded.next_position.unwrap_or(position).max(after));
     }
     Ok(())
+}
+
+/// The header fields the read_committed filter needs, and for a control
+/// batch the type of its marker (from its first record's key: version i16,
+/// type i16). `batch` is at least a whole header long.
+fn batch_info(batch: &Bytes, last_offset: i64, attributes: i16) -> BatchInfo {
+    let control = attributes & CONTROL_FLAG != 0;
+    BatchInfo {
+        last_offset,
+        producer_id: i64::from_be_bytes(fixed(&batch[PRODUCER_ID_AT..PRODUCER_ID_AT + 8])),
+        transactional: attributes & TRANSACTIONAL_FLAG != 0,
+        control,
+        marker: if control {
+            control_marker(batch, attributes)
+        } else {
+            None
+        },
+    }
+}
+
+/// The control record type of a control batch, if it can be read.
+fn control_marker(batch: &Bytes, attributes: i16) -> Option<i16> {
+    let key = if attributes & COMPRESSION_MASK == 0 {
+        let mut reader = Reader {
+            bytes: batch,
+            at: BATCH_HEADER,
+        };
+        reader.varint().ok()?; // record length
+        reader.at += 1; // record attributes
+        reader.varint().ok()?; // timestamp delta
+        reader.varint().ok()?; // offset delta
+        reader.optional_bytes().ok()??
+    } else {
+        decode_batch(batch.clone(), MAX_INFLATED_BATCH_BYTES)
+            .ok()?
+            .records
+            .into_iter()
+            .next()?
+            .key?
+    };
+    key.get(2..4).map(|t| i16::from_be_bytes([t[0], t[1]]))
 }
 
 /// Decodes an uncompressed batch: checks its CRC-32C, then walks the records
@@ -295,8 +353,14 @@ mod tests {
 
     fn decode_partition(topic: &str, partition: i32, position: i64, data: Bytes) -> Out {
         let mut records = Vec::new();
-        let decoded =
-            super::decode_partition(&Arc::from(topic), partition, position, data, &mut records);
+        let decoded = super::decode_partition(
+            &Arc::from(topic),
+            partition,
+            position,
+            data,
+            None,
+            &mut records,
+        );
         Out {
             records,
             next_position: decoded.next_position,
@@ -500,6 +564,117 @@ mod tests {
             assert!(out.records.is_empty());
             assert_eq!(out.next_position, Some(8));
         }
+    }
+
+    /// A transactional data batch of `producer_id` at `base`, or its marker.
+    fn txn_batch(base: i64, producer_id: i64, values: &[&str], marker: Option<bool>) -> Bytes {
+        let records: Vec<Record> = match marker {
+            // Control record key: version 0, type (0 abort, 1 commit).
+            Some(commit) => vec![Record {
+                offset: base,
+                timestamp: 1,
+                key: Some(Bytes::from(vec![0, 0, 0, u8::from(commit)])),
+                value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+                headers: Vec::new(),
+            }],
+            None => values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Record {
+                    offset: base + i as i64,
+                    timestamp: 1,
+                    key: None,
+                    value: Some(Bytes::from(v.to_string())),
+                    headers: Vec::new(),
+                })
+                .collect(),
+        };
+        encode(
+            &records,
+            BatchOptions {
+                producer_id,
+                producer_epoch: 0,
+                base_sequence: 0,
+                transactional: true,
+                control: marker.is_some(),
+                // Markers compressed too, to read their type either way.
+                compression: if base % 2 == 0 {
+                    Compression::None
+                } else {
+                    Compression::Lz4
+                },
+                ..BatchOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn given_read_committed_then_aborted_transactions_and_markers_are_skipped_and_passed() {
+        // Producer 1 aborts [0, 1] (marker 2); producer 2 commits [3] (marker 5);
+        // producer 1 writes [4] in a transaction that commits (marker 6).
+        let mut data = BytesMut::new();
+        data.extend_from_slice(&txn_batch(0, 1, &["a0", "a1"], None));
+        data.extend_from_slice(&txn_batch(2, 1, &[], Some(false)));
+        data.extend_from_slice(&txn_batch(3, 2, &["c3"], None));
+        data.extend_from_slice(&txn_batch(4, 1, &["c4"], None));
+        data.extend_from_slice(&txn_batch(5, 2, &[], Some(true)));
+        data.extend_from_slice(&txn_batch(6, 1, &[], Some(true)));
+        let data = data.freeze();
+        let values = |records: &[ConsumerRecord]| -> Vec<(i64, Bytes)> {
+            records
+                .iter()
+                .map(|r| (r.offset, r.value.clone().unwrap_or_default()))
+                .collect()
+        };
+
+        let mut records = Vec::new();
+        let mut filter = AbortedFilter::new([(1, 0)]);
+        let decoded = super::decode_partition(
+            &Arc::from("t"),
+            0,
+            0,
+            data.clone(),
+            Some(&mut filter),
+            &mut records,
+        );
+        assert!(decoded.error.is_none());
+        assert_eq!(
+            values(&records),
+            vec![(3, Bytes::from("c3")), (4, Bytes::from("c4"))]
+        );
+        assert_eq!(decoded.next_position, Some(7), "past every marker");
+
+        // read_uncommitted: the aborted records too, never the markers.
+        let plain = decode_partition("t", 0, 0, data);
+        assert_eq!(
+            values(&plain.records),
+            vec![
+                (0, Bytes::from("a0")),
+                (1, Bytes::from("a1")),
+                (3, Bytes::from("c3")),
+                (4, Bytes::from("c4")),
+            ]
+        );
+        assert_eq!(plain.next_position, Some(7));
+    }
+
+    #[test]
+    fn given_only_an_aborted_transaction_then_nothing_is_returned_and_the_position_moves() {
+        let mut data = BytesMut::new();
+        data.extend_from_slice(&txn_batch(10, 9, &["x", "y", "z"], None));
+        data.extend_from_slice(&txn_batch(13, 9, &[], Some(false)));
+        let mut records = Vec::new();
+        let mut filter = AbortedFilter::new([(9, 10)]);
+        let decoded = super::decode_partition(
+            &Arc::from("t"),
+            0,
+            10,
+            data.freeze(),
+            Some(&mut filter),
+            &mut records,
+        );
+        assert!(records.is_empty());
+        assert_eq!(decoded.next_position, Some(14));
     }
 
     #[test]

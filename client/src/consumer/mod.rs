@@ -12,12 +12,20 @@
 //!   `poll` after a metadata refresh, as the Java consumer does: `poll`
 //!   returns only errors a retry cannot fix.
 //!
+//! Isolation ([`IsolationLevel`], default `ReadUncommitted`): every record
+//! up to the high watermark; with `ReadCommitted`, fetches (and the
+//! "latest" offset) stop at the last stable offset, and the records of
+//! aborted transactions are dropped (`aborted`). Transaction markers are
+//! never returned in either level; positions move past them and past
+//! dropped records.
+//!
 //! Positions of newly assigned partitions start at the end of the log
 //! (`AutoOffsetReset::Latest`, Kafka's `auto.offset.reset=latest`) unless the
 //! config says `Earliest`; `seek` sets them explicitly. The same policy
 //! applies when a position falls out of the log (OFFSET_OUT_OF_RANGE, e.g.
 //! after retention deleted it).
 
+mod aborted;
 mod decode;
 mod types;
 
@@ -33,7 +41,8 @@ use crate::cluster::{Cluster, Connections};
 use crate::error::{ClientError, Result};
 use crate::offsets::{self, OffsetSpec, Query};
 use crate::TopicPartition;
-pub use types::{AutoOffsetReset, ConsumerConfig, ConsumerRecord, Offset};
+use aborted::AbortedFilter;
+pub use types::{AutoOffsetReset, ConsumerConfig, ConsumerRecord, IsolationLevel, Offset};
 
 #[derive(Debug, Clone)]
 struct PartitionState {
@@ -43,6 +52,9 @@ struct PartitionState {
     position: Option<i64>,
     reset: Option<Offset>,
     high_watermark: Option<i64>,
+    /// The end a consumer of this isolation level can reach: the high
+    /// watermark, or under read_committed the last stable offset.
+    readable_end: Option<i64>,
 }
 
 /// A consumer of manually assigned partitions (no consumer group), from
@@ -95,6 +107,7 @@ impl Consumer {
                     position: None,
                     reset: Some(start),
                     high_watermark: None,
+                    readable_end: None,
                 });
             next.insert(key, state);
         }
@@ -121,6 +134,7 @@ impl Consumer {
                     position,
                     reset,
                     high_watermark: None,
+                    readable_end: None,
                 };
                 (key, state)
             })
@@ -168,6 +182,13 @@ impl Consumer {
         self.state(topic, partition).and_then(|s| s.high_watermark)
     }
 
+    /// As of the last fetch, the offset this consumer can read up to: the
+    /// high watermark, or under read_committed the last stable offset. A
+    /// position there means the consumer has caught up.
+    pub fn readable_end(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.state(topic, partition).and_then(|s| s.readable_end)
+    }
+
     /// The assigned partitions, in order.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.partitions.keys().cloned().collect()
@@ -199,7 +220,8 @@ impl Consumer {
                 (tp.topic.clone(), tp.partition, spec.wire())
             })
             .collect();
-        let mut answers = offsets::list_offsets(&self.cluster, &queries).await?;
+        let mut answers =
+            offsets::list_offsets(&self.cluster, &queries, self.config.isolation_level).await?;
         // A timestamp after the last record has no offset: go to the end.
         let after_end: Vec<usize> = (0..answers.len())
             .filter(|&i| answers[i] < 0 && queries[i].2 >= 0)
@@ -215,7 +237,8 @@ impl Consumer {
                     )
                 })
                 .collect();
-            let ends = offsets::list_offsets(&self.cluster, &latest).await?;
+            let ends =
+                offsets::list_offsets(&self.cluster, &latest, self.config.isolation_level).await?;
             for (&i, end) in after_end.iter().zip(ends) {
                 answers[i] = end;
             }
@@ -337,6 +360,7 @@ impl Consumer {
             }
             let max_wait = self.config.fetch_max_wait;
             let request = FetchRequest::default()
+                .with_isolation_level(self.config.isolation_level.wire())
                 .with_max_wait_ms(i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX))
                 .with_min_bytes(self.config.fetch_min_bytes)
                 .with_max_bytes(self.config.fetch_max_bytes)
@@ -409,13 +433,34 @@ impl Consumer {
                 }
                 if data.high_watermark >= 0 {
                     state.high_watermark = Some(data.high_watermark);
+                    state.readable_end = Some(match self.config.isolation_level {
+                        IsolationLevel::ReadCommitted if data.last_stable_offset >= 0 => {
+                            data.last_stable_offset
+                        }
+                        _ => data.high_watermark,
+                    });
                 }
                 let Some(bytes) = data.records.filter(|b| !b.is_empty()) else {
                     continue;
                 };
                 let topic_name = Arc::clone(&state.topic);
-                let decoded =
-                    decode::decode_partition(&topic_name, partition, position, bytes, records);
+                let mut filter = match self.config.isolation_level {
+                    IsolationLevel::ReadCommitted => Some(AbortedFilter::new(
+                        data.aborted_transactions
+                            .iter()
+                            .flatten()
+                            .map(|t| (t.producer_id, t.first_offset)),
+                    )),
+                    IsolationLevel::ReadUncommitted => None,
+                };
+                let decoded = decode::decode_partition(
+                    &topic_name,
+                    partition,
+                    position,
+                    bytes,
+                    filter.as_mut(),
+                    records,
+                );
                 if let Some(next) = decoded.next_position {
                     state.position = Some(next);
                 }

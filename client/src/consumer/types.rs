@@ -1,6 +1,7 @@
 //! What the consumer is configured with and what it hands out:
-//! [`ConsumerConfig`], [`ConsumerRecord`], and the two ways of naming a
-//! position, [`Offset`] and [`AutoOffsetReset`].
+//! [`ConsumerConfig`], [`ConsumerRecord`], the two ways of naming a
+//! position, [`Offset`] and [`AutoOffsetReset`], and which records of
+//! transactions it sees, [`IsolationLevel`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,33 @@ pub enum AutoOffsetReset {
     Latest,
 }
 
+/// Which records of transactions a consumer sees (`isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record, including those of open and aborted transactions, as
+    /// soon as it is in the log (up to the high watermark). The default of
+    /// [`ConsumerConfig`], as in Kafka.
+    #[default]
+    ReadUncommitted,
+    /// Only records outside transactions and of committed transactions:
+    /// fetches stop at the last stable offset (before the first open
+    /// transaction) and records of aborted transactions are dropped. The
+    /// default of a group consumer
+    /// ([`GroupConsumerConfig`](crate::GroupConsumerConfig)), as in Kafka
+    /// Streams, so that exactly-once pipelines compose.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The wire value of Fetch and ListOffsets.
+    pub(crate) fn wire(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
 /// Consumer settings, for [`Client::consumer`](crate::Client::consumer)
 /// (and, inside [`GroupConsumerConfig`](crate::GroupConsumerConfig), for
 /// group consumers); the connection settings are the client's.
@@ -66,6 +94,10 @@ pub struct ConsumerConfig {
     pub partition_max_bytes: i32,
     /// Start position of newly assigned partitions (default `Latest`).
     pub auto_offset_reset: AutoOffsetReset,
+    /// Which records of transactions are returned (default
+    /// `ReadUncommitted`; `GroupConsumerConfig` defaults to `ReadCommitted`).
+    /// `Offset::Latest` means the last stable offset under `ReadCommitted`.
+    pub isolation_level: IsolationLevel,
 }
 
 impl Default for ConsumerConfig {
@@ -76,6 +108,7 @@ impl Default for ConsumerConfig {
             fetch_max_bytes: 50 << 20,
             partition_max_bytes: 1 << 20,
             auto_offset_reset: AutoOffsetReset::Latest,
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 }

@@ -6,17 +6,24 @@
 use std::time::Duration;
 
 use super::assignor::AssignorKind;
-use crate::consumer::{AutoOffsetReset, ConsumerConfig};
+use crate::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 use crate::error::{ClientError, Result};
 
 /// Group consumer settings.
 ///
 /// Where reading starts in a partition the group has no committed offset
 /// for is `consumer.auto_offset_reset` (default `Latest`, as in Kafka; see
-/// [`GroupConsumerConfig::with_auto_offset_reset`]).
+/// [`GroupConsumerConfig::with_auto_offset_reset`]). Unlike a plain
+/// [`ConsumerConfig`], a group consumer reads
+/// [`IsolationLevel::ReadCommitted`] by default (as Kafka Streams does):
+/// records of aborted transactions are never returned, and committed
+/// offsets still pending in an open transaction are waited for. Building
+/// the struct with `consumer: ConsumerConfig::default()` gets
+/// `ReadUncommitted` instead; see [`GroupConsumerConfig::with_isolation_level`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupConsumerConfig {
-    /// Fetch and `auto_offset_reset` settings.
+    /// Fetch, `auto_offset_reset` and isolation settings (isolation
+    /// `ReadCommitted` in the default).
     pub consumer: ConsumerConfig,
     /// The group (`group.id`).
     pub group_id: String,
@@ -45,7 +52,10 @@ pub struct GroupConsumerConfig {
 impl Default for GroupConsumerConfig {
     fn default() -> Self {
         Self {
-            consumer: ConsumerConfig::default(),
+            consumer: ConsumerConfig {
+                isolation_level: IsolationLevel::ReadCommitted,
+                ..ConsumerConfig::default()
+            },
             group_id: String::new(),
             session_timeout: Duration::from_secs(45),
             rebalance_timeout: Duration::from_secs(300),
@@ -68,6 +78,12 @@ impl GroupConsumerConfig {
     /// Sets where reading starts without a committed offset.
     pub fn with_auto_offset_reset(mut self, reset: AutoOffsetReset) -> Self {
         self.consumer.auto_offset_reset = reset;
+        self
+    }
+
+    /// Sets which records of transactions are read (default `ReadCommitted`).
+    pub fn with_isolation_level(mut self, isolation_level: IsolationLevel) -> Self {
+        self.consumer.isolation_level = isolation_level;
         self
     }
 
@@ -134,6 +150,20 @@ mod tests {
         assert_eq!(config.consumer.auto_offset_reset, AutoOffsetReset::Latest);
         let config = config.with_auto_offset_reset(AutoOffsetReset::Earliest);
         assert_eq!(config.consumer.auto_offset_reset, AutoOffsetReset::Earliest);
+        assert_eq!(
+            config.consumer.isolation_level,
+            IsolationLevel::ReadCommitted
+        );
+        assert_eq!(
+            ConsumerConfig::default().isolation_level,
+            IsolationLevel::ReadUncommitted,
+            "a plain consumer reads uncommitted, as in Kafka"
+        );
+        let config = config.with_isolation_level(IsolationLevel::ReadUncommitted);
+        assert_eq!(
+            config.consumer.isolation_level,
+            IsolationLevel::ReadUncommitted
+        );
     }
 
     #[test]

@@ -29,8 +29,8 @@ use sediment_protocol::messages::join_group::JoinGroupRequestProtocol;
 use sediment_protocol::messages::leave_group::MemberIdentity;
 use sediment_protocol::messages::sync_group::SyncGroupRequestAssignment;
 use sediment_protocol::messages::{
-    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, SyncGroupRequest, SyncGroupResponse,
+    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, SyncGroupRequest,
+    SyncGroupResponse,
 };
 use sediment_protocol::{ApiKey, Request};
 use tokio::sync::Notify;
@@ -42,11 +42,9 @@ use super::protocol::PROTOCOL_TYPE;
 use crate::cluster::Cluster;
 use crate::connection::{decode_body, BrokerConnection};
 use crate::error::{ClientError, Result};
+use crate::find_coordinator::{find_coordinator, CoordinatorType};
 use crate::metadata::TopicOutcome;
 use crate::TopicPartition;
-
-/// FindCoordinator `key_type` of a consumer group.
-const GROUP_KEY_TYPE: i8 = 0;
 
 /// Everything the group consumer and its heartbeat task share.
 pub(crate) struct GroupClient {
@@ -54,6 +52,9 @@ pub(crate) struct GroupClient {
     group_id: String,
     session_timeout: Duration,
     rebalance_timeout: Duration,
+    /// OffsetFetch waits out offsets pending in open transactions
+    /// (`require_stable`, for read_committed members).
+    require_stable: bool,
     /// The coordinator connection, once found.
     link: tokio::sync::Mutex<Option<BrokerConnection>>,
     membership: Mutex<Membership>,
@@ -83,6 +84,7 @@ impl GroupClient {
         group_id: String,
         session_timeout: Duration,
         rebalance_timeout: Duration,
+        require_stable: bool,
         commits: CommitQueue,
     ) -> Self {
         Self {
@@ -90,6 +92,7 @@ impl GroupClient {
             group_id,
             session_timeout,
             rebalance_timeout,
+            require_stable,
             link: tokio::sync::Mutex::new(None),
             membership: Mutex::new(Membership::default()),
             committed: Mutex::new(BTreeMap::new()),
@@ -146,6 +149,11 @@ impl GroupClient {
         self.wake.notify_one();
     }
 
+    /// Whether OffsetFetch asks for stable offsets only.
+    pub(crate) fn require_stable(&self) -> bool {
+        self.require_stable
+    }
+
     /// The request timeout of the client settings.
     pub(crate) fn request_timeout(&self) -> Duration {
         self.cluster.config().request_timeout
@@ -179,54 +187,9 @@ impl GroupClient {
 
     /// FindCoordinator on any broker, then a dedicated connection to the answer.
     async fn discover(&self) -> Result<BrokerConnection> {
-        let connection = self.cluster.any_connection().await?;
-        let version = connection.version(ApiKey::FindCoordinator)?;
-        let mut request = FindCoordinatorRequest::default();
-        if version >= 4 {
-            request.coordinator_keys = vec![self.group_id.clone()];
-        } else {
-            request.key = self.group_id.clone();
-        }
-        if version >= 1 {
-            request.key_type = GROUP_KEY_TYPE;
-        }
-        let response = connection.send(&request, version).await?;
-        let (code, message, host, port) = if version >= 4 {
-            let found = response
-                .coordinators
-                .into_iter()
-                .find(|c| c.key == self.group_id)
-                .ok_or_else(|| ClientError::Protocol {
-                    addr: connection.addr().to_string(),
-                    reason: format!(
-                        "FindCoordinator answered no coordinator for group `{}`",
-                        self.group_id
-                    ),
-                })?;
-            (
-                found.error_code,
-                found.error_message,
-                found.host,
-                found.port,
-            )
-        } else {
-            (
-                response.error_code,
-                response.error_message,
-                response.host,
-                response.port,
-            )
-        };
-        if let Some(error) = ClientError::from_code(
-            code,
-            || format!("find the coordinator of group `{}`", self.group_id),
-            message.as_deref(),
-        ) {
-            return Err(error);
-        }
-        let addr = format!("{host}:{port}");
-        tracing::debug!(group = %self.group_id, coordinator = %addr, "found the group coordinator");
-        BrokerConnection::connect(&addr, self.cluster.config()).await
+        let found = find_coordinator(&self.cluster, CoordinatorType::Group, &self.group_id).await?;
+        tracing::debug!(group = %self.group_id, coordinator = %found.addr, "found the group coordinator");
+        BrokerConnection::connect(&found.addr, self.cluster.config()).await
     }
 
     /// Sends one request to the coordinator and waits up to the request

@@ -99,6 +99,18 @@
 //! its heartbeats; the coordinator then drops the member after the session
 //! timeout.
 
+/// A group member's identity for transactional offset commits (Kafka's
+/// `ConsumerGroupMetadata`), from [`GroupConsumer::group_metadata`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// The group.
+    pub group_id: String,
+    /// The member's generation, -1 when it has none.
+    pub generation_id: i32,
+    /// The member id, empty when it has none.
+    pub member_id: String,
+}
+
 mod assignor;
 mod config;
 mod coordinator;
@@ -124,7 +136,7 @@ pub use listener::{Assigned, RebalanceEvent, RebalanceListener, Revoked};
 pub use offsets::CommitHandle;
 
 use crate::cluster::Cluster;
-use crate::consumer::{Consumer, ConsumerRecord, Offset};
+use crate::consumer::{Consumer, ConsumerRecord, IsolationLevel, Offset};
 use crate::error::{ClientError, Result};
 use crate::TopicPartition;
 use coordinator::GroupClient;
@@ -183,6 +195,7 @@ impl GroupConsumer {
             config.group_id.clone(),
             config.session_timeout,
             config.rebalance_timeout,
+            config.consumer.isolation_level == IsolationLevel::ReadCommitted,
             commits,
         ));
         let heartbeat = heartbeat::spawn(Arc::clone(&client), config.heartbeat_interval);
@@ -346,6 +359,26 @@ impl GroupConsumer {
             .find(|r| &*r.topic == topic && r.partition == partition)
             .map(|r| r.offset)
             .or_else(|| self.consumer.position(topic, partition))
+    }
+
+    /// Who this member is in its group now, for
+    /// [`Producer::send_offsets_to_group_transaction`](crate::Producer::send_offsets_to_group_transaction):
+    /// the broker refuses the offsets of a member whose generation is over
+    /// (a zombie that lost its partitions in a rebalance).
+    pub fn group_metadata(&self) -> ConsumerGroupMetadata {
+        ConsumerGroupMetadata {
+            group_id: self.group_id().to_string(),
+            generation_id: self.generation().unwrap_or(-1),
+            member_id: self.member_id(),
+        }
+    }
+
+    /// As of the last fetch, the offset this member can read up to in an
+    /// assigned partition (the high watermark, or under read_committed the
+    /// last stable offset): when [`GroupConsumer::position`] is there, the
+    /// member has caught up.
+    pub fn readable_end(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.consumer.readable_end(topic, partition)
     }
 
     /// Moves the position of an assigned partition (until the next

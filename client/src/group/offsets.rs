@@ -324,8 +324,10 @@ impl GroupClient {
                 let mut request = OffsetFetchRequest::default()
                     .with_group_id(self.group_id().to_string())
                     .with_topics(Some(topics));
-                if version >= 7 {
-                    // Wait out pending transactional commits (KIP-447), as Java does.
+                if version >= 7 && self.require_stable() {
+                    // A read_committed member waits out offsets pending in
+                    // open transactions (KIP-447), as Java's does: the
+                    // answer is UNSTABLE_OFFSET_COMMIT, retried below.
                     request.require_stable = true;
                 }
                 request

@@ -13,8 +13,13 @@
 //!   [`Accumulator::complete`]. `flush` waits for the ids below its mark.
 //! - Sealed and retried batches are handed out oldest first, and at most one
 //!   batch per partition goes into one request, so batches of a partition
-//!   reach the broker in order unless a retry intervenes (as in Kafka without
-//!   idempotence).
+//!   reach the broker in order unless a retry intervenes. With idempotence a
+//!   retry does not reorder either: the [`Sequences`] rules hold batches of
+//!   a partition back until older ones are settled, and a batch is stamped
+//!   with its sequence as it goes into its first request.
+//! - A transactional batch goes into a request only once its partition was
+//!   added to the transaction (`may_add`); the drain reports the partitions
+//!   still to add.
 //!
 //! [`drain`]: Accumulator::drain
 
@@ -28,6 +33,7 @@ use crate::error::{ClientError, Result};
 use crate::producer::batch::{DeliveryFuture, ProducerBatch};
 use crate::producer::partitioner::{partition_for_hash, Rng};
 use crate::producer::record::ProducerRecord;
+use crate::producer::sequence::{ProducerIdentity, Sequences};
 
 /// Answer of [`Accumulator::append`].
 pub(crate) enum Append {
@@ -59,6 +65,9 @@ pub(crate) struct Drained {
     pub expired: Vec<ProducerBatch>,
     /// When the next open batch lingers out or a retry falls due.
     pub next_deadline: Option<Instant>,
+    /// Partitions with a batch ready to go that are not yet part of the
+    /// open transaction (AddPartitionsToTxn first).
+    pub unadded: HashSet<(Arc<str>, i32)>,
 }
 
 struct TopicState {
@@ -68,13 +77,13 @@ struct TopicState {
     open: Vec<Option<ProducerBatch>>,
 }
 
-#[derive(Default)]
 struct State {
     topics: HashMap<String, TopicState>,
     sealed: VecDeque<ProducerBatch>,
     retry: Vec<ProducerBatch>,
     next_id: u64,
     incomplete: BTreeSet<u64>,
+    sequences: Sequences,
 }
 
 /// See the module documentation.
@@ -97,15 +106,24 @@ pub(crate) struct Appended {
 }
 
 impl Accumulator {
-    /// An empty accumulator.
+    /// An empty accumulator; `sequences` says whether batches are
+    /// idempotent (and transactional).
     pub(crate) fn new(
         batch_size: usize,
         linger: Duration,
         delivery_timeout: Duration,
         max_request_bytes: usize,
+        sequences: Sequences,
     ) -> Self {
         Self {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                topics: HashMap::new(),
+                sealed: VecDeque::new(),
+                retry: Vec::new(),
+                next_id: 0,
+                incomplete: BTreeSet::new(),
+                sequences,
+            }),
             rng: Mutex::new(Rng::new()),
             batch_size,
             linger,
@@ -255,25 +273,32 @@ impl Accumulator {
 
     /// Hands out what can be sent now. `leader` maps a partition to its
     /// leader broker; `capacity` says how many more requests a broker can
-    /// take (its free in-flight slots).
+    /// take (its free in-flight slots); `may_add` says whether a partition
+    /// may be written to (for a transactional producer: it is part of the
+    /// open transaction).
     pub(crate) fn drain(
         &self,
         now: Instant,
         leader: impl Fn(&str, i32) -> Option<i32>,
         capacity: impl Fn(i32) -> usize,
+        may_add: impl Fn(&str, i32) -> bool,
     ) -> Drained {
         let mut guard = self.lock();
         let state = &mut *guard;
         let mut missing_leaders = HashSet::new();
-        // Retries that fell due go first: they are the oldest data.
-        let (mut due, waiting): (Vec<ProducerBatch>, Vec<ProducerBatch>) =
+        // Retries that fell due go back among the sealed batches in creation
+        // (id) order: ahead of newer batches of their partition, and behind
+        // older ones still held back from an earlier round (a retry that
+        // jumped ahead of an older retry of its partition could only be
+        // refused as out of order, again and again).
+        let (due, waiting): (Vec<ProducerBatch>, Vec<ProducerBatch>) =
             std::mem::take(&mut state.retry)
                 .into_iter()
                 .partition(|b| b.retry_at.is_none_or(|at| at <= now));
         state.retry = waiting;
-        due.sort_by_key(|b| b.id);
-        for batch in due.into_iter().rev() {
-            state.sealed.push_front(batch);
+        if !due.is_empty() {
+            state.sealed.extend(due);
+            state.sealed.make_contiguous().sort_by_key(|b| b.id);
         }
         // Open batches whose linger is up, if their leader can take them now.
         let mut next_deadline: Option<Instant> = None;
@@ -312,11 +337,33 @@ impl Accumulator {
         let mut requests: Vec<RequestBatches> = Vec::new();
         let mut per_broker: HashMap<i32, Vec<usize>> = HashMap::new();
         let mut blocked: HashSet<(Arc<str>, i32)> = HashSet::new();
+        let mut unadded = HashSet::new();
+        if state.sequences.enabled() {
+            // A batch waiting for its retry holds back the newer ones of
+            // its partition (they would get later sequences and overtake it).
+            for batch in &state.retry {
+                blocked.insert((Arc::clone(&batch.topic), batch.partition));
+            }
+        }
         let mut kept = VecDeque::new();
         let mut expired = Vec::new();
-        while let Some(batch) = state.sealed.pop_front() {
+        while let Some(mut batch) = state.sealed.pop_front() {
             let key = (Arc::clone(&batch.topic), batch.partition);
             if blocked.contains(&key) {
+                kept.push_back(batch);
+                continue;
+            }
+            if !may_add(&batch.topic, batch.partition) {
+                unadded.insert(key.clone());
+                blocked.insert(key);
+                kept.push_back(batch);
+                continue;
+            }
+            if !state
+                .sequences
+                .may_send(&batch.topic, batch.partition, batch.stamp)
+            {
+                blocked.insert(key);
                 kept.push_back(batch);
                 continue;
             }
@@ -331,29 +378,42 @@ impl Accumulator {
                 continue;
             };
             let planned = per_broker.entry(broker).or_default();
-            if let Some(&last) = planned.last() {
-                let request = &mut requests[last];
+            let joins = planned.last().copied().filter(|&last| {
+                let request = &requests[last];
                 let has_partition = request
                     .batches
                     .iter()
                     .any(|b| b.partition == batch.partition && b.topic == batch.topic);
-                if !has_partition && request.bytes + batch.bytes <= self.max_request_bytes {
-                    request.bytes += batch.bytes;
-                    request.batches.push(batch);
-                    continue;
-                }
-            }
-            if planned.len() < capacity(broker) {
-                planned.push(requests.len());
-                requests.push(RequestBatches {
-                    broker,
-                    bytes: batch.bytes,
-                    batches: vec![batch],
-                });
+                !has_partition && request.bytes + batch.bytes <= self.max_request_bytes
+            });
+            if joins.is_none() && planned.len() >= capacity(broker) {
+                blocked.insert(key);
+                kept.push_back(batch);
                 continue;
             }
-            blocked.insert(key);
-            kept.push_back(batch);
+            // It goes: the sequence is given now, in send order.
+            batch.stamp = state.sequences.stamp(
+                &batch.topic,
+                batch.partition,
+                batch.id,
+                batch.count,
+                batch.stamp,
+            );
+            match joins {
+                Some(last) => {
+                    let request = &mut requests[last];
+                    request.bytes += batch.bytes;
+                    request.batches.push(batch);
+                }
+                None => {
+                    planned.push(requests.len());
+                    requests.push(RequestBatches {
+                        broker,
+                        bytes: batch.bytes,
+                        batches: vec![batch],
+                    });
+                }
+            }
         }
         state.sealed = kept;
         for batch in &state.retry {
@@ -366,20 +426,91 @@ impl Accumulator {
             missing_leaders,
             expired,
             next_deadline,
+            unadded,
         }
     }
 
     /// Puts a batch back to be sent again at `retry_at`.
     pub(crate) fn requeue(&self, mut batch: ProducerBatch, retry_at: Instant) {
         batch.retry_at = Some(retry_at);
-        self.lock().retry.push(batch);
+        let mut state = self.lock();
+        state
+            .sequences
+            .returned(&batch.topic, batch.partition, batch.id);
+        state.retry.push(batch);
     }
 
-    /// Forgets a finished batch; true when nothing is left incomplete.
-    pub(crate) fn complete(&self, id: u64) -> bool {
+    /// Forgets a finished batch (`acked`: the broker stored it); true when
+    /// nothing is left incomplete.
+    pub(crate) fn complete(&self, batch: &ProducerBatch, acked: bool) -> bool {
         let mut state = self.lock();
-        state.incomplete.remove(&id);
+        state
+            .sequences
+            .finished(&batch.topic, batch.partition, batch.id, batch.stamp, acked);
+        state.incomplete.remove(&batch.id);
         state.incomplete.is_empty()
+    }
+
+    /// Removes every batch not in a request (open, sealed, waiting for a
+    /// retry), for the caller to fail: their transaction is over.
+    pub(crate) fn take_unsent(&self) -> Vec<ProducerBatch> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut taken: Vec<ProducerBatch> = state.retry.drain(..).collect();
+        taken.extend(state.sealed.drain(..));
+        for topic in state.topics.values_mut() {
+            taken.extend(topic.open.iter_mut().filter_map(Option::take));
+            topic.sticky = None;
+        }
+        taken
+    }
+
+    /// Whether batches are idempotent and wait for a producer id (none
+    /// yet, or a reset is due).
+    pub(crate) fn needs_identity(&self) -> bool {
+        self.lock().sequences.needs_identity()
+    }
+
+    /// Whether a failed idempotent batch left a hole in a sequence.
+    pub(crate) fn needs_reset(&self) -> bool {
+        self.lock().sequences.needs_reset()
+    }
+
+    /// The identity batches are stamped with.
+    pub(crate) fn identity(&self) -> Option<ProducerIdentity> {
+        self.lock().sequences.identity()
+    }
+
+    /// Stamps batches with `identity` from now on, every sequence from 0;
+    /// batches waiting for a retry fall due at once, to go first.
+    pub(crate) fn set_identity(&self, identity: ProducerIdentity) {
+        let mut state = self.lock();
+        state.sequences.set_identity(identity);
+        for batch in &mut state.retry {
+            batch.retry_at = None;
+        }
+    }
+
+    /// Sends batches without producer id or sequences from now on.
+    pub(crate) fn disable_idempotence(&self) {
+        self.lock().sequences.disable();
+    }
+
+    /// Asks for a new identity before anything else is sent.
+    pub(crate) fn request_reset(&self) {
+        self.lock().sequences.request_reset();
+    }
+
+    /// Whether an OUT_OF_ORDER_SEQUENCE_NUMBER answer for `batch` comes from
+    /// an older batch of its partition not yet stored (or a reset): then
+    /// `batch` is sent again after it instead of failing.
+    pub(crate) fn explains_out_of_order(&self, batch: &ProducerBatch) -> bool {
+        self.lock().sequences.explains_out_of_order(
+            &batch.topic,
+            batch.partition,
+            batch.id,
+            batch.stamp,
+        )
     }
 
     /// Closes every open batch for sending and returns the id mark that
@@ -427,6 +558,7 @@ mod tests {
             Duration::from_millis(linger_ms),
             Duration::from_secs(60),
             1 << 20,
+            Sequences::new(false, false),
         );
         acc.set_partitions("t", 3);
         acc
@@ -446,11 +578,11 @@ mod tests {
         let acc = accumulator(1 << 20, 50);
         drop(append(&acc, 0));
         let now = Instant::now();
-        let drained = acc.drain(now, |_, _| Some(1), |_| 5);
+        let drained = acc.drain(now, |_, _| Some(1), |_| 5, |_, _| true);
         assert!(drained.requests.is_empty());
         assert!(drained.next_deadline.is_some());
         let later = now + Duration::from_millis(60);
-        let drained = acc.drain(later, |_, _| Some(1), |_| 5);
+        let drained = acc.drain(later, |_, _| Some(1), |_| 5, |_, _| true);
         assert_eq!(drained.requests.len(), 1);
         assert_eq!(drained.requests[0].batches[0].records.len(), 1);
     }
@@ -463,7 +595,8 @@ mod tests {
             drop(append(&acc, 1));
         }
         drop(append(&acc, 2));
-        let drained = acc.drain(Instant::now(), |_, _| Some(7), |_| 2);
+        let first = acc.drain(Instant::now(), |_, _| Some(7), |_| 2, |_, _| true);
+        let drained = &first;
         // Partition 1 sealed two full batches (the third is still open);
         // they may not share a request, and only two requests are allowed.
         assert_eq!(drained.requests.len(), 2);
@@ -477,38 +610,129 @@ mod tests {
         // Flush closes the rest; a later drain hands them out.
         let mark = acc.seal_all();
         assert!(!acc.is_flushed(mark));
-        let drained = acc.drain(Instant::now(), |_, _| Some(7), |_| 5);
+        let drained = acc.drain(Instant::now(), |_, _| Some(7), |_| 5, |_, _| true);
         let count: usize = drained.requests.iter().map(|r| r.batches.len()).sum();
         assert_eq!(count, 2);
         for request in drained.requests {
-            for batch in request.batches {
-                acc.complete(batch.id);
+            for batch in &request.batches {
+                acc.complete(batch, true);
             }
         }
         assert!(!acc.is_flushed(mark), "batches 0 and 1 are still out");
-        acc.complete(0);
-        acc.complete(1);
+        for request in first.requests {
+            for batch in &request.batches {
+                acc.complete(batch, true);
+            }
+        }
         assert!(acc.is_flushed(mark));
         assert!(acc.is_idle());
+    }
+
+    fn idempotent(batch_size: usize) -> Accumulator {
+        let acc = Accumulator::new(
+            batch_size,
+            Duration::ZERO,
+            Duration::from_secs(60),
+            1 << 20,
+            Sequences::new(true, false),
+        );
+        acc.set_partitions("t", 3);
+        acc.set_identity(ProducerIdentity {
+            producer_id: 9,
+            epoch: 0,
+        });
+        acc
+    }
+
+    fn drain_ids(acc: &Accumulator) -> Vec<ProducerBatch> {
+        acc.drain(Instant::now(), |_, _| Some(1), |_| 5, |_, _| true)
+            .requests
+            .into_iter()
+            .flat_map(|r| r.batches)
+            .collect()
+    }
+
+    #[test]
+    fn given_idempotence_then_batches_are_stamped_in_send_order_and_first_is_not_pipelined() {
+        // Each record is 46 estimated bytes: one batch per record.
+        let acc = idempotent(50);
+        for _ in 0..3 {
+            drop(append(&acc, 0));
+        }
+        acc.seal_all();
+        let first = drain_ids(&acc);
+        assert_eq!(first.len(), 1, "the first batch goes alone");
+        assert_eq!(first[0].stamp.map(|s| s.base_sequence), Some(0));
+        acc.complete(&first[0], true);
+        let rest = drain_ids(&acc);
+        let stamps: Vec<Option<i32>> = rest
+            .iter()
+            .map(|b| b.stamp.map(|s| s.base_sequence))
+            .collect();
+        assert_eq!(stamps, vec![Some(1), Some(2)], "then pipelined");
+    }
+
+    #[test]
+    fn given_an_older_retry_held_back_when_a_newer_one_falls_due_then_the_older_goes_first() {
+        let acc = idempotent(50);
+        for _ in 0..3 {
+            drop(append(&acc, 0));
+        }
+        acc.seal_all();
+        let first = drain_ids(&acc);
+        acc.complete(&first[0], true);
+        let mut out = drain_ids(&acc).into_iter();
+        let (older, newer) = (out.next().unwrap(), out.next().unwrap());
+        // The older one's request failed; the newer one is still out.
+        acc.requeue(older, Instant::now());
+        assert!(drain_ids(&acc).is_empty(), "no retry while another is out");
+        // The newer one is refused as out of order: it goes after the older.
+        assert!(acc.explains_out_of_order(&newer));
+        acc.requeue(newer, Instant::now());
+        let ids: Vec<u64> = drain_ids(&acc).iter().map(|b| b.id).collect();
+        assert_eq!(ids, vec![1], "the older retry first, alone");
+    }
+
+    #[test]
+    fn given_a_partition_not_in_the_transaction_then_it_is_reported_and_held() {
+        let acc = accumulator(1 << 20, 0);
+        drop(append(&acc, 0));
+        drop(append(&acc, 1));
+        let drained = acc.drain(Instant::now(), |_, _| Some(1), |_| 5, |_, p| p == 1);
+        let sent: Vec<i32> = drained
+            .requests
+            .iter()
+            .flat_map(|r| r.batches.iter().map(|b| b.partition))
+            .collect();
+        assert_eq!(sent, vec![1]);
+        assert_eq!(drained.unadded.len(), 1);
+        assert!(drained.unadded.contains(&(Arc::from("t"), 0)));
+        assert_eq!(acc.take_unsent().len(), 1, "held, then taken to be failed");
     }
 
     #[test]
     fn given_busy_broker_then_open_batch_keeps_filling() {
         let acc = accumulator(1 << 20, 0);
         drop(append(&acc, 0));
-        let drained = acc.drain(Instant::now(), |_, _| Some(1), |_| 0);
+        let drained = acc.drain(Instant::now(), |_, _| Some(1), |_| 0, |_, _| true);
         assert!(drained.requests.is_empty());
         drop(append(&acc, 0));
-        let drained = acc.drain(Instant::now(), |_, _| Some(1), |_| 1);
+        let drained = acc.drain(Instant::now(), |_, _| Some(1), |_| 1, |_, _| true);
         assert_eq!(drained.requests[0].batches[0].records.len(), 2);
     }
 
     #[test]
     fn given_no_leader_past_delivery_timeout_then_batch_expires() {
-        let acc = Accumulator::new(1 << 20, Duration::ZERO, Duration::ZERO, 1 << 20);
+        let acc = Accumulator::new(
+            1 << 20,
+            Duration::ZERO,
+            Duration::ZERO,
+            1 << 20,
+            Sequences::new(false, false),
+        );
         acc.set_partitions("t", 1);
         drop(append(&acc, 0));
-        let drained = acc.drain(Instant::now(), |_, _| None, |_| 5);
+        let drained = acc.drain(Instant::now(), |_, _| None, |_| 5, |_, _| true);
         assert!(drained.requests.is_empty());
         assert_eq!(drained.expired.len(), 1);
     }

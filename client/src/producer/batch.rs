@@ -9,7 +9,10 @@
 //! a waker.
 //!
 //! A batch is encoded once ([`ProducerBatch::encode`]) and the bytes are
-//! reused by every retry. A batch dropped without an outcome (the runtime
+//! reused by every retry. An idempotent batch carries its [`Stamp`] (producer
+//! id, epoch, base sequence) in its header; should the stamp change (new
+//! sequences after a reset), the encoded header is re-stamped in place of a
+//! new encoding (the CRC-32C is computed again). A batch dropped without an outcome (the runtime
 //! shut down under the producer's tasks) fails its futures with
 //! [`ClientError::ProducerClosed`] instead of leaving them pending forever.
 
@@ -19,11 +22,23 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use sediment_protocol::records::{encode_batch, BatchOptions, Record};
 
 use crate::error::{ClientError, Result};
 use crate::producer::record::{CompressionCodec, RecordMetadata};
+use crate::producer::sequence::Stamp;
+
+/// Where the CRC-32C sits in a v2 batch header; it covers `attributes` on.
+const CRC_AT: usize = 17;
+/// Where `attributes` sits.
+const ATTRIBUTES_AT: usize = 21;
+/// Where `producerId` sits (then `producerEpoch` i16, `baseSequence` i32).
+const PRODUCER_ID_AT: usize = 43;
+/// Where `recordCount` sits: the header ends after it.
+const RECORD_COUNT_AT: usize = 57;
+/// The transactional bit of `attributes`.
+const TRANSACTIONAL_FLAG: i16 = 0x10;
 
 /// The broker's acknowledgement of a whole batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +155,12 @@ pub(crate) struct ProducerBatch {
     pub attempts: u32,
     /// Not to be sent before this instant (retry back-off).
     pub retry_at: Option<Instant>,
-    encoded: Option<Bytes>,
+    /// The idempotence fields given when it was first put in a request
+    /// (`None` without idempotence, or before).
+    pub stamp: Option<Stamp>,
+    /// Records in the batch.
+    pub count: i32,
+    encoded: Option<(Bytes, Option<Stamp>)>,
     completion: Arc<BatchCompletion>,
 }
 
@@ -161,6 +181,8 @@ impl ProducerBatch {
             created: now,
             attempts: 0,
             retry_at: None,
+            stamp: None,
+            count: 0,
             encoded: None,
         }
     }
@@ -168,11 +190,11 @@ impl ProducerBatch {
     /// Adds a record and returns its future.
     pub(crate) fn push(&mut self, mut record: Record, size: usize) -> DeliveryFuture {
         let index = i32::try_from(self.records.len()).unwrap_or(i32::MAX);
-        // Offsets are deltas inside the batch (the broker assigns the base);
-        // the batch carries no producer id or sequence (base sequence -1).
+        // Offsets are deltas inside the batch (the broker assigns the base).
         record.offset = i64::from(index);
         let timestamp = record.timestamp;
         self.records.push(record);
+        self.count = self.count.saturating_add(1);
         self.bytes += size;
         DeliveryFuture {
             completion: Arc::clone(&self.completion),
@@ -186,21 +208,33 @@ impl ProducerBatch {
         self.records.is_empty() && self.encoded.is_none()
     }
 
-    /// The encoded record batch, encoding it on first use.
+    /// The encoded record batch, encoding it on first use with the batch's
+    /// stamp (or none), and re-stamping the header if the stamp changed.
     pub(crate) fn encode(&mut self, codec: CompressionCodec) -> Result<Bytes> {
-        if let Some(encoded) = &self.encoded {
-            return Ok(encoded.clone());
+        if let Some((encoded, stamp)) = &self.encoded {
+            if *stamp == self.stamp {
+                return Ok(encoded.clone());
+            }
+            let restamped = restamp(encoded, self.stamp);
+            self.encoded = Some((restamped.clone(), self.stamp));
+            return Ok(restamped);
         }
-        let options = BatchOptions {
+        let mut options = BatchOptions {
             compression: codec.wire(),
             ..BatchOptions::default()
         };
+        if let Some(stamp) = self.stamp {
+            options.producer_id = stamp.identity.producer_id;
+            options.producer_epoch = stamp.identity.epoch;
+            options.base_sequence = stamp.base_sequence;
+            options.transactional = stamp.transactional;
+        }
         let encoded = encode_batch(&self.records, &options).map_err(|e| ClientError::Encode {
             what: format!("record batch for {}-{}", self.topic, self.partition),
             reason: e.to_string(),
         })?;
         self.records = Vec::new();
-        self.encoded = Some(encoded.clone());
+        self.encoded = Some((encoded.clone(), self.stamp));
         Ok(encoded)
     }
 
@@ -208,6 +242,38 @@ impl ProducerBatch {
     pub(crate) fn complete(&self, result: Result<BatchAck>) {
         self.completion.complete(result);
     }
+}
+
+/// `batch` with the producer id, epoch, base sequence and transactional
+/// flag of `stamp` (or none), and its CRC-32C computed again. The caller
+/// encoded `batch`, so its header is whole.
+fn restamp(batch: &Bytes, stamp: Option<Stamp>) -> Bytes {
+    let mut bytes = BytesMut::from(&batch[..]);
+    if bytes.len() <= RECORD_COUNT_AT {
+        return batch.clone();
+    }
+    let (producer_id, epoch, sequence, transactional) = match stamp {
+        Some(s) => (
+            s.identity.producer_id,
+            s.identity.epoch,
+            s.base_sequence,
+            s.transactional,
+        ),
+        None => (-1, -1, -1, false),
+    };
+    let attributes = i16::from_be_bytes([bytes[ATTRIBUTES_AT], bytes[ATTRIBUTES_AT + 1]]);
+    let attributes = if transactional {
+        attributes | TRANSACTIONAL_FLAG
+    } else {
+        attributes & !TRANSACTIONAL_FLAG
+    };
+    bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    bytes[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+    bytes[PRODUCER_ID_AT + 8..PRODUCER_ID_AT + 10].copy_from_slice(&epoch.to_be_bytes());
+    bytes[PRODUCER_ID_AT + 10..PRODUCER_ID_AT + 14].copy_from_slice(&sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[ATTRIBUTES_AT..]);
+    bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    bytes.freeze()
 }
 
 impl Drop for ProducerBatch {
@@ -255,6 +321,42 @@ mod tests {
         let future = batch.push(record(b"a", 1), 40);
         drop(batch);
         assert!(matches!(future.await, Err(ClientError::ProducerClosed)));
+    }
+
+    #[test]
+    fn given_a_stamp_then_header_carries_it_and_a_new_stamp_restamps_the_same_records() {
+        use crate::producer::sequence::ProducerIdentity;
+        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now());
+        for i in 0..3 {
+            drop(batch.push(record(b"abc", 1000 + i), 40));
+        }
+        assert_eq!(batch.count, 3);
+        let stamp = |producer_id, base_sequence, transactional| Stamp {
+            identity: ProducerIdentity {
+                producer_id,
+                epoch: 2,
+            },
+            base_sequence,
+            transactional,
+        };
+        batch.stamp = Some(stamp(41, 7, true));
+        let first = batch.encode(CompressionCodec::Gzip).unwrap();
+        let decoded = decode_batch(first, 1 << 20).unwrap();
+        assert_eq!(
+            (
+                decoded.producer_id,
+                decoded.producer_epoch,
+                decoded.base_sequence
+            ),
+            (41, 2, 7)
+        );
+        assert!(decoded.transactional);
+        batch.stamp = Some(stamp(42, 0, false));
+        let second = decode_batch(batch.encode(CompressionCodec::Gzip).unwrap(), 1 << 20);
+        let second = second.expect("re-stamped batch passes its CRC check");
+        assert_eq!((second.producer_id, second.base_sequence), (42, 0));
+        assert!(!second.transactional);
+        assert_eq!(second.records, decoded.records);
     }
 
     #[test]

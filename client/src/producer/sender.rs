@@ -16,21 +16,36 @@
 //!   `retry_at = now + retry_backoff`, until `retries` is spent.
 //! - A retriable error that suggests stale metadata (lost connection, not
 //!   leader, unknown partition) triggers one background metadata refresh.
+//! - Idempotence: nothing is drained before the producer holds a producer
+//!   id (InitProducerId, asked by the drain task; a broker without it turns
+//!   idempotence off with one warning). OUT_OF_ORDER_SEQUENCE_NUMBER for a
+//!   batch behind an unsettled older one re-queues it without counting a
+//!   retry; DUPLICATE_SEQUENCE_NUMBER is an acknowledgement. When a failed
+//!   batch left a hole in a sequence, the drain task waits until no request
+//!   is in flight, then takes a new producer id (a transactional producer
+//!   bumps its epoch in `abort_transaction` instead).
+//! - Transactions: batches of a partition not yet in the open transaction
+//!   wait for AddPartitionsToTxn (sent by the drain task for every such
+//!   partition at once); once the transaction must be aborted, batches not
+//!   in a request are failed instead of sent.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sediment_protocol::messages::produce::{PartitionProduceData, TopicProduceData};
 use sediment_protocol::messages::{ProduceRequest, ProduceResponse};
-use sediment_protocol::ApiKey;
+use sediment_protocol::{ApiKey, ErrorCode};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::cluster::Cluster;
 use crate::error::{ClientError, Result};
 use crate::producer::accumulator::{Accumulator, RequestBatches};
 use crate::producer::batch::{BatchAck, ProducerBatch};
+use crate::producer::producer_id;
+use crate::producer::transaction::Gate;
+use crate::producer::transactional::Transactional;
 use crate::producer::ProducerConfig;
 
 /// State shared by the producer handle and its tasks.
@@ -48,6 +63,8 @@ pub(crate) struct Shared {
     /// Set when the last producer handle is dropped: deliver what is
     /// buffered, then stop.
     pub closing: AtomicBool,
+    /// The transactional state, for a producer with a transactional id.
+    pub txn: Option<Transactional>,
     in_flight: Mutex<HashMap<i32, Arc<Semaphore>>>,
     refresh_topics: Mutex<HashSet<String>>,
     refreshing: AtomicBool,
@@ -61,8 +78,14 @@ struct Outgoing {
 
 impl Shared {
     /// Shared state for a new producer.
-    pub(crate) fn new(cluster: Cluster, config: ProducerConfig, accumulator: Accumulator) -> Self {
+    pub(crate) fn new(
+        cluster: Cluster,
+        config: ProducerConfig,
+        accumulator: Accumulator,
+        txn: Option<Transactional>,
+    ) -> Self {
         Self {
+            txn,
             cluster,
             memory: Semaphore::new(config.buffer_memory.min(Semaphore::MAX_PERMITS)),
             config,
@@ -92,14 +115,37 @@ impl Shared {
             .collect()
     }
 
+    /// True when no request holds an in-flight slot: every answer is handled.
+    fn nothing_in_flight(&self) -> bool {
+        let max = self.config.max_in_flight_per_broker.max(1);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .all(|s| s.available_permits() >= max)
+    }
+
     /// The end of a batch: resolve its futures, return its memory, wake flush.
     fn finish(&self, batch: ProducerBatch, result: Result<BatchAck>) {
         if let Err(e) = &result {
-            tracing::warn!(topic = %batch.topic, partition = batch.partition, error = %e, "produce failed");
+            match e {
+                ClientError::TransactionAborted | ClientError::TransactionAbortable { .. } => {
+                    tracing::debug!(topic = %batch.topic, partition = batch.partition, error = %e, "record dropped with its transaction");
+                }
+                _ => {
+                    tracing::warn!(topic = %batch.topic, partition = batch.partition, error = %e, "produce failed");
+                }
+            }
+            // Before the batch counts as complete: a commit waiting for it
+            // must see the transaction fail.
+            if let Some(txn) = &self.txn {
+                txn.record_failed(e);
+            }
         }
+        let acked = result.is_ok();
         batch.complete(result);
         self.memory.add_permits(batch.bytes);
-        let idle = self.accumulator.complete(batch.id);
+        let idle = self.accumulator.complete(&batch, acked);
         self.flushed.notify_waiters();
         if idle && self.closing.load(Ordering::Acquire) {
             self.wake.notify_one();
@@ -126,6 +172,16 @@ impl Shared {
         } else {
             self.finish(batch, Err(error));
         }
+    }
+
+    /// Sends `batch` again without counting a retry: it was refused
+    /// (OUT_OF_ORDER_SEQUENCE_NUMBER) only because an older batch of its
+    /// partition is not stored yet, and the sequence rules send it after it.
+    fn requeue_in_order(&self, mut batch: ProducerBatch) {
+        batch.attempts = batch.attempts.saturating_sub(1);
+        tracing::debug!(topic = %batch.topic, partition = batch.partition, id = batch.id, stamp = ?batch.stamp, "re-sending behind an older batch");
+        self.accumulator.requeue(batch, Instant::now());
+        self.wake.notify_one();
     }
 
     /// Refreshes the metadata of `topics` in the background (one refresh at
@@ -179,6 +235,7 @@ impl Shared {
 /// buffered has an outcome.
 pub(crate) async fn drain_task(shared: Arc<Shared>) {
     let mut senders: HashMap<i32, mpsc::UnboundedSender<Outgoing>> = HashMap::new();
+    let mut identity_failures = 0u32;
     loop {
         // Register for a wake-up before looking, so none is lost in between.
         let woken = shared.wake.notified();
@@ -189,6 +246,21 @@ pub(crate) async fn drain_task(shared: Arc<Shared>) {
         if closing {
             shared.accumulator.seal_all();
         }
+        let gate = shared.txn.as_ref().map(Transactional::gate);
+        if let Some(Gate::Drop(error)) = &gate {
+            for batch in shared.accumulator.take_unsent() {
+                shared.finish(batch, Err(error.clone()));
+            }
+        }
+        let mut next_deadline = None;
+        match ensure_identity(&shared, &mut identity_failures).await {
+            IdentityWait::Ready => {}
+            IdentityWait::Woken => {
+                woken.as_mut().await;
+                continue;
+            }
+            IdentityWait::Until(at) => next_deadline = Some(at),
+        }
         let free = shared.free_slots();
         let max_in_flight = shared.config.max_in_flight_per_broker.max(1);
         let now = Instant::now();
@@ -196,8 +268,15 @@ pub(crate) async fn drain_task(shared: Arc<Shared>) {
             now,
             |topic, partition| shared.cluster.leader(topic, partition),
             |broker| free.get(&broker).copied().unwrap_or(max_in_flight),
+            |topic, partition| match (&shared.txn, &gate) {
+                (None, _) => true,
+                (Some(txn), Some(Gate::Open)) => txn.is_added(topic, partition),
+                (Some(_), _) => false,
+            },
         );
-        let mut next_deadline = drained.next_deadline;
+        if let Some(due) = drained.next_deadline {
+            next_deadline = Some(next_deadline.map_or(due, |d: Instant| d.min(due)));
+        }
         for batch in drained.expired {
             let error = ClientError::DeliveryTimeout {
                 topic: batch.topic.to_string(),
@@ -217,6 +296,14 @@ pub(crate) async fn drain_task(shared: Arc<Shared>) {
         {
             dispatch(&shared, &mut senders, broker, batches);
         }
+        if let (Some(txn), Some(Gate::Open)) = (&shared.txn, &gate) {
+            if !drained.unadded.is_empty() {
+                let identity = shared.accumulator.identity();
+                txn.add_partitions(identity, drained.unadded.into_iter().collect())
+                    .await;
+                continue;
+            }
+        }
         if closing && shared.accumulator.is_idle() {
             return;
         }
@@ -228,6 +315,70 @@ pub(crate) async fn drain_task(shared: Arc<Shared>) {
                 }
             }
             None => woken.await,
+        }
+    }
+}
+
+/// What the drain task waits for before it may drain.
+enum IdentityWait {
+    /// Nothing: drain.
+    Ready,
+    /// A wake-up (requests still in flight before a reset).
+    Woken,
+    /// A back-off after a failed InitProducerId.
+    Until(Instant),
+}
+
+/// Gets the idempotent producer's id when it has none yet, or a new one
+/// when a failed batch left a hole in a sequence (once nothing is in
+/// flight). A broker without InitProducerId turns idempotence off.
+async fn ensure_identity(shared: &Arc<Shared>, failures: &mut u32) -> IdentityWait {
+    // A transactional producer gets its id from init_transactions and bumps
+    // its epoch when it aborts.
+    if shared.txn.is_some() || !shared.accumulator.needs_identity() {
+        return IdentityWait::Ready;
+    }
+    if shared.accumulator.is_idle() {
+        return IdentityWait::Ready; // nothing to send: ask when there is
+    }
+    if shared.accumulator.needs_reset() && !shared.nothing_in_flight() {
+        return IdentityWait::Woken;
+    }
+    let timeout_ms =
+        i32::try_from(shared.config.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
+    match producer_id::init_idempotent(&shared.cluster, timeout_ms).await {
+        Ok(identity) => {
+            *failures = 0;
+            tracing::debug!(
+                producer_id = identity.producer_id,
+                epoch = identity.epoch,
+                "idempotent producer id obtained"
+            );
+            shared.accumulator.set_identity(identity);
+            IdentityWait::Ready
+        }
+        Err(error) if producer_id::is_unsupported(&error) => {
+            tracing::warn!(%error, "the broker does not support idempotent producers; sending without idempotence (a retry may store a record twice)");
+            shared.accumulator.disable_idempotence();
+            IdentityWait::Ready
+        }
+        Err(error) => {
+            *failures = failures.saturating_add(1);
+            if error.is_retriable() {
+                tracing::debug!(%error, "InitProducerId failed; retrying");
+            } else {
+                // Nothing can be sent without an id: fail what waits, so
+                // that callers hear why, and try again for later records.
+                tracing::warn!(%error, "InitProducerId failed: failing the buffered records");
+                for batch in shared.accumulator.take_unsent() {
+                    shared.finish(batch, Err(error.clone()));
+                }
+            }
+            let wait = shared
+                .cluster
+                .retry_backoff(*failures)
+                .max(shared.config.retry_backoff.min(Duration::from_secs(1)));
+            IdentityWait::Until(Instant::now() + wait)
         }
     }
 }
@@ -351,6 +502,12 @@ fn produce_request(shared: &Shared, encoded: Vec<(Arc<str>, i32, bytes::Bytes)>)
     let timeout_ms =
         i32::try_from(shared.cluster.config().request_timeout.as_millis()).unwrap_or(i32::MAX);
     ProduceRequest::default()
+        .with_transactional_id(
+            shared
+                .txn
+                .as_ref()
+                .map(|txn| txn.transactional_id().to_string()),
+        )
         .with_acks(shared.config.acks.wire())
         .with_timeout_ms(timeout_ms)
         .with_topic_data(topics)
@@ -395,15 +552,30 @@ fn handle_response(
             || format!("produce to {}-{}", batch.topic, batch.partition),
             answer.error_message.as_deref(),
         );
-        match error {
-            None => {
-                let ack = BatchAck {
-                    base_offset: answer.base_offset,
-                    log_append_time: answer.log_append_time_ms,
-                };
-                shared.finish(batch, Ok(ack));
+        let ack = BatchAck {
+            base_offset: answer.base_offset,
+            log_append_time: answer.log_append_time_ms,
+        };
+        let Some(error) = error else {
+            shared.finish(batch, Ok(ack));
+            continue;
+        };
+        match error.kafka_error() {
+            // A retry of a batch stored so long ago the broker no longer has
+            // its offsets: stored, once.
+            Some(ErrorCode::DuplicateSequenceNumber) => shared.finish(batch, Ok(ack)),
+            Some(ErrorCode::OutOfOrderSequenceNumber)
+                if shared.accumulator.explains_out_of_order(&batch) =>
+            {
+                shared.requeue_in_order(batch);
             }
-            Some(error) => shared.retry_or_fail(batch, error),
+            // The broker forgot this producer (its state expired): the batch
+            // was not stored; send it again under a new producer id.
+            Some(ErrorCode::UnknownProducerId) if shared.txn.is_none() => {
+                shared.accumulator.request_reset();
+                shared.requeue_in_order(batch);
+            }
+            _ => shared.retry_or_fail(batch, error),
         }
     }
 }

@@ -178,6 +178,34 @@ fn given_windows_still_open_when_input_stops_then_nothing_is_emitted() {
 }
 
 #[test]
+fn given_quiet_partition_when_watermark_advanced_then_due_windows_close_once_and_it_never_goes_back(
+) {
+    let mut state = PartitionWindows::new(tumbling(10), 2);
+    run(&mut state, &[ev("a", 1, 1), ev("b", 12, 1)]);
+    assert_eq!(state.watermark(), Some(10));
+    // Below the current watermark: nothing moves.
+    assert!(state.advance_watermark(5).is_empty());
+    assert_eq!(state.watermark(), Some(10));
+    let emitted = state.advance_watermark(20);
+    assert_eq!(emitted.len(), 1);
+    assert_eq!((emitted[0].key.as_str(), emitted[0].start), ("b", 10));
+    assert!(state.advance_watermark(20).is_empty());
+    assert_eq!(state.open_windows(), 0);
+    // An event for a closed window is late afterwards.
+    assert!(state.process(ev("b", 15, 1)).late);
+}
+
+#[test]
+fn given_open_session_when_watermark_advanced_past_last_plus_two_gaps_then_emitted() {
+    let mut state = PartitionWindows::new(Window::session(5).unwrap(), 0);
+    run(&mut state, &[ev("a", 100, 1), ev("a", 103, 2)]);
+    assert!(state.advance_watermark(112).is_empty());
+    let emitted = state.advance_watermark(113);
+    assert_eq!(emitted.len(), 1);
+    assert_eq!((emitted[0].start, emitted[0].end), (100, 108));
+}
+
+#[test]
 fn given_all_windows_of_a_key_closed_when_inspected_then_key_holds_no_state() {
     let mut state = PartitionWindows::new(tumbling(10), 0);
     run(&mut state, &[ev("a", 1, 1), ev("b", 2, 1)]);

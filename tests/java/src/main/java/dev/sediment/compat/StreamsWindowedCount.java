@@ -45,7 +45,9 @@ import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.ForeachAction;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
@@ -121,7 +123,7 @@ public final class StreamsWindowedCount {
         // retention limit and no timestamp is in the future.
         long base = (System.currentTimeMillis() - Duration.ofHours(1).toMillis())
                 / WINDOW.toMillis() * WINDOW.toMillis();
-        List<Input> records = generate(seed, base);
+        List<Input> records = generate(seed, base, true);
         int half = RECORDS / 2;
 
         Map<String, Object> doc = new LinkedHashMap<>();
@@ -133,7 +135,7 @@ public final class StreamsWindowedCount {
 
         try (Admin admin = Compat.admin(bootstrap);
                 KafkaProducer<byte[], byte[]> producer = Compat.producer(bootstrap, new Properties());
-                Outputs outputs = new Outputs(bootstrap, List.of(outByKey, outByGroup))) {
+                Outputs outputs = new Outputs(bootstrap, List.of(outByKey, outByGroup), new Properties())) {
             Compat.get("createTopics", admin.createTopics(List.of(
                     new NewTopic(input, PARTITIONS, (short) 1),
                     new NewTopic(outByKey, PARTITIONS, (short) 1),
@@ -143,7 +145,8 @@ public final class StreamsWindowedCount {
 
             // Run 1: the first half, in chunks, each awaited until committed.
             Path stateDir1 = Files.createTempDirectory("sediment-streams-1-");
-            Run run1 = new Run(bootstrap, appId, input, outByKey, outByGroup, groupOf, stateDir1);
+            Run run1 = new Run(bootstrap, appId, topology(input, outByKey, outByGroup, groupOf, null), stateDir1,
+                    new Properties());
             run1.startAndAwaitRunning();
             int chunk = half / CHUNKS_PER_HALF;
             for (int from = 0; from < half; from += chunk) {
@@ -157,7 +160,8 @@ public final class StreamsWindowedCount {
 
             // Run 2: a fresh state.dir, so the stores must be restored from the changelogs.
             Path stateDir2 = Files.createTempDirectory("sediment-streams-2-");
-            Run run2 = new Run(bootstrap, appId, input, outByKey, outByGroup, groupOf, stateDir2);
+            Run run2 = new Run(bootstrap, appId, topology(input, outByKey, outByGroup, groupOf, null), stateDir2,
+                    new Properties());
             run2.startAndAwaitRunning();
             for (int from = half; from < RECORDS; from += chunk) {
                 produce(producer, input, records.subList(from, Math.min(RECORDS, from + chunk)));
@@ -220,11 +224,12 @@ public final class StreamsWindowedCount {
     /**
      * RECORDS records from {@code seed}: each partition has its own event
      * clock that advances 50-400 ms per on-time record; a tenth of records
-     * are 1-4 s behind the clock (late, within the 5 s grace) and one in
-     * twenty 16-30 s behind (later than window plus grace: dropped). The
-     * first record of each half in every partition is on time.
+     * are 1-4 s behind the clock (late, within the 5 s grace) and, with
+     * {@code laterThanGrace}, one in twenty 16-30 s behind (later than window
+     * plus grace: dropped; without, those are on time too). The first record
+     * of each half in every partition is on time.
      */
-    static List<Input> generate(long seed, long base) {
+    static List<Input> generate(long seed, long base, boolean laterThanGrace) {
         Random random = new Random(seed);
         long[] clock = new long[PARTITIONS];
         java.util.Arrays.fill(clock, base);
@@ -237,7 +242,7 @@ public final class StreamsWindowedCount {
             int halfIndex = i < RECORDS / 2 ? 0 : 1;
             boolean firstOfHalf = !seen[p * 2 + halfIndex];
             seen[p * 2 + halfIndex] = true;
-            if (firstOfHalf || roll >= 15) {
+            if (firstOfHalf || roll >= 15 || (roll < 5 && !laterThanGrace)) {
                 clock[p] += 50 + random.nextInt(351);
                 out.add(new Input(key, p, clock[p], "on_time"));
             } else if (roll >= 5) {
@@ -285,6 +290,44 @@ public final class StreamsWindowedCount {
         }
     }
 
+    /**
+     * The application: both windowed counts, each store logged to a
+     * changelog, each count's updates (key "KEY@WINDOW_START", value the
+     * count) written to its output topic. {@code tap}, when not null, is
+     * also handed every by-key update, after it was sent to the output.
+     */
+    static Topology topology(String input, String outByKey, String outByGroup, Map<String, String> groupOf,
+            ForeachAction<String, String> tap) {
+        // Changelogs roll a segment every second and are cleanable at
+        // any dirty ratio, so the broker's cleaner compacts them while
+        // the test runs; Streams still sets cleanup.policy and retention.
+        Map<String, String> changelog = Map.of(
+                "segment.ms", "1000",
+                "min.cleanable.dirty.ratio", "0.01");
+        TimeWindows windows = TimeWindows.ofSizeAndGrace(WINDOW, GRACE);
+        StreamsBuilder builder = new StreamsBuilder();
+        KStream<String, String> source = builder.stream(input, Consumed.with(Serdes.String(), Serdes.String()));
+        KStream<String, String> byKey = source.groupByKey()
+                .windowedBy(windows)
+                .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>as(BY_KEY_STORE)
+                        .withLoggingEnabled(changelog))
+                .toStream()
+                .map((w, count) -> KeyValue.pair(w.key() + "@" + w.window().start(), String.valueOf(count)));
+        byKey.to(outByKey, Produced.with(Serdes.String(), Serdes.String()));
+        if (tap != null) {
+            byKey.foreach(tap);
+        }
+        source.groupBy((key, value) -> groupOf.get(key),
+                        Grouped.with(REPARTITION, Serdes.String(), Serdes.String()))
+                .windowedBy(windows)
+                .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>as(BY_GROUP_STORE)
+                        .withLoggingEnabled(changelog))
+                .toStream()
+                .map((w, count) -> KeyValue.pair(w.key() + "@" + w.window().start(), String.valueOf(count)))
+                .to(outByGroup, Produced.with(Serdes.String(), Serdes.String()));
+        return builder.build();
+    }
+
     /** One KafkaStreams instance of the application, on its own state.dir. */
     static final class Run {
         final KafkaStreams streams;
@@ -295,8 +338,11 @@ public final class StreamsWindowedCount {
         /** store changelog partition → total restored (onRestoreEnd). */
         final Map<String, Long> restoreEnds = new ConcurrentHashMap<>();
 
-        Run(String bootstrap, String appId, String input, String outByKey, String outByGroup,
-                Map<String, String> groupOf, Path stateDir) {
+        /**
+         * One instance running {@code topology} on {@code stateDir},
+         * at_least_once unless {@code overrides} says otherwise.
+         */
+        Run(String bootstrap, String appId, Topology topology, Path stateDir, Properties overrides) {
             Properties props = new Properties();
             props.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
             props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -306,33 +352,9 @@ public final class StreamsWindowedCount {
             // Commit often, so each chunk is committed soon after it is processed.
             props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
             props.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 10_000);
+            props.putAll(overrides);
 
-            // Changelogs roll a segment every second and are cleanable at
-            // any dirty ratio, so the broker's cleaner compacts them while
-            // the test runs; Streams still sets cleanup.policy and retention.
-            Map<String, String> changelog = Map.of(
-                    "segment.ms", "1000",
-                    "min.cleanable.dirty.ratio", "0.01");
-            TimeWindows windows = TimeWindows.ofSizeAndGrace(WINDOW, GRACE);
-            StreamsBuilder builder = new StreamsBuilder();
-            KStream<String, String> source = builder.stream(input, Consumed.with(Serdes.String(), Serdes.String()));
-            source.groupByKey()
-                    .windowedBy(windows)
-                    .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>as(BY_KEY_STORE)
-                            .withLoggingEnabled(changelog))
-                    .toStream()
-                    .map((w, count) -> KeyValue.pair(w.key() + "@" + w.window().start(), String.valueOf(count)))
-                    .to(outByKey, Produced.with(Serdes.String(), Serdes.String()));
-            source.groupBy((key, value) -> groupOf.get(key),
-                            Grouped.with(REPARTITION, Serdes.String(), Serdes.String()))
-                    .windowedBy(windows)
-                    .count(Materialized.<String, Long, WindowStore<Bytes, byte[]>>as(BY_GROUP_STORE)
-                            .withLoggingEnabled(changelog))
-                    .toStream()
-                    .map((w, count) -> KeyValue.pair(w.key() + "@" + w.window().start(), String.valueOf(count)))
-                    .to(outByGroup, Produced.with(Serdes.String(), Serdes.String()));
-
-            streams = new KafkaStreams(builder.build(), props);
+            streams = new KafkaStreams(topology, props);
             streams.setUncaughtExceptionHandler(e -> {
                 e.printStackTrace();
                 uncaught.compareAndSet(null, e.toString());
@@ -406,14 +428,15 @@ public final class StreamsWindowedCount {
 
     /**
      * Reads the output topics as they grow, keeping the latest value per
-     * (key, window).
+     * (key, window), with the consumer settings {@code extra} (e.g.
+     * isolation.level).
      */
     static final class Outputs implements AutoCloseable {
         final KafkaConsumer<byte[], byte[]> consumer;
         final Map<String, Map<String, Long>> latest = new HashMap<>();
 
-        Outputs(String bootstrap, List<String> topics) {
-            consumer = Compat.consumer(bootstrap, new Properties());
+        Outputs(String bootstrap, List<String> topics, Properties extra) {
+            consumer = Compat.consumer(bootstrap, extra);
             List<TopicPartition> partitions = new ArrayList<>();
             for (String topic : topics) {
                 latest.put(topic, new TreeMap<>());
