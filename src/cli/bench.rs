@@ -23,10 +23,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use sediment_client::{
-    Acks, Client, Consumer, ConsumerConfig, NewTopic, Offset, ProducerConfig, ProducerRecord,
-    TopicDescription, TopicPartition,
+    Acks, Client, Consumer, ConsumerConfig, IsolationLevel, NewTopic, Offset, ProducerConfig,
+    ProducerRecord, TopicDescription, TopicPartition,
 };
 
+use super::consume::IsolationArg;
 use super::{OutputFormat, Target};
 
 /// Which benchmark.
@@ -78,6 +79,17 @@ pub struct BenchArgs {
     /// Topic to use.
     #[arg(long, default_value = "sediment-bench")]
     pub topic: String,
+    /// Produce without idempotence (with `--acks all`; 0 and 1 never use it).
+    #[arg(long)]
+    pub no_idempotence: bool,
+    /// Produce in transactions, committing one every MS ms (1000: 1
+    /// transaction/s per producer, 10: 100/s); 0 = no transactions.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub transaction_ms: u64,
+    /// What consumers read (consume, e2e): read_committed stops at the last
+    /// stable offset and drops aborted records.
+    #[arg(long, value_enum, default_value_t = IsolationArg::ReadUncommitted)]
+    pub isolation_level: IsolationArg,
 }
 
 /// The measured outcome.
@@ -87,6 +99,8 @@ struct Summary {
     bytes: u64,
     elapsed: Duration,
     latency_us: Histogram<u64>,
+    /// Transactions committed (produce with `--transaction-ms`).
+    transactions: u64,
 }
 
 impl Summary {
@@ -98,7 +112,7 @@ impl Summary {
         let max_ms = self.latency_us.max() as f64 / 1000.0;
         match output {
             OutputFormat::Table => outln!(
-                "{}: {} msgs in {:.2} s: {:.0} msgs/s, {:.1} MB/s, latency p50 {:.3} ms p99 {:.3} ms p999 {:.3} ms max {:.3} ms",
+                "{}: {} msgs in {:.2} s: {:.0} msgs/s, {:.1} MB/s, latency p50 {:.3} ms p99 {:.3} ms p999 {:.3} ms max {:.3} ms{}",
                 self.kind,
                 self.messages,
                 secs,
@@ -107,7 +121,12 @@ impl Summary {
                 ms(0.5),
                 ms(0.99),
                 ms(0.999),
-                max_ms
+                max_ms,
+                if self.transactions > 0 {
+                    format!(", {} transactions ({:.1}/s)", self.transactions, self.transactions as f64 / secs)
+                } else {
+                    String::new()
+                }
             ),
             OutputFormat::Json => outln!(
                 "{}",
@@ -119,6 +138,7 @@ impl Summary {
                     "msgs_per_sec": msgs_per_sec,
                     "mb_per_sec": mb_per_sec,
                     "latency_ms": { "p50": ms(0.5), "p99": ms(0.99), "p999": ms(0.999), "max": max_ms },
+                    "transactions": self.transactions,
                 })
             ),
         }
@@ -179,13 +199,14 @@ fn acks(arg: AcksArg) -> Acks {
     }
 }
 
-/// The producer settings for `--acks`: idempotent (the client's default)
-/// with `all`, which idempotence needs; plain with 0 and 1.
-fn producer_config(arg: AcksArg) -> ProducerConfig {
-    let acks = acks(arg);
+/// The producer settings for `--acks` and `--no-idempotence`: idempotent
+/// (the client's default) with `all`, which idempotence needs; plain with 0
+/// and 1.
+fn producer_config(args: &BenchArgs) -> ProducerConfig {
+    let acks = acks(args.acks);
     ProducerConfig {
         acks,
-        idempotence: acks == Acks::All,
+        idempotence: acks == Acks::All && !args.no_idempotence,
         ..ProducerConfig::default()
     }
 }
@@ -217,10 +238,12 @@ async fn assigned_consumer(
     description: &TopicDescription,
     start: Offset,
     fetch_max_wait: Duration,
+    isolation_level: IsolationLevel,
 ) -> anyhow::Result<Consumer> {
     let mut consumer = client
         .consumer(ConsumerConfig {
             fetch_max_wait,
+            isolation_level,
             ..ConsumerConfig::default()
         })
         .context("cannot connect the consumer")?;
@@ -260,12 +283,19 @@ async fn produce(
 ) -> anyhow::Result<Summary> {
     let bar = show_progress.then(|| progress(args.messages, "produce"));
     let sent = Arc::new(AtomicU64::new(0));
+    let transactions = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for p in 0..args.producers {
         let quota = args.messages / args.producers as u64
             + u64::from((p as u64) < args.messages % args.producers as u64);
-        let config = producer_config(args.acks);
+        let mut config = producer_config(args);
+        let transaction_every =
+            (args.transaction_ms > 0).then(|| Duration::from_millis(args.transaction_ms));
+        if transaction_every.is_some() {
+            config.transactional_id = Some(format!("sediment-bench-{}-{p}", std::process::id()));
+        }
+        let transactions = Arc::clone(&transactions);
         let builder = target.builder();
         let topic = args.topic.clone();
         let size = args.size;
@@ -280,7 +310,24 @@ async fn produce(
             let mut latency = histogram()?;
             let value = payload(size, 0);
             let mut pending = std::collections::VecDeque::new();
+            let mut last_commit = Instant::now();
+            if transaction_every.is_some() {
+                producer
+                    .init_transactions()
+                    .await
+                    .context("cannot initialise transactions")?;
+                producer.begin_transaction().context("cannot begin")?;
+            }
             for _ in 0..quota {
+                if transaction_every.is_some_and(|every| last_commit.elapsed() >= every) {
+                    producer
+                        .commit_transaction()
+                        .await
+                        .context("commit failed")?;
+                    transactions.fetch_add(1, Ordering::Relaxed);
+                    producer.begin_transaction().context("cannot begin")?;
+                    last_commit = Instant::now();
+                }
                 let record = ProducerRecord {
                     topic: topic.clone(),
                     partition: None,
@@ -309,6 +356,13 @@ async fn produce(
                     }
                 }
             }
+            if transaction_every.is_some() {
+                producer
+                    .commit_transaction()
+                    .await
+                    .context("commit failed")?;
+                transactions.fetch_add(1, Ordering::Relaxed);
+            }
             producer.flush().await.context("flush failed")?;
             while let Some((at, delivery)) = pending.pop_front() {
                 delivery.await.context("a message was not acknowledged")?;
@@ -333,6 +387,7 @@ async fn produce(
         bytes: args.messages * args.size as u64,
         elapsed,
         latency_us: latency,
+        transactions: transactions.load(Ordering::Relaxed),
     })
 }
 
@@ -351,6 +406,7 @@ async fn consume(client: &Client, target: &Target, args: &BenchArgs) -> anyhow::
         let mut fill = args.clone();
         fill.messages = args.messages - held.max(0) as u64;
         fill.acks = AcksArg::One;
+        fill.transaction_ms = 0;
         produce(target, &fill, false)
             .await
             .context("cannot fill the topic")?;
@@ -360,6 +416,7 @@ async fn consume(client: &Client, target: &Target, args: &BenchArgs) -> anyhow::
         &description,
         Offset::Earliest,
         ConsumerConfig::default().fetch_max_wait,
+        args.isolation_level.level(),
     )
     .await?;
     let bar = progress(args.messages, "consume");
@@ -385,6 +442,7 @@ async fn consume(client: &Client, target: &Target, args: &BenchArgs) -> anyhow::
         bytes,
         elapsed,
         latency_us: latency,
+        transactions: 0,
     })
 }
 
@@ -402,13 +460,14 @@ async fn e2e(client: &Client, args: &BenchArgs) -> anyhow::Result<Summary> {
         &description,
         Offset::Latest,
         Duration::from_millis(100),
+        args.isolation_level.level(),
     )
     .await?;
     let origin = Instant::now();
     let producer = client
         .producer(ProducerConfig {
             linger: Duration::ZERO,
-            ..producer_config(args.acks)
+            ..producer_config(args)
         })
         .context("cannot connect the producer")?;
     let topic = args.topic.clone();
@@ -468,5 +527,6 @@ async fn e2e(client: &Client, args: &BenchArgs) -> anyhow::Result<Summary> {
         bytes: received * args.size as u64,
         elapsed,
         latency_us: latency,
+        transactions: 0,
     })
 }

@@ -64,7 +64,8 @@ pub enum IsolationArg {
 }
 
 impl IsolationArg {
-    fn level(self) -> IsolationLevel {
+    /// The client's isolation level.
+    pub fn level(self) -> IsolationLevel {
         match self {
             IsolationArg::ReadUncommitted => IsolationLevel::ReadUncommitted,
             IsolationArg::ReadCommitted => IsolationLevel::ReadCommitted,
