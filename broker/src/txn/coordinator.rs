@@ -33,7 +33,6 @@ use crate::config::LogConfig;
 use crate::error::StorageError;
 use crate::group::offsets::{CommittedOffset, OffsetStore};
 use crate::storage::encode::TxnMarker;
-use crate::storage::internal_log::make_durable;
 use crate::storage::log_manager::LogManager;
 use crate::txn::log::TxnLog;
 use crate::txn::state::{self, EndPlan, InitPlan, TxnMetadata, TxnRefusal, TxnState};
@@ -310,8 +309,10 @@ impl TxnCoordinator {
                 .await?;
         }
         let completed = state::complete(&prepared, now_ms());
-        self.persist(states, transactional_id, completed.clone())
-            .await?;
+        // Not waited for: a crash that loses it leaves the durable decision,
+        // which the next start finishes again (see `txn::log`).
+        self.log.write_unsynced(transactional_id, &completed)?;
+        states.insert(transactional_id.to_string(), completed.clone());
         Ok(completed)
     }
 }
@@ -331,7 +332,8 @@ async fn write_markers(
         commit,
         coordinator_epoch: 0,
     };
-    let mut written = Vec::with_capacity(prepared.partitions.len());
+    let mut written: Vec<(Arc<crate::storage::PartitionLog>, i64)> =
+        Vec::with_capacity(prepared.partitions.len());
     let unique: BTreeSet<&(String, i32)> = prepared.partitions.iter().collect();
     for (topic, partition) in unique {
         let Some(log) = logs.get(&TopicPartition::new(topic.as_str(), *partition))? else {
@@ -345,8 +347,21 @@ async fn write_markers(
             Err(error) => return Err(error),
         }
     }
-    for (log, offset) in &written {
-        make_durable(log, *offset).await?;
+    // The partitions' fdatasyncs run at once, each on the blocking pool.
+    let syncs: Vec<_> = written
+        .into_iter()
+        .map(|(log, offset)| {
+            let name = log.name().to_string();
+            (
+                name,
+                tokio::task::spawn_blocking(move || log.make_durable(offset)),
+            )
+        })
+        .collect();
+    for (name, sync) in syncs {
+        sync.await.map_err(|e| {
+            StorageError::io("fdatasync", name, std::io::Error::other(e.to_string()))
+        })??;
     }
     Ok(())
 }

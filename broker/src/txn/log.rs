@@ -4,9 +4,12 @@
 //! keeps it. Each id lives in one partition (a hash of it), so its records
 //! are ordered; replaying the log gives each id's latest metadata.
 //!
-//! Every write is durable before it returns (`storage::internal_log`): a
+//! Writes are durable before they return (`storage::internal_log`): a
 //! decision (Prepare*) is on disk before any marker is written, so a crash
-//! at any instant leaves the coordinator able to finish it on restart.
+//! at any instant leaves the coordinator able to finish it on restart. The
+//! one exception is the Complete* record ([`TxnLog::write_unsynced`]): losing
+//! it leaves the decision, which the coordinator finishes again (markers are
+//! idempotent), and the next durable write of the partition covers it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -88,5 +91,20 @@ impl TxnLog {
         let batch = encode_json_records(TXN_TOPIC, &[(key, Some(meta))])?;
         let outcome = log.append(&batch)?;
         make_durable(log, outcome.next_offset).await
+    }
+
+    /// Records `meta` without waiting for an fdatasync: only for a state a
+    /// crash may lose because the durable state before it leads to it again.
+    pub fn write_unsynced(
+        &self,
+        transactional_id: &str,
+        meta: &TxnMetadata,
+    ) -> Result<(), StorageError> {
+        let index = crc32fast::hash(transactional_id.as_bytes()) as usize % self.partitions.len();
+        let key = Key {
+            txn: transactional_id.to_string(),
+        };
+        let batch = encode_json_records(TXN_TOPIC, &[(key, Some(meta))])?;
+        self.partitions[index].append(&batch).map(|_| ())
     }
 }
