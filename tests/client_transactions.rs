@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{wait_until_async, BrokerProcess};
 use sediment_client::{
-    Client, ClientBuilder, ClientError, ConsumerConfig, ConsumerRecord, GroupConsumerConfig,
-    IsolationLevel, NewTopic, Offset, Producer, ProducerConfig, ProducerRecord, TopicPartition,
+    Client, ClientBuilder, ClientError, Consumer, ConsumerConfig, ConsumerRecord,
+    GroupConsumerConfig, IsolationLevel, NewTopic, Offset, Producer, ProducerConfig,
+    ProducerRecord, TopicPartition,
 };
 
 /// Generous bound for waits on observable conditions.
@@ -76,32 +77,18 @@ fn values(prefix: &str, count: usize) -> Vec<String> {
 /// Where a consumer with `isolation` starts at `Offset::Latest`: the high
 /// watermark, or under read_committed the last stable offset.
 async fn latest(client: &Client, topic: &str, partition: i32, isolation: IsolationLevel) -> i64 {
-    let mut consumer = client
-        .consumer(ConsumerConfig {
-            isolation_level: isolation,
-            ..ConsumerConfig::default()
-        })
-        .unwrap();
-    consumer
-        .assign([TopicPartition::new(topic, partition)])
-        .await
-        .unwrap();
-    consumer
-        .seek(topic, partition, Offset::Latest)
-        .await
-        .unwrap();
+    let consumer = positioned(client, topic, partition, isolation, Offset::Latest).await;
     consumer.position(topic, partition).expect("position")
 }
 
-/// Every record `isolation` lets a consumer read from the start of
-/// `topic`/`partition` up to where such a consumer's `Offset::Latest` is.
-async fn read_all(
+/// A consumer of `topic`/`partition` alone with `isolation`, at `start`.
+async fn positioned(
     client: &Client,
     topic: &str,
     partition: i32,
     isolation: IsolationLevel,
-) -> Vec<ConsumerRecord> {
-    let end = latest(client, topic, partition, isolation).await;
+    start: Offset,
+) -> Consumer {
     let mut consumer = client
         .consumer(ConsumerConfig {
             isolation_level: isolation,
@@ -113,10 +100,20 @@ async fn read_all(
         .assign([TopicPartition::new(topic, partition)])
         .await
         .unwrap();
+    consumer.seek(topic, partition, start).await.unwrap();
     consumer
-        .seek(topic, partition, Offset::Earliest)
-        .await
-        .unwrap();
+}
+
+/// Every record `isolation` lets a consumer read from the start of
+/// `topic`/`partition` up to where such a consumer's `Offset::Latest` is.
+async fn read_all(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    isolation: IsolationLevel,
+) -> Vec<ConsumerRecord> {
+    let end = latest(client, topic, partition, isolation).await;
+    let mut consumer = positioned(client, topic, partition, isolation, Offset::Earliest).await;
     let deadline = Instant::now() + PATIENCE;
     let mut records = Vec::new();
     while consumer.position(topic, partition).unwrap_or(-1) < end {

@@ -21,9 +21,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use common::python::run_script;
 use common::wire::WireClient;
 use common::BrokerProcess;
@@ -74,37 +71,14 @@ fn advertises(broker: &BrokerProcess, key: ApiKey) -> bool {
 /// Codec ids of every batch stored for the topic's partitions, from
 /// `sediment log dump` of their segments.
 fn stored_codecs(broker: &BrokerProcess, topic: &str, partitions: i32) -> BTreeSet<i64> {
-    let mut codecs = BTreeSet::new();
-    for partition in 0..partitions {
-        let dir = broker.data_dir.join(format!("{topic}-{partition}"));
-        let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        logs.sort();
-        for log in logs {
-            let output = Command::new(env!("CARGO_BIN_EXE_sediment"))
-                .args(["--output", "json", "log", "dump"])
-                .arg(&log)
-                .output()
-                .expect("run sediment log dump");
-            assert!(
-                output.status.success(),
-                "sediment log dump {}: {}",
-                log.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            for line in String::from_utf8_lossy(&output.stdout).lines() {
-                let batch: serde_json::Value = serde_json::from_str(line).unwrap();
-                let codec = batch["compression"]
-                    .as_i64()
-                    .unwrap_or_else(|| panic!("{} has a damaged batch: {line}", log.display()));
-                codecs.insert(codec);
-            }
-        }
-    }
-    codecs
+    common::dumped_batches(broker, topic, partitions)
+        .iter()
+        .map(|batch| {
+            batch["compression"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("a damaged batch in {topic}: {batch}"))
+        })
+        .collect()
 }
 
 /// Produces [`MESSAGES`] messages with `compression` (and idempotence if

@@ -566,27 +566,8 @@ impl WindowJob {
         let mut offsets = BTreeMap::new();
         let mut writes = Vec::new();
         for tp in partitions {
-            let Some(state) = self.partitions.get(tp) else {
+            let Some((record, next_offset)) = self.checkpoint_record(tp)? else {
                 continue;
-            };
-            if state.next_offset < 0 {
-                continue; // nothing read yet: nothing to save
-            }
-            let checkpoint = Checkpoint {
-                offset: state.next_offset,
-                state: state.windows.snapshot(),
-            };
-            let value = serde_json::to_vec(&checkpoint).map_err(|e| JobError::State {
-                partition: tp.to_string(),
-                reason: e.to_string(),
-            })?;
-            let record = ProducerRecord {
-                topic: self.state_topic.clone(),
-                partition: Some(0),
-                key: Some(Bytes::from(state_key(&self.config.group, tp))),
-                value: Some(Bytes::from(value)),
-                headers: Vec::new(),
-                timestamp: None,
             };
             writes.push(
                 self.producer
@@ -594,7 +575,7 @@ impl WindowJob {
                     .await
                     .map_err(client_err("write a checkpoint"))?,
             );
-            offsets.insert(tp.clone(), state.next_offset);
+            offsets.insert(tp.clone(), next_offset);
         }
         self.producer
             .flush()
@@ -630,32 +611,49 @@ impl WindowJob {
         Ok(())
     }
 
+    /// The state-topic record checkpointing `tp` (its window state,
+    /// watermark and next input offset) and that offset; `None` when the
+    /// partition is not assigned or nothing of it was read yet.
+    fn checkpoint_record(
+        &self,
+        tp: &TopicPartition,
+    ) -> Result<Option<(ProducerRecord, i64)>, JobError> {
+        let Some(state) = self.partitions.get(tp) else {
+            return Ok(None);
+        };
+        if state.next_offset < 0 {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint {
+            offset: state.next_offset,
+            state: state.windows.snapshot(),
+        };
+        let value = serde_json::to_vec(&checkpoint).map_err(|e| JobError::State {
+            partition: tp.to_string(),
+            reason: e.to_string(),
+        })?;
+        let record = ProducerRecord {
+            topic: self.state_topic.clone(),
+            partition: Some(0),
+            key: Some(Bytes::from(state_key(&self.config.group, tp))),
+            value: Some(Bytes::from(value)),
+            headers: Vec::new(),
+            timestamp: None,
+        };
+        Ok(Some((record, state.next_offset)))
+    }
+
     /// Exactly-once checkpoint: the state records and input offsets of every
     /// assigned partition join the open transaction, which commits.
     async fn commit_transaction(&mut self) -> Result<(), JobError> {
         let mut offsets = Vec::new();
         let mut records = Vec::new();
-        for (tp, state) in &self.partitions {
-            if state.next_offset < 0 {
-                continue; // nothing read yet: nothing to save
-            }
-            let checkpoint = Checkpoint {
-                offset: state.next_offset,
-                state: state.windows.snapshot(),
+        for tp in self.partitions.keys() {
+            let Some((record, next_offset)) = self.checkpoint_record(tp)? else {
+                continue;
             };
-            let value = serde_json::to_vec(&checkpoint).map_err(|e| JobError::State {
-                partition: tp.to_string(),
-                reason: e.to_string(),
-            })?;
-            records.push(ProducerRecord {
-                topic: self.state_topic.clone(),
-                partition: Some(0),
-                key: Some(Bytes::from(state_key(&self.config.group, tp))),
-                value: Some(Bytes::from(value)),
-                headers: Vec::new(),
-                timestamp: None,
-            });
-            offsets.push((tp.topic.clone(), tp.partition, state.next_offset));
+            records.push(record);
+            offsets.push((tp.topic.clone(), tp.partition, next_offset));
         }
         if offsets.is_empty() && !self.in_transaction {
             return Ok(());

@@ -140,17 +140,7 @@ pub fn scenario<T: DeserializeOwned>(broker: &BrokerProcess, class: &str, args: 
             tail(&broker.logs(), 20_000)
         )
     };
-    match status {
-        None => panic!("killed after {RUN_TIMEOUT:?}: {}", context()),
-        Some(status) if !status.success() => panic!("failed ({status}): {}", context()),
-        Some(_) => serde_json::from_slice(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "unexpected output ({e}): {:?}\n{}",
-                String::from_utf8_lossy(&stdout[..stdout.len().min(2000)]),
-                context()
-            )
-        }),
-    }
+    super::json_outcome(status, &stdout, RUN_TIMEOUT, context)
 }
 
 /// What a command-line tool printed, and its exit code.

@@ -435,3 +435,25 @@ pub fn dumped_batches(
     }
     batches
 }
+
+/// The JSON a bounded helper process printed on success; panics with
+/// `context()` if it was killed after `timeout`, failed, or printed
+/// something else.
+pub fn json_outcome<T: serde::de::DeserializeOwned>(
+    status: Option<std::process::ExitStatus>,
+    stdout: &[u8],
+    timeout: Duration,
+    context: impl Fn() -> String,
+) -> T {
+    match status {
+        None => panic!("killed after {timeout:?}: {}", context()),
+        Some(status) if !status.success() => panic!("failed ({status}): {}", context()),
+        Some(_) => serde_json::from_slice(stdout).unwrap_or_else(|e| {
+            panic!(
+                "unexpected output ({e}): {:?}\n{}",
+                String::from_utf8_lossy(&stdout[..stdout.len().min(2000)]),
+                context()
+            )
+        }),
+    }
+}

@@ -52,17 +52,7 @@ pub fn run_script<T: DeserializeOwned>(broker: &BrokerProcess, script: &str, arg
             broker.logs()
         )
     };
-    match status {
-        None => panic!("killed after {SCRIPT_TIMEOUT:?}: {}", context()),
-        Some(status) if !status.success() => panic!("failed ({status}): {}", context()),
-        Some(_) => serde_json::from_slice(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "unexpected output ({e}): {:?}\n{}",
-                String::from_utf8_lossy(&stdout[..stdout.len().min(2000)]),
-                context()
-            )
-        }),
-    }
+    super::json_outcome(status, &stdout, SCRIPT_TIMEOUT, context)
 }
 
 /// A running `tests/python/<script>` whose stdout is JSON, one event per

@@ -122,6 +122,10 @@ enum Value {
 #[derive(Debug, Default)]
 struct View {
     entries: BTreeMap<Key, Value>,
+    /// Staged transactional offsets per (group, topic, partition), derived
+    /// from the `TxnOffset` keys of `entries` (OffsetFetch `require_stable`
+    /// asks for every partition it reads).
+    staged: BTreeMap<(String, String, i32), usize>,
 }
 
 /// The committed-offsets store.
@@ -316,10 +320,11 @@ impl OffsetStore {
     /// of `group` (OffsetFetch with `require_stable` answers
     /// UNSTABLE_OFFSET_COMMIT then).
     pub fn has_pending_txn_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
-        read_lock(&self.view).entries.keys().any(|key| {
-            matches!(key, Key::TxnOffset { group: g, topic: t, partition: p, .. }
-                if g == group && t == topic && *p == partition)
-        })
+        read_lock(&self.view).staged.contains_key(&(
+            group.to_string(),
+            topic.to_string(),
+            partition,
+        ))
     }
 
     /// Ends producer `producer_id`'s transaction for `group`: on commit its
@@ -332,10 +337,17 @@ impl OffsetStore {
         group: &str,
         commit: bool,
     ) -> Result<(), StorageError> {
+        // Staging keys sort by producer id, then group: one range holds them.
+        let first = Key::TxnOffset {
+            producer_id,
+            group: group.to_string(),
+            topic: String::new(),
+            partition: i32::MIN,
+        };
         let staged: Vec<(Key, Value)> = read_lock(&self.view)
             .entries
-            .iter()
-            .filter(|(key, _)| {
+            .range(first..)
+            .take_while(|(key, _)| {
                 matches!(key, Key::TxnOffset { producer_id: id, group: g, .. }
                     if *id == producer_id && g == group)
             })
@@ -402,20 +414,41 @@ impl OffsetStore {
 
 impl View {
     fn apply(&mut self, key: Key, value: Option<Value>) {
-        match value {
-            Some(value) => {
-                self.entries.insert(key, value);
-            }
-            None => {
-                self.entries.remove(&key);
+        let staged_at = match &key {
+            Key::TxnOffset {
+                group,
+                topic,
+                partition,
+                ..
+            } => Some((group.clone(), topic.clone(), *partition)),
+            _ => None,
+        };
+        let present = value.is_some();
+        let was_present = match value {
+            Some(value) => self.entries.insert(key, value).is_some(),
+            None => self.entries.remove(&key).is_some(),
+        };
+        let Some(at) = staged_at else { return };
+        if present && !was_present {
+            *self.staged.entry(at).or_default() += 1;
+        } else if !present && was_present {
+            if let Some(count) = self.staged.get_mut(&at) {
+                *count -= 1;
+                if *count == 0 {
+                    self.staged.remove(&at);
+                }
             }
         }
     }
 
     fn groups(&self) -> Vec<String> {
-        let mut groups: Vec<String> = self.entries.keys().map(|k| k.group().to_string()).collect();
-        groups.dedup();
-        groups
+        // Keys of one group are not adjacent across key kinds: a set, not dedup.
+        self.entries
+            .keys()
+            .map(|k| k.group().to_string())
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect()
     }
 }
 
@@ -439,6 +472,44 @@ mod tests {
         .unwrap();
         let store = OffsetStore::open(&logs, &LogConfig::default()).unwrap();
         (logs, store)
+    }
+
+    #[tokio::test]
+    async fn given_staged_transactional_offsets_when_completed_or_reopened_then_visible_only_after_commit(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (_logs, store) = open(dir.path());
+            store
+                .commit("g", vec![("t".into(), 0, committed(1))])
+                .await
+                .unwrap();
+            store
+                .stage_txn_offsets(7, "g", vec![("t".into(), 0, committed(5))])
+                .await
+                .unwrap();
+            store
+                .stage_txn_offsets(8, "g", vec![("t".into(), 1, committed(6))])
+                .await
+                .unwrap();
+            assert_eq!(
+                store.groups(),
+                vec!["g".to_string()],
+                "one group, listed once"
+            );
+            assert!(store.has_pending_txn_offset("g", "t", 0));
+            assert_eq!(store.fetch("g", "t", 0).unwrap().offset, 1);
+            store.complete_txn(7, "g", true).await.unwrap();
+            assert!(!store.has_pending_txn_offset("g", "t", 0));
+            assert_eq!(store.fetch("g", "t", 0).unwrap().offset, 5);
+        }
+        // Producer 8's staged offset survives a restart, and its abort drops it.
+        let (_logs, store) = open(dir.path());
+        assert!(store.has_pending_txn_offset("g", "t", 1));
+        store.complete_txn(8, "g", false).await.unwrap();
+        assert!(!store.has_pending_txn_offset("g", "t", 1));
+        assert_eq!(store.fetch("g", "t", 1), None);
+        assert_eq!(store.fetch("g", "t", 0).unwrap().offset, 5);
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@
 //!   prepared (clients get COORDINATOR_NOT_AVAILABLE and retry); the
 //!   periodic check retries it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
@@ -334,8 +334,8 @@ async fn write_markers(
     };
     let mut written: Vec<(Arc<crate::storage::PartitionLog>, i64)> =
         Vec::with_capacity(prepared.partitions.len());
-    let unique: BTreeSet<&(String, i32)> = prepared.partitions.iter().collect();
-    for (topic, partition) in unique {
+    // A set already: each partition gets one marker.
+    for (topic, partition) in &prepared.partitions {
         let Some(log) = logs.get(&TopicPartition::new(topic.as_str(), *partition))? else {
             continue;
         };

@@ -83,14 +83,8 @@ impl TxnLog {
         transactional_id: &str,
         meta: &TxnMetadata,
     ) -> Result<(), StorageError> {
-        let index = crc32fast::hash(transactional_id.as_bytes()) as usize % self.partitions.len();
-        let log = &self.partitions[index];
-        let key = Key {
-            txn: transactional_id.to_string(),
-        };
-        let batch = encode_json_records(TXN_TOPIC, &[(key, Some(meta))])?;
-        let outcome = log.append(&batch)?;
-        make_durable(log, outcome.next_offset).await
+        let (log, next_offset) = self.append(transactional_id, meta)?;
+        make_durable(log, next_offset).await
     }
 
     /// Records `meta` without waiting for an fdatasync: only for a state a
@@ -100,11 +94,22 @@ impl TxnLog {
         transactional_id: &str,
         meta: &TxnMetadata,
     ) -> Result<(), StorageError> {
+        self.append(transactional_id, meta).map(|_| ())
+    }
+
+    /// Appends `meta` to `transactional_id`'s partition: that log and the
+    /// offset to make durable.
+    fn append(
+        &self,
+        transactional_id: &str,
+        meta: &TxnMetadata,
+    ) -> Result<(&Arc<PartitionLog>, i64), StorageError> {
         let index = crc32fast::hash(transactional_id.as_bytes()) as usize % self.partitions.len();
+        let log = &self.partitions[index];
         let key = Key {
             txn: transactional_id.to_string(),
         };
         let batch = encode_json_records(TXN_TOPIC, &[(key, Some(meta))])?;
-        self.partitions[index].append(&batch).map(|_| ())
+        Ok((log, log.append(&batch)?.next_offset))
     }
 }
