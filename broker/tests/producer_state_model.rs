@@ -150,6 +150,9 @@ struct Model {
     /// Open transactions: producer → first offset.
     open: BTreeMap<i64, i64>,
     aborted: Vec<AbortedTxn>,
+    /// Ended transactions: (marker offset, first offset). One whose marker
+    /// is not below the high watermark still holds the last stable offset.
+    ended: Vec<(i64, i64)>,
     log: Vec<Stored>,
     end: i64,
 }
@@ -258,6 +261,7 @@ impl Model {
             entry.batches.clear();
         }
         if let Some(first_offset) = self.open.remove(&marker.producer_id) {
+            self.ended.push((offset, first_offset));
             if !marker.commit {
                 self.aborted.push(AbortedTxn {
                     producer_id: marker.producer_id,
@@ -276,6 +280,22 @@ impl Model {
 
     fn first_unstable(&self) -> Option<i64> {
         self.open.values().min().copied()
+    }
+
+    /// Kafka's last stable offset at high watermark `hw`: before the first
+    /// offset of every open transaction and of every ended one whose marker
+    /// is not yet below `hw`.
+    fn last_stable_offset(&self, hw: i64) -> i64 {
+        self.open
+            .values()
+            .copied()
+            .chain(
+                self.ended
+                    .iter()
+                    .filter(|&&(marker, _)| marker >= hw)
+                    .map(|&(_, first)| first),
+            )
+            .fold(hw, i64::min)
     }
 }
 
@@ -649,7 +669,7 @@ impl Harness {
         let hw = log.high_watermark();
         assert_eq!(
             log.last_stable_offset(),
-            model.first_unstable().map_or(hw, |first| first.min(hw)),
+            model.last_stable_offset(hw),
             "last stable offset"
         );
         let stored = read_all(log, 0);

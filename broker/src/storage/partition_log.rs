@@ -67,12 +67,17 @@
 //!   transaction with [`PartitionLog::append_marker`], a control batch
 //!   appended under the writer lock like any batch. The first unstable
 //!   offset (the first batch of the oldest open transaction) is kept in an
-//!   atomic, updated under the writer lock; the last stable offset is the
-//!   smaller of it and the high watermark, and read_committed reads
+//!   atomic: an append that opens a transaction lowers it at once, a marker
+//!   raises it only when the high watermark passes the marker (Kafka's
+//!   rule: an undurable marker does not make its transaction stable). The
+//!   last stable offset is the smaller of it and the high watermark, and
+//!   read_committed reads
 //!   ([`PartitionLog::read_committed`]) stop there and carry the aborted
 //!   transactions overlapping what they return.
 //!
-//! Lock order: `writer` before `segments`, and `writer` before `sync`; the
+//! Lock order: `writer` before `segments`, `writer` before `sync`, and
+//! `sync` before `producers` (the high watermark releases stable
+//! transactions); the
 //! syncing thread never holds `sync` while taking `writer`.
 
 use std::path::{Path, PathBuf};
@@ -237,8 +242,17 @@ pub struct PartitionLog {
     /// `writer` before `producers`.
     producers: Mutex<ProducerStateTable>,
     /// [`ProducerStateTable::first_unstable_offset`], or
-    /// [`NO_UNSTABLE_OFFSET`]; written under `writer`.
+    /// [`NO_UNSTABLE_OFFSET`], counting also the transactions in
+    /// `closing`: lowered at once when a transaction opens, raised only once
+    /// a closing marker is below the high watermark. Written under
+    /// `producers`.
     first_unstable: AtomicI64,
+    /// Transactions whose marker is written but not yet below the high
+    /// watermark, as (offset after the marker, first offset of the
+    /// transaction): as in Kafka, a transaction stops holding the last
+    /// stable offset only once its marker is durable. Lock order
+    /// `producers` before `closing`.
+    closing: Mutex<Vec<(i64, i64)>>,
     /// Aborted transactions; lock order `writer` before `producers` before `aborted`.
     aborted: Mutex<AbortedIndex>,
 }
@@ -397,6 +411,7 @@ impl PartitionLog {
         Ok(Self {
             producers: Mutex::new(producers),
             first_unstable: AtomicI64::new(first_unstable),
+            closing: Mutex::new(Vec::new()),
             aborted: Mutex::new(aborted),
             name,
             dir: dir.to_path_buf(),
@@ -511,7 +526,14 @@ impl PartitionLog {
             self.write_locked(&mut writer, &config, &batches, total, records_in_set, now)?;
         let mut producers = lock(&self.producers);
         producers.commit(producer_update);
-        self.publish_unstable(&producers);
+        // A transaction this append opened holds the LSO at once; one a
+        // pending marker closed must not be released early: only lower.
+        self.first_unstable.fetch_min(
+            producers
+                .first_unstable_offset()
+                .unwrap_or(NO_UNSTABLE_OFFSET),
+            Ordering::AcqRel,
+        );
         drop(producers);
         self.publish_append(&mut writer, &config, next_offset);
         Ok(AppendOutcome {
@@ -541,6 +563,7 @@ impl PartitionLog {
         let (base_offset, next_offset) =
             self.write_locked(&mut writer, &config, &batches, total, 1, now)?;
         let mut producers = lock(&self.producers);
+        let closing_first = producers.open_txns().get(&marker.producer_id).copied();
         let aborted = producers.complete_txn(&marker, base_offset, now);
         // The entry is indexed before the last stable offset moves past the
         // aborted data: a read_committed read or a cleaning that sees the
@@ -552,7 +575,11 @@ impl PartitionLog {
                 return Err(self.poison_with(error));
             }
         }
-        self.publish_unstable(&producers);
+        // The LSO moves past this transaction once the marker is below the
+        // high watermark (`advance_high_watermark`).
+        if let Some(first) = closing_first {
+            lock(&self.closing).push((next_offset, first));
+        }
         drop(producers);
         self.publish_append(&mut writer, &config, next_offset);
         Ok(AppendOutcome {
@@ -563,10 +590,25 @@ impl PartitionLog {
         })
     }
 
-    fn publish_unstable(&self, producers: &ProducerStateTable) {
+    /// Stops counting the transactions whose markers are below the high
+    /// watermark `high_watermark` in the first unstable offset.
+    fn release_stable_transactions(&self, high_watermark: i64) {
+        // The common case, no transaction closing: one uncontended lock.
+        if lock(&self.closing).is_empty() {
+            return;
+        }
+        let producers = lock(&self.producers);
+        let mut closing = lock(&self.closing);
+        if !closing.iter().any(|&(end, _)| end <= high_watermark) {
+            return;
+        }
+        closing.retain(|&(end, _)| end > high_watermark);
+        let still_closing = closing.iter().map(|&(_, first)| first).min();
+        let open = producers.first_unstable_offset();
         self.first_unstable.store(
-            producers
-                .first_unstable_offset()
+            open.into_iter()
+                .chain(still_closing)
+                .min()
                 .unwrap_or(NO_UNSTABLE_OFFSET),
             Ordering::Release,
         );
@@ -1292,6 +1334,7 @@ impl PartitionLog {
 
     fn advance_high_watermark(&self, offset: i64) {
         let previous = self.high_watermark.fetch_max(offset, Ordering::AcqRel);
+        self.release_stable_transactions(previous.max(offset));
         if offset > previous {
             self.high_watermark_tx.send_replace(offset);
         }
