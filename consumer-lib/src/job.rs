@@ -440,7 +440,7 @@ impl WindowJob {
             reason: format!("cannot encode a window: {e}"),
         })?;
         let record = ProducerRecord {
-            topic: self.config.output.clone(),
+            topic: self.config.output.as_str().into(),
             partition: None,
             key: Some(Bytes::from(result.key.clone())),
             value: Some(Bytes::from(value)),
@@ -521,7 +521,7 @@ impl WindowJob {
             return Ok(());
         };
         let late = ProducerRecord {
-            topic: topic.clone(),
+            topic: topic.as_str().into(),
             partition: None,
             key: record.key.clone(),
             value: record.value.clone(),
@@ -633,7 +633,7 @@ impl WindowJob {
             reason: e.to_string(),
         })?;
         let record = ProducerRecord {
-            topic: self.state_topic.clone(),
+            topic: self.state_topic.as_str().into(),
             partition: Some(0),
             key: Some(Bytes::from(state_key(&self.config.group, tp))),
             value: Some(Bytes::from(value)),

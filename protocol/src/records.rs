@@ -160,7 +160,9 @@ pub fn encode_batch(records: &[Record], options: &BatchOptions) -> Result<Bytes,
     let base_timestamp = first.timestamp;
     let mut max_timestamp = base_timestamp;
     let mut last_delta = 0i32;
-    let mut body = Writer::new();
+    let mut body = Writer::with_capacity(records.iter().map(estimated_record_len).sum());
+    // One scratch buffer for every record: a record's length prefix is
+    // written before its body, so the body is built here first.
     let mut record = Writer::new();
     for r in records {
         let delta = r
@@ -171,17 +173,18 @@ pub fn encode_batch(records: &[Record], options: &BatchOptions) -> Result<Bytes,
             .ok_or(BatchEncodeError::BadOffsets)?;
         last_delta = delta;
         max_timestamp = max_timestamp.max(r.timestamp);
+        record.clear();
         record_body(
             &mut record,
             r,
             delta,
             r.timestamp.wrapping_sub(base_timestamp),
         )?;
-        let encoded = std::mem::take(&mut record).into_bytes();
+        let encoded = record.contiguous();
         let len =
             i32::try_from(encoded.len()).map_err(|_| BatchEncodeError::TooLong(encoded.len()))?;
         body.put_varint(len);
-        body.put_slice(&encoded);
+        body.put_slice(encoded);
     }
     let body = body.into_bytes();
     let payload = compress(options.compression, &body)?;
@@ -215,6 +218,20 @@ pub fn encode_batch(records: &[Record], options: &BatchOptions) -> Result<Bytes,
     let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
     out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(out.freeze())
+}
+
+/// An upper bound of one record's encoded length (its varints at their
+/// widest), so a batch's buffer is allocated once.
+fn estimated_record_len(r: &Record) -> usize {
+    const FIXED: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+    let field = |b: Option<&[u8]>| b.map_or(0, <[u8]>::len);
+    FIXED
+        + field(r.key.as_deref())
+        + field(r.value.as_deref())
+        + r.headers
+            .iter()
+            .map(|(k, v)| 10 + k.len() + field(v.as_deref()))
+            .sum::<usize>()
 }
 
 fn put_varint_bytes(w: &mut Writer, b: Option<&[u8]>) -> Result<(), BatchEncodeError> {

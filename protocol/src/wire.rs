@@ -279,6 +279,27 @@ impl Writer {
         Self::default()
     }
 
+    /// An empty writer with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            buf: BytesMut::with_capacity(capacity),
+            ..Self::default()
+        }
+    }
+
+    /// Forgets what was written, keeping the allocation (a scratch buffer).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.chunks.clear();
+        self.chunked = 0;
+    }
+
+    /// The bytes written since the last shared slice (all of them when
+    /// [`Writer::put_shared`] kept none apart), without copying.
+    pub fn contiguous(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.chunked + self.buf.len()

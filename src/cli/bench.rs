@@ -297,7 +297,7 @@ async fn produce(
         }
         let transactions = Arc::clone(&transactions);
         let builder = target.builder();
-        let topic = args.topic.clone();
+        let topic: Arc<str> = args.topic.as_str().into();
         let size = args.size;
         let sent = Arc::clone(&sent);
         let bar = bar.clone();
@@ -470,7 +470,7 @@ async fn e2e(client: &Client, args: &BenchArgs) -> anyhow::Result<Summary> {
             ..producer_config(args)
         })
         .context("cannot connect the producer")?;
-    let topic = args.topic.clone();
+    let topic: Arc<str> = args.topic.as_str().into();
     let (messages, size, rate) = (args.messages, args.size, args.rate);
     let send = tokio::spawn(async move {
         // Rate 0 means as fast as possible.

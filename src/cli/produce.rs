@@ -56,7 +56,7 @@ pub async fn run(
             (None, None) => (None, line),
         };
         let record = ProducerRecord {
-            topic: args.topic.clone(),
+            topic: args.topic.as_str().into(),
             partition: args.partition,
             key,
             value: Some(Bytes::from(value)),

@@ -35,6 +35,10 @@ use crate::producer::partitioner::{partition_for_hash, Rng};
 use crate::producer::record::ProducerRecord;
 use crate::producer::sequence::{ProducerIdentity, Sequences};
 
+/// The most records a new batch makes room for up front; a batch of more
+/// grows as a `Vec` does.
+const MAX_PRESIZED_RECORDS: usize = 4096;
+
 /// Answer of [`Accumulator::append`].
 pub(crate) enum Append {
     /// Appended; here is its future.
@@ -175,10 +179,9 @@ impl Accumulator {
         key_hash: Option<i32>,
         metadata_fresh: bool,
     ) -> Result<Appended> {
-        let now = Instant::now();
         let mut guard = self.lock();
         let state = &mut *guard;
-        let Some(topic) = state.topics.get_mut(&record.topic) else {
+        let Some(topic) = state.topics.get_mut(&*record.topic) else {
             return Ok(Appended {
                 append: Append::NeedMetadata(record),
                 wake: false,
@@ -188,7 +191,7 @@ impl Accumulator {
             (Some(p), _) if (0..topic.partitions).contains(&p) => p,
             (Some(p), _) if metadata_fresh => {
                 return Err(ClientError::UnknownPartition {
-                    topic: record.topic,
+                    topic: record.topic.to_string(),
                     partition: p,
                     partitions: topic.partitions,
                 })
@@ -235,11 +238,15 @@ impl Accumulator {
                 state.next_id += 1;
                 state.incomplete.insert(id);
                 wake = true;
+                // Room for as many records like this one as fill a batch
+                // (bounded: many partitions each hold an open batch).
+                let expected = (self.batch_size / size.max(1)).clamp(1, MAX_PRESIZED_RECORDS);
                 slot.insert(ProducerBatch::new(
                     id,
                     Arc::clone(&topic.name),
                     partition,
-                    now,
+                    Instant::now(),
+                    expected,
                 ))
             }
         };

@@ -119,7 +119,7 @@ impl Future for DeliveryFuture {
                 Poll::Pending
             }
             Outcome::Done(Ok(ack)) => Poll::Ready(Ok(RecordMetadata {
-                topic: this.completion.topic.to_string(),
+                topic: Arc::clone(&this.completion.topic),
                 partition: this.completion.partition,
                 offset: if ack.base_offset < 0 {
                     -1
@@ -165,8 +165,14 @@ pub(crate) struct ProducerBatch {
 }
 
 impl ProducerBatch {
-    /// An empty batch.
-    pub(crate) fn new(id: u64, topic: Arc<str>, partition: i32, now: Instant) -> Self {
+    /// An empty batch with room for `expected` records.
+    pub(crate) fn new(
+        id: u64,
+        topic: Arc<str>,
+        partition: i32,
+        now: Instant,
+        expected: usize,
+    ) -> Self {
         Self {
             id,
             completion: Arc::new(BatchCompletion {
@@ -176,7 +182,7 @@ impl ProducerBatch {
             }),
             topic,
             partition,
-            records: Vec::new(),
+            records: Vec::with_capacity(expected),
             bytes: 0,
             created: now,
             attempts: 0,
@@ -299,7 +305,7 @@ mod tests {
 
     #[tokio::test]
     async fn given_acked_batch_then_futures_get_base_plus_index() {
-        let mut batch = ProducerBatch::new(0, Arc::from("t"), 2, Instant::now());
+        let mut batch = ProducerBatch::new(0, Arc::from("t"), 2, Instant::now(), 4);
         let first = batch.push(record(b"a", 10), 40);
         let second = batch.push(record(b"b", 11), 40);
         batch.complete(Ok(BatchAck {
@@ -317,7 +323,7 @@ mod tests {
 
     #[tokio::test]
     async fn given_dropped_batch_then_futures_fail_with_closed() {
-        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now());
+        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now(), 4);
         let future = batch.push(record(b"a", 1), 40);
         drop(batch);
         assert!(matches!(future.await, Err(ClientError::ProducerClosed)));
@@ -326,7 +332,7 @@ mod tests {
     #[test]
     fn given_a_stamp_then_header_carries_it_and_a_new_stamp_restamps_the_same_records() {
         use crate::producer::sequence::ProducerIdentity;
-        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now());
+        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now(), 4);
         for i in 0..3 {
             drop(batch.push(record(b"abc", 1000 + i), 40));
         }
@@ -361,7 +367,7 @@ mod tests {
 
     #[test]
     fn given_records_then_encoded_once_as_one_batch_without_sequence() {
-        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now());
+        let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now(), 4);
         for i in 0..5 {
             drop(batch.push(record(b"xyz", 1000 + i), 40));
         }

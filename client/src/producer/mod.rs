@@ -355,7 +355,7 @@ impl Producer {
                     record = r;
                     if shared.cluster.cached_topic(&record.topic).is_some() {
                         // Known topic, unknown partition: the cache may be stale.
-                        let names = [record.topic.clone()];
+                        let names = [record.topic.to_string()];
                         shared.cluster.fetch_metadata(Some(&names), true).await?;
                     }
                     let meta = shared.cluster.topic(&record.topic, true).await?;
@@ -365,7 +365,9 @@ impl Producer {
                     fresh = true;
                 }
                 Append::NeedMetadata(r) => {
-                    return Err(ClientError::UnknownTopic { topic: r.topic });
+                    return Err(ClientError::UnknownTopic {
+                        topic: r.topic.to_string(),
+                    });
                 }
             }
         }

@@ -2,14 +2,17 @@
 //! [`RecordMetadata`], and the two per-producer choices that shape the wire
 //! format, [`Acks`] and [`CompressionCodec`].
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use sediment_protocol::records::Compression;
 
 /// One record to produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerRecord {
-    /// Destination topic.
-    pub topic: String,
+    /// Destination topic (shared: a loop producing to one topic clones a
+    /// pointer, not the name).
+    pub topic: Arc<str>,
     /// Explicit partition; `None` lets the partitioner choose (murmur2 of the
     /// key, or sticky partitioning for unkeyed records).
     pub partition: Option<i32>,
@@ -25,7 +28,7 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record with a value and nothing else set.
-    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>, value: impl Into<Bytes>) -> Self {
         Self {
             topic: topic.into(),
             partition: None,
@@ -37,7 +40,11 @@ impl ProducerRecord {
     }
 
     /// A keyed record: the key picks the partition.
-    pub fn keyed(topic: impl Into<String>, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+    pub fn keyed(
+        topic: impl Into<Arc<str>>,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+    ) -> Self {
         Self::new(topic, value).with_key(key)
     }
 
@@ -92,8 +99,8 @@ impl ProducerRecord {
 /// Where a record was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared with the batch: no copy per record).
+    pub topic: Arc<str>,
     /// The partition it went to.
     pub partition: i32,
     /// Its offset; `-1` with `acks = None`, where the broker does not answer.
