@@ -80,6 +80,12 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// Asks the storage flusher for a sync of `log` covering everything
+    /// appended to it so far (await [`PartitionLog::durable`] for it).
+    pub fn request_flush(&self, log: &Arc<PartitionLog>) {
+        self.logs.request_flush(log);
+    }
+
     /// Opens the data directory: loads topics, recovers partitions with their
     /// topics' configs, and reconciles the two (partitions on disk without a
     /// topic are registered; topics missing a partition get an empty one).

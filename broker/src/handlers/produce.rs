@@ -57,6 +57,7 @@ pub async fn handle(
 /// order); refusals become per-partition error codes.
 pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Appended {
     let acks = request.acks;
+    let flush = broker.config().log.flush;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut pending = Vec::new();
     for (t, topic) in request.topic_data.into_iter().enumerate() {
@@ -83,6 +84,11 @@ pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -
             };
             match outcome {
                 Ok((log, outcome)) => {
+                    if flush == FlushPolicy::Always {
+                        // Asked at once, so the sync can start while the
+                        // rest of the request is appended.
+                        broker.request_flush(&log);
+                    }
                     let (base_offset, next_offset) = (outcome.base_offset, outcome.next_offset);
                     response.base_offset = base_offset;
                     response.log_append_time_ms = outcome.log_append_time_ms;
@@ -114,7 +120,7 @@ pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -
         version,
         responses,
         pending,
-        flush: broker.config().log.flush,
+        flush,
     }
 }
 
@@ -130,17 +136,8 @@ impl Appended {
             flush,
         } = self;
         if acks == 0 {
-            if flush == FlushPolicy::Always {
-                // Nobody waits for an acks=0 produce, but under `always` the
-                // high watermark only moves with a sync: start one so the
-                // records become readable (group commit keeps this cheap).
-                for p in pending {
-                    tokio::task::spawn_blocking(move || {
-                        // A failure poisons the partition, which logs it.
-                        let _ = p.log.make_durable(p.next_offset);
-                    });
-                }
-            }
+            // Nobody waits for an acks=0 produce; under `always` the sync
+            // that makes its records readable was requested at append.
             return None;
         }
         if flush == FlushPolicy::Always {
@@ -191,24 +188,12 @@ fn append(
 /// Waits until every appended partition is durable (group commit happens in
 /// the partition log), turning a sync failure into KAFKA_STORAGE_ERROR.
 async fn wait_durable(responses: &mut [TopicProduceResponse], pending: Vec<Pending>, version: i16) {
-    let waits: Vec<_> = pending
-        .into_iter()
-        .map(|p| {
-            let log = Arc::clone(&p.log);
-            let handle = tokio::task::spawn_blocking(move || log.make_durable(p.next_offset));
-            (p.topic, p.partition, handle)
-        })
-        .collect();
-    for (t, p, handle) in waits {
-        let result = match handle.await {
-            Ok(result) => result.map_err(Refusal::from),
-            Err(join) => Err(Refusal::new(
-                ErrorCode::KafkaStorageError,
-                format!("durability wait failed: {join}"),
-            )),
-        };
-        if let Err(refusal) = result {
-            let response = &mut responses[t].partition_responses[p];
+    for p in pending {
+        // The syncs were requested at append and run in parallel; waiting
+        // for them in turn costs no more than the slowest.
+        if let Err(error) = p.log.durable(p.next_offset).await {
+            let refusal = Refusal::from(error);
+            let response = &mut responses[p.topic].partition_responses[p.partition];
             response.error_code = refusal.code;
             response.base_offset = -1;
             response.log_append_time_ms = -1;

@@ -37,6 +37,7 @@ use crate::config::LogConfig;
 use crate::error::StorageError;
 use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
 use crate::storage::cleaner::{CleanOutcome, Cleaner};
+use crate::storage::flusher::{Flushable, Flusher, FLUSHER_THREADS};
 use crate::storage::partition_log::PartitionLog;
 use crate::storage::recovery::RecoveryHint;
 use crate::storage::sealed::SegmentCache;
@@ -78,9 +79,18 @@ pub struct LogManager {
     cleaner_running: Mutex<()>,
     /// Set at shutdown: a running cleaning pass stops between batches.
     cleaner_stop: Arc<AtomicBool>,
+    /// Runs group commit's fdatasyncs for request paths that must not wait
+    /// in one (produce under `--flush always`).
+    flusher: Flusher,
 }
 
 impl LogManager {
+    /// Asks the flusher for a sync of `log` covering everything appended
+    /// to it so far; await [`PartitionLog::durable`] for the outcome.
+    pub fn request_flush(&self, log: &Arc<PartitionLog>) {
+        self.flusher.request(Arc::clone(log) as Arc<dyn Flushable>);
+    }
+
     /// Opens the data directory, recovering every partition in it with the
     /// configuration `config_for` gives it. Partitions that cannot be opened
     /// are kept offline with their reason; the others work. Directories of
@@ -113,6 +123,8 @@ impl LogManager {
             default_config,
             cleaner_running: Mutex::new(()),
             cleaner_stop: Arc::new(AtomicBool::new(false)),
+            flusher: Flusher::start(FLUSHER_THREADS)
+                .map_err(|e| StorageError::io("start the flusher threads for", data_dir, e))?,
         };
         let work: Vec<_> = partition_dirs(data_dir)?
             .into_iter()

@@ -20,6 +20,7 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod cleaner_checkpoint;
 pub mod encode;
+pub mod flusher;
 pub mod index;
 pub mod internal_log;
 pub mod keys;

@@ -94,6 +94,7 @@ use crate::error::StorageError;
 use crate::storage::batch::{BatchHeader, BatchIter};
 use crate::storage::checkpoint::{read_checksummed, sync_dir, write_checksummed};
 use crate::storage::encode::{encode_marker, TxnMarker};
+use crate::storage::flusher::{FlushSlot, Flushable};
 use crate::storage::index::IndexCadence;
 use crate::storage::producer_state::{self, Checked, ProducerStateTable};
 use crate::storage::recovery::{self, Finding, RecoveryHint, SegmentFiles};
@@ -255,6 +256,19 @@ pub struct PartitionLog {
     closing: Mutex<Vec<(i64, i64)>>,
     /// Aborted transactions; lock order `writer` before `producers` before `aborted`.
     aborted: Mutex<AbortedIndex>,
+    /// This partition's place in the flusher's queue (`storage::flusher`).
+    flush_slot: FlushSlot,
+}
+
+impl Flushable for PartitionLog {
+    fn flush_slot(&self) -> &FlushSlot {
+        &self.flush_slot
+    }
+
+    fn sync_appended(&self) {
+        // A failure poisons the partition, which logs it and fails waiters.
+        let _ = self.flush();
+    }
 }
 
 impl PartitionLog {
@@ -413,6 +427,7 @@ impl PartitionLog {
             first_unstable: AtomicI64::new(first_unstable),
             closing: Mutex::new(Vec::new()),
             aborted: Mutex::new(aborted),
+            flush_slot: FlushSlot::default(),
             name,
             dir: dir.to_path_buf(),
             writer: Mutex::new(Writer::new(
@@ -718,6 +733,29 @@ impl PartitionLog {
                 }
             }
             self.sync_done.notify_all();
+        }
+    }
+
+    /// Waits, without holding a thread, until everything before `offset`
+    /// (capped at the log end) is covered by a completed fdatasync. It runs
+    /// no sync itself: ask the flusher for one first
+    /// ([`Flusher::request`](crate::storage::flusher::Flusher::request)).
+    /// Fails once the partition is poisoned.
+    pub async fn durable(&self, offset: i64) -> Result<(), StorageError> {
+        let target = offset.min(self.log_end.load(Ordering::Acquire));
+        // Subscribed before checking: a sync completing in between still
+        // wakes this waiter (every durable advance and every poisoning
+        // notifies the high-watermark channel).
+        let mut changes = self.high_watermark_tx.subscribe();
+        loop {
+            if self.durable_offset() >= target {
+                return Ok(());
+            }
+            self.check_poison()?;
+            if changes.changed().await.is_err() {
+                // The sender lives as long as `self`; unreachable in practice.
+                return self.check_poison();
+            }
         }
     }
 
@@ -1397,6 +1435,8 @@ impl PartitionLog {
         }
         drop(poison);
         self.sync_done.notify_all();
+        // Wakes async durability waiters too, so they see the poisoning.
+        self.high_watermark_tx.send_modify(|_| ());
         error
     }
 }
