@@ -79,6 +79,8 @@ fn request_path(c: &mut Criterion) {
     // 16 KiB batches of 100-byte records, the storage benchmark's unit.
     let batch = Bytes::from(batch_of_size(140, 16 * 1024, 0, 7));
     let produce = produce_frame(batch.clone());
+    // One 100-byte record per request: the handler's fixed cost per request.
+    let produce_one = produce_frame(Bytes::from(batch_of_size(1, 200, 0, 7)));
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Bytes(batch.len() as u64));
     group
@@ -105,6 +107,9 @@ fn request_path(c: &mut Criterion) {
             b.iter(|| black_box(runtime.block_on(run(&broker, produce.clone()))))
         });
         if matches!(flush, FlushPolicy::Interval(_)) {
+            group.bench_function("produce_1_record_flush_interval", |b| {
+                b.iter(|| black_box(runtime.block_on(run(&broker, produce_one.clone()))))
+            });
             fetches.push((dir, broker));
         }
     }

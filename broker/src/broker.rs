@@ -282,6 +282,40 @@ impl Broker {
         }
     }
 
+    /// The log a Produce to `topic`-`partition` appends to and the topic's
+    /// `max.message.bytes`, with one registry lookup and no copy of the
+    /// topic (auto-creating it if that is on).
+    pub fn produce_target(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(Arc<PartitionLog>, usize), TopicOpError> {
+        let known = self.topics.lookup(topic, |meta| {
+            (meta.partitions, self.max_message_bytes(meta))
+        });
+        let (partitions, max) = match known {
+            Some(found) => found,
+            None => {
+                let meta = self.topic_or_auto_create(topic)?;
+                (meta.partitions, self.max_message_bytes(&meta))
+            }
+        };
+        let unknown = || {
+            TopicOpError::UnknownTopicOrPartition(format!(
+                "this broker does not host {topic}-{partition}"
+            ))
+        };
+        if !(0..partitions).contains(&partition) {
+            return Err(unknown());
+        }
+        let log = self
+            .logs
+            .get(&TopicPartition::new(topic, partition))
+            .map_err(TopicOpError::Storage)?
+            .ok_or_else(unknown)?;
+        Ok((log, max))
+    }
+
     /// The log of one partition of an existing topic.
     pub fn partition(
         &self,

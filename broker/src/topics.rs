@@ -165,6 +165,12 @@ impl TopicRegistry {
         read_lock(&self.topics).get(name).cloned()
     }
 
+    /// What `read` takes from one topic, without copying the topic (the
+    /// produce path's lookup).
+    pub fn lookup<R>(&self, name: &str, read: impl FnOnce(&TopicMeta) -> R) -> Option<R> {
+        read_lock(&self.topics).get(name).map(read)
+    }
+
     /// All topics, by name.
     pub fn list(&self) -> Vec<TopicMeta> {
         read_lock(&self.topics).values().cloned().collect()

@@ -154,9 +154,7 @@ fn append(
     partition: i32,
     records: &[u8],
 ) -> Result<(Arc<PartitionLog>, AppendOutcome), Refusal> {
-    let meta = broker.topic_or_auto_create(topic)?;
-    let log = broker.partition(topic, partition)?;
-    let max = broker.max_message_bytes(&meta);
+    let (log, max) = broker.produce_target(topic, partition)?;
     for item in BatchIter::headers(records) {
         match item {
             Ok((_, header)) if header.total_len() > max => {
