@@ -19,6 +19,14 @@
 //! never returned in either level; positions move past them and past
 //! dropped records.
 //!
+//! Prefetch: once a round returned records, the next round's Fetch
+//! requests are sent before `poll` returns them, from the positions just
+//! reached, so the broker reads and sends while the caller works through
+//! the records (as the Java consumer and librdkafka prefetch). Their
+//! answers are absorbed by the next `poll` only: positions still move only
+//! there. Changing the assignment or seeking drops what was prefetched
+//! (answers for positions no longer current were ignored anyway).
+//!
 //! Positions of newly assigned partitions start at the end of the log
 //! (`AutoOffsetReset::Latest`, Kafka's `auto.offset.reset=latest`) unless the
 //! config says `Earliest`; `seek` sets them explicitly. The same policy
@@ -38,6 +46,7 @@ use sediment_protocol::messages::{FetchRequest, FetchResponse};
 use sediment_protocol::{ApiKey, ErrorCode};
 
 use crate::cluster::{Cluster, Connections};
+use crate::connection::PendingResponse;
 use crate::error::{ClientError, Result};
 use crate::offsets::{self, OffsetSpec, Query};
 use crate::TopicPartition;
@@ -69,7 +78,16 @@ pub struct Consumer {
     /// A non-retriable error met while other partitions returned records:
     /// those records go out first, the error with the next `poll`.
     deferred_error: Option<ClientError>,
+    /// Fetches sent ahead by the last `poll` (see the module's "Prefetch").
+    prefetched: Vec<StartedFetch>,
 }
+
+/// The partitions one Fetch asked for (topic, partition, position) and the
+/// request on the wire, or why it could not be sent.
+type StartedFetch = (
+    Vec<(String, i32, i64)>,
+    Result<PendingResponse<FetchRequest>>,
+);
 
 impl Consumer {
     /// A consumer over `cluster` (see [`Client::consumer`](crate::Client::consumer)).
@@ -81,6 +99,7 @@ impl Consumer {
             config,
             partitions: BTreeMap::new(),
             deferred_error: None,
+            prefetched: Vec::new(),
         })
     }
 
@@ -111,6 +130,7 @@ impl Consumer {
                 });
             next.insert(key, state);
         }
+        self.prefetched.clear();
         self.partitions = next;
         self.resolve_positions().await
     }
@@ -122,6 +142,7 @@ impl Consumer {
         &mut self,
         partitions: Vec<(TopicPartition, Offset)>,
     ) -> Result<()> {
+        self.prefetched.clear();
         self.partitions = partitions
             .into_iter()
             .map(|(key, offset)| {
@@ -151,6 +172,7 @@ impl Consumer {
 
     /// Moves the position of an assigned partition.
     pub async fn seek(&mut self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
+        self.prefetched.clear();
         let state = self
             .partitions
             .get_mut(&TopicPartition::new(topic, partition))
@@ -263,37 +285,32 @@ impl Consumer {
             tokio::time::sleep(self.config.fetch_max_wait).await;
             return Ok(Vec::new());
         }
-        if let Err(e) = self.resolve_positions().await {
-            return self.retry_later(e).await;
-        }
-        // Leader → (topic, partition, position).
-        let mut by_leader: BTreeMap<i32, Vec<(String, i32, i64)>> = BTreeMap::new();
-        let mut stale_topics = Vec::new();
-        for (tp, state) in &self.partitions {
-            let Some(position) = state.position else {
-                continue;
-            };
-            match self.cluster.leader(&tp.topic, tp.partition) {
-                Some(leader) => by_leader.entry(leader).or_default().push((
-                    tp.topic.clone(),
-                    tp.partition,
-                    position,
-                )),
-                None => stale_topics.push(tp.topic.clone()),
+        let round = if self.prefetched.is_empty() {
+            if let Err(e) = self.resolve_positions().await {
+                return self.retry_later(e).await;
             }
-        }
-        if !stale_topics.is_empty() {
-            stale_topics.dedup();
-            self.cluster.refresh_quietly(&stale_topics).await;
-        }
-        if by_leader.is_empty() {
-            tokio::time::sleep(self.cluster.retry_backoff(1)).await;
-            return Ok(Vec::new());
-        }
-        let fetches = by_leader
-            .into_iter()
-            .map(|(leader, partitions)| self.fetch_from(leader, partitions));
-        let responses = futures_util::future::join_all(fetches).await;
+            let (by_leader, stale_topics) = self.fetch_plan();
+            if !stale_topics.is_empty() {
+                self.cluster.refresh_quietly(&stale_topics).await;
+            }
+            if by_leader.is_empty() {
+                tokio::time::sleep(self.cluster.retry_backoff(1)).await;
+                return Ok(Vec::new());
+            }
+            self.start_fetches(by_leader).await
+        } else {
+            std::mem::take(&mut self.prefetched)
+        };
+        let responses = futures_util::future::join_all(round.into_iter().map(
+            |(partitions, started)| async move {
+                let response = match started {
+                    Ok(pending) => pending.response().await,
+                    Err(e) => Err(e),
+                };
+                (partitions, response)
+            },
+        ))
+        .await;
         let mut records = Vec::new();
         let mut retry_error = None;
         let mut fatal_error = None;
@@ -307,6 +324,9 @@ impl Consumer {
                 Some(e) => fatal_error = fatal_error.or(Some(e)),
                 None => {}
             }
+        }
+        if fatal_error.is_none() && retry_error.is_none() && !records.is_empty() {
+            self.prefetch().await;
         }
         if let Some(e) = fatal_error {
             if records.is_empty() {
@@ -334,45 +354,92 @@ impl Consumer {
         Ok(Vec::new())
     }
 
-    /// Sends one Fetch to `leader`; returns the partitions asked for with the answer.
-    async fn fetch_from(
+    /// Which partitions to fetch from which leader (those with a position),
+    /// and the topics whose leader is unknown.
+    #[allow(clippy::type_complexity)]
+    fn fetch_plan(&self) -> (BTreeMap<i32, Vec<(String, i32, i64)>>, Vec<String>) {
+        let mut by_leader: BTreeMap<i32, Vec<(String, i32, i64)>> = BTreeMap::new();
+        let mut stale_topics = Vec::new();
+        for (tp, state) in &self.partitions {
+            let Some(position) = state.position else {
+                continue;
+            };
+            match self.cluster.leader(&tp.topic, tp.partition) {
+                Some(leader) => by_leader.entry(leader).or_default().push((
+                    tp.topic.clone(),
+                    tp.partition,
+                    position,
+                )),
+                None => stale_topics.push(tp.topic.clone()),
+            }
+        }
+        stale_topics.dedup();
+        (by_leader, stale_topics)
+    }
+
+    /// Sends the next round's fetches now, if every partition's leader is
+    /// known and every position resolved; otherwise the next `poll` plans
+    /// its round itself.
+    async fn prefetch(&mut self) {
+        if self
+            .partitions
+            .values()
+            .any(|state| state.position.is_none())
+        {
+            return;
+        }
+        let (by_leader, stale_topics) = self.fetch_plan();
+        if stale_topics.is_empty() && !by_leader.is_empty() {
+            self.prefetched = self.start_fetches(by_leader).await;
+        }
+    }
+
+    /// Puts one Fetch per leader on the wire, without waiting for answers.
+    async fn start_fetches(
+        &self,
+        by_leader: BTreeMap<i32, Vec<(String, i32, i64)>>,
+    ) -> Vec<StartedFetch> {
+        let mut started = Vec::with_capacity(by_leader.len());
+        for (leader, partitions) in by_leader {
+            let pending = self.start_fetch(leader, &partitions).await;
+            started.push((partitions, pending));
+        }
+        started
+    }
+
+    /// Sends one Fetch to `leader` for `partitions`.
+    async fn start_fetch(
         &self,
         leader: i32,
-        partitions: Vec<(String, i32, i64)>,
-    ) -> (Vec<(String, i32, i64)>, Result<FetchResponse>) {
-        let result = async {
-            let connection = self.cluster.connection_in(&self.fetches, leader).await?;
-            let version = connection.version(ApiKey::Fetch)?;
-            let mut topics: Vec<FetchTopic> = Vec::new();
-            for (topic, partition, position) in &partitions {
-                let entry = FetchPartition::default()
-                    .with_partition(*partition)
-                    .with_fetch_offset(*position)
-                    .with_partition_max_bytes(self.config.partition_max_bytes);
-                match topics.iter_mut().find(|t| t.topic == *topic) {
-                    Some(t) => t.partitions.push(entry),
-                    None => topics.push(
-                        FetchTopic::default()
-                            .with_topic(topic.clone())
-                            .with_partitions(vec![entry]),
-                    ),
-                }
+        partitions: &[(String, i32, i64)],
+    ) -> Result<PendingResponse<FetchRequest>> {
+        let connection = self.cluster.connection_in(&self.fetches, leader).await?;
+        let version = connection.version(ApiKey::Fetch)?;
+        let mut topics: Vec<FetchTopic> = Vec::new();
+        for (topic, partition, position) in partitions {
+            let entry = FetchPartition::default()
+                .with_partition(*partition)
+                .with_fetch_offset(*position)
+                .with_partition_max_bytes(self.config.partition_max_bytes);
+            match topics.iter_mut().find(|t| t.topic == *topic) {
+                Some(t) => t.partitions.push(entry),
+                None => topics.push(
+                    FetchTopic::default()
+                        .with_topic(topic.clone())
+                        .with_partitions(vec![entry]),
+                ),
             }
-            let max_wait = self.config.fetch_max_wait;
-            let request = FetchRequest::default()
-                .with_isolation_level(self.config.isolation_level.wire())
-                .with_max_wait_ms(i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX))
-                .with_min_bytes(self.config.fetch_min_bytes)
-                .with_max_bytes(self.config.fetch_max_bytes)
-                .with_topics(topics);
-            connection
-                .start(&request, version)?
-                .extend_timeout(max_wait)
-                .response()
-                .await
         }
-        .await;
-        (partitions, result)
+        let max_wait = self.config.fetch_max_wait;
+        let request = FetchRequest::default()
+            .with_isolation_level(self.config.isolation_level.wire())
+            .with_max_wait_ms(i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX))
+            .with_min_bytes(self.config.fetch_min_bytes)
+            .with_max_bytes(self.config.fetch_max_bytes)
+            .with_topics(topics);
+        Ok(connection
+            .start(&request, version)?
+            .extend_timeout(max_wait))
     }
 
     /// Folds one Fetch response into positions, watermarks and `records`.
