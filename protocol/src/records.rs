@@ -155,40 +155,129 @@ pub enum BatchEncodeError {
 /// Builds one batch holding `records` (offsets as given; the first one is
 /// the base offset, overriding `options.base_offset`).
 pub fn encode_batch(records: &[Record], options: &BatchOptions) -> Result<Bytes, BatchEncodeError> {
-    let first = records.first().ok_or(BatchEncodeError::Empty)?;
-    let base_offset = first.offset;
-    let base_timestamp = first.timestamp;
-    let mut max_timestamp = base_timestamp;
-    let mut last_delta = 0i32;
-    let mut body = Writer::with_capacity(records.iter().map(estimated_record_len).sum());
-    // One scratch buffer for every record: a record's length prefix is
-    // written before its body, so the body is built here first.
-    let mut record = Writer::new();
+    let mut builder = BatchBuilder::with_capacity(records.iter().map(estimated_record_len).sum());
     for r in records {
+        builder.push(RecordParts {
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+            headers: &r.headers,
+        })?;
+    }
+    builder.finish(options)
+}
+
+/// One record's fields as [`BatchBuilder::push`] takes them, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordParts<'a> {
+    /// The record's offset (the first record's is the batch's base offset).
+    pub offset: i64,
+    /// Its timestamp in ms.
+    pub timestamp: i64,
+    /// Its key; `None` when null.
+    pub key: Option<&'a [u8]>,
+    /// Its value; `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Its headers, in order.
+    pub headers: &'a [(String, Option<Bytes>)],
+}
+
+/// Builds one batch a record at a time, encoding each as it is pushed (a
+/// producer's open batch keeps these bytes, not the records). Offsets must
+/// rise from the first record's within 32-bit deltas.
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    body: Writer,
+    base_offset: i64,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    last_delta: i32,
+    count: i32,
+}
+
+impl BatchBuilder {
+    /// An empty builder with room for `capacity` bytes of records.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            body: Writer::with_capacity(capacity),
+            ..Self::default()
+        }
+    }
+
+    /// Records pushed so far.
+    pub fn count(&self) -> i32 {
+        self.count
+    }
+
+    /// Encodes one record into the batch.
+    pub fn push(&mut self, r: RecordParts<'_>) -> Result<(), BatchEncodeError> {
+        let first = self.count == 0;
+        if first {
+            self.base_offset = r.offset;
+            self.base_timestamp = r.timestamp;
+            self.max_timestamp = r.timestamp;
+        }
         let delta = r
             .offset
-            .checked_sub(base_offset)
+            .checked_sub(self.base_offset)
             .and_then(|d| i32::try_from(d).ok())
-            .filter(|d| *d >= last_delta && (*d > last_delta || std::ptr::eq(r, first)))
+            .filter(|d| *d >= self.last_delta && (*d > self.last_delta || first))
             .ok_or(BatchEncodeError::BadOffsets)?;
-        last_delta = delta;
-        max_timestamp = max_timestamp.max(r.timestamp);
-        record.clear();
-        record_body(
-            &mut record,
-            r,
-            delta,
-            r.timestamp.wrapping_sub(base_timestamp),
-        )?;
-        let encoded = record.contiguous();
-        let len =
-            i32::try_from(encoded.len()).map_err(|_| BatchEncodeError::TooLong(encoded.len()))?;
-        body.put_varint(len);
-        body.put_slice(encoded);
+        let timestamp_delta = r.timestamp.wrapping_sub(self.base_timestamp);
+        // The length prefix comes first, so it is computed, not measured:
+        // the record is then written once, in place.
+        let len = record_body_len(&r, delta, timestamp_delta);
+        self.body
+            .put_varint(i32::try_from(len).map_err(|_| BatchEncodeError::TooLong(len))?);
+        let before = self.body.len();
+        record_body(&mut self.body, &r, delta, timestamp_delta)?;
+        debug_assert_eq!(self.body.len() - before, len, "record_body_len disagrees");
+        self.last_delta = delta;
+        self.max_timestamp = self.max_timestamp.max(r.timestamp);
+        self.count = self.count.saturating_add(1);
+        Ok(())
     }
-    let body = body.into_bytes();
-    let payload = compress(options.compression, &body)?;
 
+    /// The batch: header, then the records compressed per `options`.
+    pub fn finish(self, options: &BatchOptions) -> Result<Bytes, BatchEncodeError> {
+        if self.count == 0 {
+            return Err(BatchEncodeError::Empty);
+        }
+        let Self {
+            body,
+            base_offset,
+            base_timestamp,
+            max_timestamp,
+            last_delta,
+            count,
+            ..
+        } = self;
+        let body = body.into_bytes();
+        let payload = compress(options.compression, &body)?;
+        Ok(batch_with_header(
+            options,
+            &payload,
+            base_offset,
+            last_delta,
+            base_timestamp,
+            max_timestamp,
+            count,
+        ))
+    }
+}
+
+/// `payload` (the records, compressed as `options` says) behind a v2 batch
+/// header, with its CRC-32C.
+fn batch_with_header(
+    options: &BatchOptions,
+    payload: &[u8],
+    base_offset: i64,
+    last_delta: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    count: i32,
+) -> Bytes {
     let mut attributes = options.compression.id();
     if options.timestamp_type == TimestampType::LogAppend {
         attributes |= 0x08;
@@ -213,11 +302,11 @@ pub fn encode_batch(records: &[Record], options: &BatchOptions) -> Result<Bytes,
     out.put_i64(options.producer_id);
     out.put_i16(options.producer_epoch);
     out.put_i32(options.base_sequence);
-    out.put_i32(records.len() as i32);
-    out.put_slice(&payload);
+    out.put_i32(count);
+    out.put_slice(payload);
     let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
     out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    Ok(out.freeze())
+    out.freeze()
 }
 
 /// An upper bound of one record's encoded length (its varints at their
@@ -245,21 +334,50 @@ fn put_varint_bytes(w: &mut Writer, b: Option<&[u8]>) -> Result<(), BatchEncodeE
     Ok(())
 }
 
+/// Bytes of a zig-zag varint holding `v`.
+fn varint_len(v: i64) -> usize {
+    let mut zigzag = ((v << 1) ^ (v >> 63)) as u64;
+    let mut len = 1;
+    while zigzag >= 0x80 {
+        zigzag >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// Bytes of a varint-length-prefixed field (`-1` when null).
+fn varint_bytes_len(b: Option<&[u8]>) -> usize {
+    b.map_or(1, |b| varint_len(b.len() as i64) + b.len())
+}
+
+/// What [`record_body`] writes for `r`, in bytes.
+fn record_body_len(r: &RecordParts<'_>, offset_delta: i32, timestamp_delta: i64) -> usize {
+    1 + varint_len(timestamp_delta)
+        + varint_len(i64::from(offset_delta))
+        + varint_bytes_len(r.key)
+        + varint_bytes_len(r.value)
+        + varint_len(r.headers.len() as i64)
+        + r.headers
+            .iter()
+            .map(|(k, v)| varint_bytes_len(Some(k.as_bytes())) + varint_bytes_len(v.as_deref()))
+            .sum::<usize>()
+}
+
 fn record_body(
     w: &mut Writer,
-    r: &Record,
+    r: &RecordParts<'_>,
     offset_delta: i32,
     timestamp_delta: i64,
 ) -> Result<(), BatchEncodeError> {
     w.put_i8(0);
     w.put_varlong(timestamp_delta);
     w.put_varint(offset_delta);
-    put_varint_bytes(w, r.key.as_deref())?;
-    put_varint_bytes(w, r.value.as_deref())?;
+    put_varint_bytes(w, r.key)?;
+    put_varint_bytes(w, r.value)?;
     w.put_varint(
         i32::try_from(r.headers.len()).map_err(|_| BatchEncodeError::TooLong(r.headers.len()))?,
     );
-    for (key, value) in &r.headers {
+    for (key, value) in r.headers {
         put_varint_bytes(w, Some(key.as_bytes()))?;
         put_varint_bytes(w, value.as_deref())?;
     }

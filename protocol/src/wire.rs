@@ -287,19 +287,6 @@ impl Writer {
         }
     }
 
-    /// Forgets what was written, keeping the allocation (a scratch buffer).
-    pub fn clear(&mut self) {
-        self.buf.clear();
-        self.chunks.clear();
-        self.chunked = 0;
-    }
-
-    /// The bytes written since the last shared slice (all of them when
-    /// [`Writer::put_shared`] kept none apart), without copying.
-    pub fn contiguous(&self) -> &[u8] {
-        &self.buf
-    }
-
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.chunked + self.buf.len()

@@ -10,11 +10,11 @@
 //!
 //! A progress bar on a terminal, then one summary line (or `--output json`).
 
+use std::future::Future as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use std::future::Future as _;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;

@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use sediment_protocol::records::Record;
+use sediment_protocol::records::RecordParts;
 
 use crate::error::{ClientError, Result};
 use crate::producer::batch::{DeliveryFuture, ProducerBatch};
@@ -35,9 +35,9 @@ use crate::producer::partitioner::{partition_for_hash, Rng};
 use crate::producer::record::ProducerRecord;
 use crate::producer::sequence::{ProducerIdentity, Sequences};
 
-/// The most records a new batch makes room for up front; a batch of more
-/// grows as a `Vec` does.
-const MAX_PRESIZED_RECORDS: usize = 4096;
+/// The most bytes a new batch makes room for up front; a batch of more
+/// grows as a buffer does.
+const MAX_PRESIZED_BYTES: usize = 64 << 10;
 
 /// Answer of [`Accumulator::append`].
 pub(crate) enum Append {
@@ -238,33 +238,37 @@ impl Accumulator {
                 state.next_id += 1;
                 state.incomplete.insert(id);
                 wake = true;
-                // Room for as many records like this one as fill a batch
-                // (bounded: many partitions each hold an open batch).
-                let expected = (self.batch_size / size.max(1)).clamp(1, MAX_PRESIZED_RECORDS);
+                // Room for a batch's records, bounded: many partitions
+                // each hold an open batch; a fuller one grows.
+                let capacity = self.batch_size.min(MAX_PRESIZED_BYTES);
                 slot.insert(ProducerBatch::new(
                     id,
                     Arc::clone(&topic.name),
                     partition,
                     Instant::now(),
-                    expected,
+                    capacity,
                 ))
             }
         };
-        let ProducerRecord {
-            key,
-            value,
-            headers,
-            timestamp,
-            ..
-        } = record;
-        let record = Record {
+        let parts = RecordParts {
             offset: 0,
-            timestamp: timestamp.unwrap_or_else(now_ms),
-            key,
-            value,
-            headers,
+            timestamp: record.timestamp.unwrap_or_else(now_ms),
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
         };
-        let future = batch.push(record, size);
+        let future = match batch.push(parts, size) {
+            Ok(future) => future,
+            Err(error) => {
+                // A batch opened for this record alone goes again.
+                if batch.count == 0 {
+                    if let Some(empty) = slot.take() {
+                        state.incomplete.remove(&empty.id);
+                    }
+                }
+                return Err(error);
+            }
+        };
         Ok(Appended {
             append: Append::Done(future),
             wake,
@@ -591,7 +595,7 @@ mod tests {
         let later = now + Duration::from_millis(60);
         let drained = acc.drain(later, |_, _| Some(1), |_| 5, |_, _| true);
         assert_eq!(drained.requests.len(), 1);
-        assert_eq!(drained.requests[0].batches[0].records.len(), 1);
+        assert_eq!(drained.requests[0].batches[0].count as usize, 1);
     }
 
     #[test]
@@ -725,7 +729,7 @@ mod tests {
         assert!(drained.requests.is_empty());
         drop(append(&acc, 0));
         let drained = acc.drain(Instant::now(), |_, _| Some(1), |_| 1, |_, _| true);
-        assert_eq!(drained.requests[0].batches[0].records.len(), 2);
+        assert_eq!(drained.requests[0].batches[0].count as usize, 2);
     }
 
     #[test]

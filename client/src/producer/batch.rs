@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use sediment_protocol::records::{encode_batch, BatchOptions, Record};
+use sediment_protocol::records::{BatchBuilder, BatchOptions, RecordParts};
 
 use crate::error::{ClientError, Result};
 use crate::producer::record::{CompressionCodec, RecordMetadata};
@@ -145,8 +145,9 @@ pub(crate) struct ProducerBatch {
     pub topic: Arc<str>,
     /// Destination partition.
     pub partition: i32,
-    /// The records until encoded (emptied by `encode`).
-    pub records: Vec<Record>,
+    /// The records, encoded as they arrive, until the batch is encoded
+    /// whole (emptied by `encode`).
+    pub records: BatchBuilder,
     /// Estimated bytes: buffer memory held until completion.
     pub bytes: usize,
     /// When the first record arrived (linger starts here).
@@ -165,13 +166,13 @@ pub(crate) struct ProducerBatch {
 }
 
 impl ProducerBatch {
-    /// An empty batch with room for `expected` records.
+    /// An empty batch with room for `capacity` bytes of records.
     pub(crate) fn new(
         id: u64,
         topic: Arc<str>,
         partition: i32,
         now: Instant,
-        expected: usize,
+        capacity: usize,
     ) -> Self {
         Self {
             id,
@@ -182,7 +183,7 @@ impl ProducerBatch {
             }),
             topic,
             partition,
-            records: Vec::with_capacity(expected),
+            records: BatchBuilder::with_capacity(capacity),
             bytes: 0,
             created: now,
             attempts: 0,
@@ -193,25 +194,32 @@ impl ProducerBatch {
         }
     }
 
-    /// Adds a record and returns its future.
-    pub(crate) fn push(&mut self, mut record: Record, size: usize) -> DeliveryFuture {
-        let index = i32::try_from(self.records.len()).unwrap_or(i32::MAX);
-        // Offsets are deltas inside the batch (the broker assigns the base).
-        record.offset = i64::from(index);
-        let timestamp = record.timestamp;
-        self.records.push(record);
+    /// Encodes a record into the batch and returns its future. `record`'s
+    /// offset is ignored: offsets are deltas inside the batch (the broker
+    /// assigns the base).
+    pub(crate) fn push(&mut self, record: RecordParts<'_>, size: usize) -> Result<DeliveryFuture> {
+        let index = self.records.count();
+        self.records
+            .push(RecordParts {
+                offset: i64::from(index),
+                ..record
+            })
+            .map_err(|e| ClientError::Encode {
+                what: format!("record for {}-{}", self.topic, self.partition),
+                reason: e.to_string(),
+            })?;
         self.count = self.count.saturating_add(1);
         self.bytes += size;
-        DeliveryFuture {
+        Ok(DeliveryFuture {
             completion: Arc::clone(&self.completion),
             index,
-            timestamp,
-        }
+            timestamp: record.timestamp,
+        })
     }
 
     /// Number of records not yet encoded.
     pub(crate) fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.encoded.is_none()
+        self.records.count() == 0 && self.encoded.is_none()
     }
 
     /// The encoded record batch, encoding it on first use with the batch's
@@ -235,11 +243,11 @@ impl ProducerBatch {
             options.base_sequence = stamp.base_sequence;
             options.transactional = stamp.transactional;
         }
-        let encoded = encode_batch(&self.records, &options).map_err(|e| ClientError::Encode {
+        let records = std::mem::take(&mut self.records);
+        let encoded = records.finish(&options).map_err(|e| ClientError::Encode {
             what: format!("record batch for {}-{}", self.topic, self.partition),
             reason: e.to_string(),
         })?;
-        self.records = Vec::new();
         self.encoded = Some((encoded.clone(), self.stamp));
         Ok(encoded)
     }
@@ -293,21 +301,21 @@ mod tests {
     use super::*;
     use sediment_protocol::records::{decode_batch, split_batches};
 
-    fn record(value: &'static [u8], timestamp: i64) -> Record {
-        Record {
+    fn record(value: &'static [u8], timestamp: i64) -> RecordParts<'static> {
+        RecordParts {
             offset: 0,
             timestamp,
             key: None,
-            value: Some(Bytes::from_static(value)),
-            headers: Vec::new(),
+            value: Some(value),
+            headers: &[],
         }
     }
 
     #[tokio::test]
     async fn given_acked_batch_then_futures_get_base_plus_index() {
         let mut batch = ProducerBatch::new(0, Arc::from("t"), 2, Instant::now(), 4);
-        let first = batch.push(record(b"a", 10), 40);
-        let second = batch.push(record(b"b", 11), 40);
+        let first = batch.push(record(b"a", 10), 40).expect("push");
+        let second = batch.push(record(b"b", 11), 40).expect("push");
         batch.complete(Ok(BatchAck {
             base_offset: 100,
             log_append_time: -1,
@@ -324,7 +332,7 @@ mod tests {
     #[tokio::test]
     async fn given_dropped_batch_then_futures_fail_with_closed() {
         let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now(), 4);
-        let future = batch.push(record(b"a", 1), 40);
+        let future = batch.push(record(b"a", 1), 40).expect("push");
         drop(batch);
         assert!(matches!(future.await, Err(ClientError::ProducerClosed)));
     }
@@ -334,7 +342,7 @@ mod tests {
         use crate::producer::sequence::ProducerIdentity;
         let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now(), 4);
         for i in 0..3 {
-            drop(batch.push(record(b"abc", 1000 + i), 40));
+            drop(batch.push(record(b"abc", 1000 + i), 40).expect("push"));
         }
         assert_eq!(batch.count, 3);
         let stamp = |producer_id, base_sequence, transactional| Stamp {
@@ -369,10 +377,10 @@ mod tests {
     fn given_records_then_encoded_once_as_one_batch_without_sequence() {
         let mut batch = ProducerBatch::new(0, Arc::from("t"), 0, Instant::now(), 4);
         for i in 0..5 {
-            drop(batch.push(record(b"xyz", 1000 + i), 40));
+            drop(batch.push(record(b"xyz", 1000 + i), 40).expect("push"));
         }
         let encoded = batch.encode(CompressionCodec::Lz4).unwrap_or_default();
-        assert!(batch.records.is_empty());
+        assert_eq!(batch.records.count(), 0);
         assert_eq!(
             batch.encode(CompressionCodec::None).ok(),
             Some(encoded.clone())
