@@ -191,6 +191,14 @@ pub struct LogConfig {
     /// Steps start at 64 KiB and double only while a partition writes fast;
     /// unused space is returned on roll, close, idleness and reopen. Default 16 MiB.
     pub preallocate_bytes: u64,
+    /// Page-cache pages a partition's active segment keeps once they are
+    /// durable, in bytes behind the durable end; older ones are dropped
+    /// after each sync (`posix_fadvise(DONTNEED)`), so the next appends
+    /// reuse pages just freed instead of taking fresh ones. `None` (the
+    /// default) keeps everything the kernel keeps. Worth it where fresh
+    /// pages are dear (a VM whose memory the host backs lazily); the price
+    /// is that readers further behind read from disk.
+    pub page_cache_window: Option<u64>,
     /// Leader epoch stamped on appended batches. Sediment is one broker, so
     /// this is 0 unless a caller says otherwise.
     pub leader_epoch: i32,
@@ -243,6 +251,7 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             index_max_bytes: 10 << 20,
             preallocate_bytes: 16 << 20,
+            page_cache_window: None,
             leader_epoch: 0,
             timestamp_type: TimestampType::CreateTime,
             timestamp_before_max_ms: i64::MAX,

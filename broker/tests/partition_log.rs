@@ -360,3 +360,59 @@ fn given_clean_close_when_last_segment_missing_then_fenced_instead_of_reusing_of
         .expect("a log that ends before its recovery point is fenced");
     assert!(matches!(err, StorageError::Fenced { .. }), "{err}");
 }
+
+#[test]
+fn given_page_cache_window_when_synced_past_it_then_every_record_reads_back_before_and_after_reopen(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        page_cache_window: Some(4096),
+        ..small_segments()
+    };
+    let path = dir.path().join("t-0");
+    let log = PartitionLog::open(&path, config.clone(), RecoveryHint::full_scan()).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..60 {
+        let batch = batch_with_seed(3, 500 + i * 7, 1_000 + i as i64, i as u64);
+        let base = append_acked(&log, &batch);
+        expected.push((base, as_stored(&batch, base)));
+    }
+    assert!(log.segment_count() > 1, "small segments rolled");
+    assert_eq!(
+        read_all(&log, 0),
+        expected,
+        "dropped pages read back from disk"
+    );
+    log.close().unwrap();
+    drop(log);
+    let log = PartitionLog::open(&path, config, RecoveryHint::full_scan()).unwrap();
+    assert_eq!(read_all(&log, 0), expected);
+}
+
+#[test]
+fn given_a_flush_request_when_durability_is_awaited_then_a_flusher_thread_made_it_durable() {
+    use sediment_broker::storage::flusher::{Flushable, Flusher};
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(
+        PartitionLog::open(
+            &dir.path().join("t-0"),
+            small_segments(),
+            RecoveryHint::full_scan(),
+        )
+        .unwrap(),
+    );
+    let flusher = Flusher::start(2).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut next = 0;
+    for i in 0..20 {
+        let outcome = log.append(&batch_with_seed(2, 200, 1_000, i)).unwrap();
+        assert_eq!(log.high_watermark(), next, "not readable before its sync");
+        flusher.request(Arc::clone(&log) as Arc<dyn Flushable>);
+        runtime.block_on(log.durable(outcome.next_offset)).unwrap();
+        next = outcome.next_offset;
+        assert!(log.durable_offset() >= next);
+        assert_eq!(log.high_watermark(), next);
+    }
+}

@@ -24,11 +24,11 @@ async fn main() -> sediment_client::Result<()> {
         Some("1") => Acks::Leader,
         _ => Acks::All,
     };
-    let topic = format!("throughput-{}", std::process::id());
+    let topic: std::sync::Arc<str> = format!("throughput-{}", std::process::id()).into();
     let client = ClientBuilder::new(bootstrap).build().await?;
     client
         .admin()
-        .create_topic(NewTopic::new(&topic, 1))
+        .create_topic(NewTopic::new(&*topic, 1))
         .await?;
     let producer = client.producer(ProducerConfig {
         acks,

@@ -103,6 +103,9 @@ settings! {
     retention_bytes: i64 => |c, v| c.log.retention_bytes = u64::try_from(v).ok();
     /// Sealed segments held open (mapped) at once across all partitions, least recently read closed first [default: 1024].
     max_open_segments: usize => |c, v| c.log.max_open_segments = v;
+    /// Durable bytes of a partition's active segment kept in the page cache behind its end; older pages are dropped after each sync so appends reuse them; -1 keeps all [default: -1].
+    [allow_hyphen_values = true]
+    page_cache_window: i64 => |c, v| c.log.page_cache_window = u64::try_from(v).ok();
     /// Largest record batch accepted, in bytes [default: 1048576].
     message_max_bytes: usize => |c, v| c.message_max_bytes = v;
     /// Largest request frame accepted, in bytes [default: 104857600].

@@ -215,7 +215,13 @@ struct SyncState {
     durable_offset: i64,
     durable_len: u64,
     durable_segment: i64,
+    /// Bytes of the durable segment whose page cache was dropped
+    /// ([`LogConfig::page_cache_window`]).
+    cache_dropped: u64,
 }
+
+/// Page size for page-cache drops (smaller than any page the kernel uses).
+const PAGE: u64 = 4096;
 
 /// One partition's append-only log.
 pub struct PartitionLog {
@@ -441,6 +447,7 @@ impl PartitionLog {
                 durable_offset: next_offset,
                 durable_len: position,
                 durable_segment: active.base_offset(),
+                cache_dropped: 0,
             }),
             sync_done: Condvar::new(),
             segments: RwLock::new(segments),
@@ -715,6 +722,7 @@ impl PartitionLog {
 
             state = lock(&self.sync);
             state.syncing = false;
+            let mut drop_cached = None;
             match result {
                 Ok(()) => {
                     if next_offset > state.durable_offset {
@@ -724,6 +732,15 @@ impl PartitionLog {
                     }
                     segment.publish(position);
                     self.advance_high_watermark(next_offset);
+                    if let Some(window) = self.config().page_cache_window {
+                        let keep_from = position.saturating_sub(window) / PAGE * PAGE;
+                        if state.durable_segment == segment.base_offset()
+                            && keep_from > state.cache_dropped
+                        {
+                            drop_cached = Some((state.cache_dropped, keep_from));
+                            state.cache_dropped = keep_from;
+                        }
+                    }
                 }
                 Err(e) => {
                     let error = StorageError::io("fdatasync", &segment.files().log, e);
@@ -733,6 +750,12 @@ impl PartitionLog {
                 }
             }
             self.sync_done.notify_all();
+            if let Some((from, to)) = drop_cached {
+                // After the waiters are woken: the drop is for later appends.
+                drop(state);
+                segment.drop_cached(from, to);
+                state = lock(&self.sync);
+            }
         }
     }
 
@@ -1277,6 +1300,7 @@ impl PartitionLog {
             }
             state.durable_len = 0;
             state.durable_segment = writer.next_offset;
+            state.cache_dropped = 0;
         }
         self.advance_high_watermark(writer.next_offset);
         let files = SegmentFiles::new(&self.dir, writer.next_offset);

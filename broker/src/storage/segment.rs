@@ -347,6 +347,15 @@ impl Segment {
         Ok(())
     }
 
+    /// Drops the page-cache pages of `[from, to)` of the log (they must be
+    /// durable: dropping starts no write-back and loses nothing). A failure
+    /// is only a missed hint and is ignored.
+    pub(crate) fn drop_cached(&self, from: u64, to: u64) {
+        if let Some(len) = to.checked_sub(from).and_then(std::num::NonZeroU64::new) {
+            let _ = rustix::fs::fadvise(&self.log, from, Some(len), rustix::fs::Advice::DontNeed);
+        }
+    }
+
     /// Seals the segment: syncs the log, releases the space reserved past its
     /// end, trims and syncs its indexes, and remaps it at its exact length.
     pub(crate) fn seal(&self) -> Result<(), StorageError> {
