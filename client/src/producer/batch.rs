@@ -18,7 +18,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -49,37 +49,30 @@ pub(crate) struct BatchAck {
     pub log_append_time: i64,
 }
 
-enum Outcome {
-    Pending(Vec<Waker>),
-    Done(Result<BatchAck>),
-}
-
 /// The shared outcome of one batch.
 pub(crate) struct BatchCompletion {
     topic: Arc<str>,
     partition: i32,
-    outcome: Mutex<Outcome>,
+    /// Set once; every record's future reads it without a lock.
+    done: OnceLock<Result<BatchAck>>,
+    /// Futures polled before the outcome, to wake when it is set.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl BatchCompletion {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Outcome> {
-        // Outcome changes are single assignments; a poisoned lock is still consistent.
-        self.outcome.lock().unwrap_or_else(|p| p.into_inner())
+    fn wakers(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        // A list of wakers is consistent whatever a panicking holder did.
+        self.wakers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records the outcome (the first one wins) and wakes every waiter.
     pub(crate) fn complete(&self, result: Result<BatchAck>) {
-        let wakers = {
-            let mut outcome = self.lock();
-            match &mut *outcome {
-                Outcome::Done(_) => return,
-                Outcome::Pending(wakers) => {
-                    let wakers = std::mem::take(wakers);
-                    *outcome = Outcome::Done(result);
-                    wakers
-                }
-            }
-        };
+        if self.done.set(result).is_err() {
+            return;
+        }
+        // Taken after the outcome is set: a future that registered before
+        // is woken here, one that looks after sees the outcome.
+        let wakers = std::mem::take(&mut *self.wakers());
         for waker in wakers {
             waker.wake();
         }
@@ -110,29 +103,41 @@ impl Future for DeliveryFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut outcome = this.completion.lock();
-        match &mut *outcome {
-            Outcome::Pending(wakers) => {
-                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    wakers.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-            Outcome::Done(Ok(ack)) => Poll::Ready(Ok(RecordMetadata {
-                topic: Arc::clone(&this.completion.topic),
-                partition: this.completion.partition,
+        if let Some(outcome) = this.completion.done.get() {
+            return Poll::Ready(this.metadata(outcome));
+        }
+        let mut wakers = this.completion.wakers();
+        // Looked at again under the lock `complete` takes after setting it.
+        if let Some(outcome) = this.completion.done.get() {
+            drop(wakers);
+            return Poll::Ready(this.metadata(outcome));
+        }
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl DeliveryFuture {
+    /// This record's share of its batch's outcome.
+    fn metadata(&self, outcome: &Result<BatchAck>) -> Result<RecordMetadata> {
+        match outcome {
+            Ok(ack) => Ok(RecordMetadata {
+                topic: Arc::clone(&self.completion.topic),
+                partition: self.completion.partition,
                 offset: if ack.base_offset < 0 {
                     -1
                 } else {
-                    ack.base_offset + i64::from(this.index)
+                    ack.base_offset + i64::from(self.index)
                 },
                 timestamp: if ack.log_append_time >= 0 {
                     ack.log_append_time
                 } else {
-                    this.timestamp
+                    self.timestamp
                 },
-            })),
-            Outcome::Done(Err(e)) => Poll::Ready(Err(e.clone())),
+            }),
+            Err(e) => Err(e.clone()),
         }
     }
 }
@@ -179,7 +184,8 @@ impl ProducerBatch {
             completion: Arc::new(BatchCompletion {
                 topic: Arc::clone(&topic),
                 partition,
-                outcome: Mutex::new(Outcome::Pending(Vec::new())),
+                done: OnceLock::new(),
+                wakers: Mutex::new(Vec::new()),
             }),
             topic,
             partition,
