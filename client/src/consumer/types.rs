@@ -88,7 +88,11 @@ pub struct ConsumerConfig {
     pub fetch_max_wait: Duration,
     /// Bytes the broker waits for before answering (`fetch.min.bytes`, default 1).
     pub fetch_min_bytes: i32,
-    /// Bytes per fetch response (`fetch.max.bytes`, default 50 MiB).
+    /// Bytes per fetch response (`fetch.max.bytes`, default 8 MiB; Kafka's
+    /// clients default to 50 MiB). Smaller rounds pipeline better with
+    /// prefetch and reuse their buffers: reading 64 partitions, 8 MiB
+    /// rounds ran 6.5–7.1 M msgs/s against 4.3–4.5 M with 50 MiB ones,
+    /// whose fresh buffers each cost page faults.
     pub fetch_max_bytes: i32,
     /// Bytes per partition in a fetch (`max.partition.fetch.bytes`, default 1 MiB).
     pub partition_max_bytes: i32,
@@ -105,7 +109,7 @@ impl Default for ConsumerConfig {
         Self {
             fetch_max_wait: Duration::from_millis(500),
             fetch_min_bytes: 1,
-            fetch_max_bytes: 50 << 20,
+            fetch_max_bytes: 8 << 20,
             partition_max_bytes: 1 << 20,
             auto_offset_reset: AutoOffsetReset::Latest,
             isolation_level: IsolationLevel::ReadUncommitted,
