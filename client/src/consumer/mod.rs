@@ -461,15 +461,23 @@ impl Consumer {
             AutoOffsetReset::Earliest => Offset::Earliest,
             AutoOffsetReset::Latest => Offset::Latest,
         };
+        // Brokers answer in request order: the next asked partition is
+        // tried first, so matching a round of P partitions costs P, not P².
+        let mut next_asked = 0;
         for topic in response.responses {
             let name = topic.topic;
             for data in topic.partitions {
                 let partition = data.partition_index;
-                let Some(&(_, _, position)) =
-                    asked.iter().find(|(t, p, _)| *t == name && *p == partition)
-                else {
+                let is_it = |(t, p, _): &(String, i32, i64)| *t == name && *p == partition;
+                let index = match asked.get(next_asked) {
+                    Some(candidate) if is_it(candidate) => Some(next_asked),
+                    _ => asked.iter().position(is_it),
+                };
+                let Some(index) = index else {
                     continue;
                 };
+                next_asked = index + 1;
+                let position = asked[index].2;
                 let key = TopicPartition::new(name.clone(), partition);
                 let Some(state) = self.partitions.get_mut(&key) else {
                     continue; // unassigned while the fetch was out
