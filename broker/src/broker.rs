@@ -14,6 +14,7 @@ use crate::group::offsets::{OffsetStore, OFFSETS_TOPIC};
 use crate::producer_ids::ProducerIds;
 use crate::storage::log_manager::LogManager;
 use crate::storage::PartitionLog;
+use crate::telemetry::Telemetry;
 use crate::topics::{
     topic_log_config, validate_topic_name, TopicError, TopicMeta, TopicRegistry, MAX_MESSAGE_BYTES,
 };
@@ -77,6 +78,8 @@ pub struct Broker {
     advertised: OnceLock<(String, i32)>,
     producer_ids: ProducerIds,
     txn: TxnCoordinator,
+    /// Request latencies and open connections, for the metrics endpoint.
+    telemetry: Telemetry,
 }
 
 impl Broker {
@@ -128,6 +131,7 @@ impl Broker {
             logs,
             topics,
             advertised: OnceLock::new(),
+            telemetry: Telemetry::new(),
         };
         broker.reconcile()?;
         Ok(broker)
@@ -177,6 +181,12 @@ impl Broker {
     /// The partition logs.
     pub fn logs(&self) -> &LogManager {
         &self.logs
+    }
+
+    /// The counters the metrics endpoint reads (request latency per API,
+    /// open connections).
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// The committed-offsets store.

@@ -319,6 +319,41 @@ impl LogConfig {
     }
 }
 
+/// Where the HTTP port (GET /metrics) listens, and what happens when it
+/// cannot bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpListen {
+    /// The built-in default address: if it is taken (a second broker on the
+    /// machine, another exporter), the broker logs one warning and runs
+    /// without HTTP, since nobody asked for that port.
+    Default(std::net::SocketAddr),
+    /// An address the operator chose: failing to bind it fails startup.
+    Explicit(std::net::SocketAddr),
+    /// No HTTP port.
+    Off,
+}
+
+/// The default HTTP address, `127.0.0.1:9644` (Redpanda's admin port).
+pub const DEFAULT_HTTP: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9644);
+
+impl FromStr for HttpListen {
+    type Err = String;
+
+    /// Parses `off` or `HOST:PORT` (an IP address and a port; port 0 picks a
+    /// free one). A parsed address is always [`HttpListen::Explicit`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "off" {
+            return Ok(Self::Off);
+        }
+        s.parse::<std::net::SocketAddr>()
+            .map(Self::Explicit)
+            .map_err(|_| {
+                format!("http must be HOST:PORT (an IP address and a port) or `off`, got `{s}`")
+            })
+    }
+}
+
 /// Settings of the broker process: network limits, topic defaults and the
 /// log defaults every partition starts from. Each field says its unit,
 /// default and why.
@@ -405,6 +440,9 @@ pub struct BrokerConfig {
     pub transaction_check_interval: Duration,
     /// Consumer-group coordinator settings.
     pub group: GroupConfig,
+    /// The HTTP port serving GET /metrics (read-only). Default
+    /// [`HttpListen::Default`] of [`DEFAULT_HTTP`].
+    pub http: HttpListen,
 }
 
 /// Settings of the consumer-group coordinator.
@@ -489,6 +527,7 @@ impl Default for BrokerConfig {
             transaction_max_timeout_ms: 900_000,
             transaction_check_interval: Duration::from_millis(1_000),
             group: GroupConfig::default(),
+            http: HttpListen::Default(DEFAULT_HTTP),
         }
     }
 }
@@ -570,6 +609,22 @@ mod tests {
         assert_eq!(interval.to_string(), "interval:1000");
         assert!("interval:0".parse::<FlushPolicy>().is_err());
         assert!("sometimes".parse::<FlushPolicy>().is_err());
+    }
+
+    #[test]
+    fn given_http_settings_then_off_and_addresses_parse_and_anything_else_is_refused() {
+        assert_eq!("off".parse::<HttpListen>(), Ok(HttpListen::Off));
+        assert_eq!(
+            "127.0.0.1:0".parse::<HttpListen>(),
+            Ok(HttpListen::Explicit("127.0.0.1:0".parse().unwrap()))
+        );
+        assert_eq!(
+            "127.0.0.1:9644".parse::<HttpListen>(),
+            Ok(HttpListen::Explicit(DEFAULT_HTTP))
+        );
+        let error = "localhost".parse::<HttpListen>().unwrap_err();
+        assert!(error.contains("HOST:PORT"), "{error}");
+        assert!("".parse::<HttpListen>().is_err());
     }
 
     #[test]

@@ -14,6 +14,9 @@
 //! - [`handlers`]: one module per API family.
 //! - [`lifecycle`]: start (open, bind, background work) and clean stop of a broker.
 //! - [`server`]: the TCP listener and per-connection request pipeline.
+//! - [`telemetry`]: the atomics hot paths count for the metrics (traffic per
+//!   partition, latency per API, fsync latency, open connections).
+//! - [`http`]: the read-only HTTP port: GET /metrics, built at scrape time.
 //!
 //! Request path: `server::listener` accepts → `server::connection` splits
 //! frames (`protocol::frame`, size capped before allocation) → decodes the
@@ -32,16 +35,20 @@ pub mod config;
 pub mod error;
 pub mod group;
 pub mod handlers;
+pub mod http;
 pub mod lifecycle;
 pub mod producer_ids;
 pub mod protocol;
 pub mod server;
 pub mod storage;
+pub mod telemetry;
 pub mod topic_config;
 pub mod topics;
 pub mod txn;
 
 pub use broker::Broker;
-pub use config::{BrokerConfig, FlushPolicy, GroupConfig, LogConfig, TimestampType};
+pub use config::{
+    BrokerConfig, FlushPolicy, GroupConfig, HttpListen, LogConfig, TimestampType, DEFAULT_HTTP,
+};
 pub use error::StorageError;
 pub use lifecycle::{LifecycleError, RunningBroker};

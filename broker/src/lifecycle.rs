@@ -1,7 +1,9 @@
-//! The broker's lifecycle: open the data directory, bind the listener, start
-//! the background work (the group coordinator; interval flushes, retention
-//! and recovery-point checkpoints), serve until told to stop, then stop it
-//! all in order and leave the clean-shutdown marker.
+//! The broker's lifecycle: bind the HTTP port (first, so an explicit
+//! address that is taken fails before any recovery work), open the data
+//! directory, bind the listener, start the background work (the group
+//! coordinator; interval flushes, retention and recovery-point checkpoints;
+//! the HTTP server), serve until told to stop, then stop it all in order and
+//! leave the clean-shutdown marker.
 //!
 //! The CLI only calls [`Broker::start`] and [`RunningBroker::run_until`];
 //! nothing here depends on how the process was asked to stop.
@@ -16,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::broker::{Broker, StartupError};
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::error::StorageError;
+use crate::http::HttpBindError;
 use crate::server::Server;
 
 /// How often retention runs (Kafka's `log.retention.check.interval.ms` default).
@@ -51,6 +54,9 @@ pub enum LifecycleError {
         #[source]
         source: std::io::Error,
     },
+    /// An explicit `--http` address could not be bound.
+    #[error(transparent)]
+    HttpBind(#[from] HttpBindError),
     /// The final flush or the clean-shutdown marker failed; the next start
     /// runs recovery.
     #[error("clean shutdown failed; the next start will recover: {0}")]
@@ -67,6 +73,8 @@ pub struct RunningBroker {
     local_addr: SocketAddr,
     maintenance: JoinHandle<()>,
     transactions: JoinHandle<()>,
+    /// The HTTP server task and its bound address, when HTTP is on.
+    http: Option<(JoinHandle<()>, SocketAddr)>,
 }
 
 impl Broker {
@@ -74,6 +82,7 @@ impl Broker {
     /// the listener and starts the background work. Call inside a tokio
     /// runtime.
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, LifecycleError> {
+        let http_listener = crate::http::bind(config.http).await?;
         let dir = config.data_dir.display().to_string();
         let broker = tokio::task::spawn_blocking(move || Broker::open(config))
             .await
@@ -91,12 +100,26 @@ impl Broker {
         broker.start_group_coordinator();
         let maintenance = tokio::spawn(maintain(Arc::clone(&broker)));
         let transactions = tokio::spawn(check_transactions(Arc::clone(&broker)));
+        let http = match http_listener {
+            Some(listener) => match listener.local_addr() {
+                Ok(addr) => {
+                    let task = tokio::spawn(crate::http::serve(listener, Arc::clone(&broker)));
+                    Some((task, addr))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the HTTP listener's address; running without HTTP");
+                    None
+                }
+            },
+            None => None,
+        };
         Ok(RunningBroker {
             broker,
             server,
             local_addr,
             maintenance,
             transactions,
+            http,
         })
     }
 }
@@ -105,6 +128,12 @@ impl RunningBroker {
     /// The address actually bound (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The HTTP address actually bound (port 0 resolved), or `None` when
+    /// HTTP is off or the default address was taken.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The shared broker state.
@@ -117,6 +146,12 @@ impl RunningBroker {
     /// partition and writes the clean-shutdown marker.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), LifecycleError> {
         self.server.run(shutdown).await;
+        if let Some((http, _)) = self.http {
+            // Connections already accepted end on their own within
+            // `http::CONNECTION_LIFETIME`, or with the runtime.
+            http.abort();
+            let _ = http.await;
+        }
         self.maintenance.abort();
         let _ = self.maintenance.await;
         self.transactions.abort();

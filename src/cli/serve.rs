@@ -1,6 +1,7 @@
 //! `sediment serve`: the broker. Starts it (`Broker::start`: open and recover
 //! the data directory, listen, start the background work), prints
-//! `listening on HOST:PORT` once ready, and on SIGTERM or Ctrl-C stops it
+//! `listening on HOST:PORT` once ready, then `http on HOST:PORT` when the
+//! HTTP metrics port is on, and on SIGTERM or Ctrl-C stops it
 //! (`RunningBroker::run_until`: stop accepting, finish in-flight requests,
 //! flush, write the clean-shutdown marker so the next start skips recovery).
 //!
@@ -21,7 +22,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
-use sediment_broker::{Broker, BrokerConfig, FlushPolicy};
+use sediment_broker::{Broker, BrokerConfig, FlushPolicy, HttpListen};
 
 /// Flags of `sediment serve`: the `--config` file, the log format, and every
 /// setting of [`Settings`] (each overrides the file).
@@ -88,6 +89,8 @@ settings! {
     data_dir: PathBuf => |c, v| c.data_dir = v;
     /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:9092].
     listen: SocketAddr => |c, v| c.listen = v;
+    /// HTTP address of the read-only GET /metrics, or `off`; port 0 picks a free one. If the default address is taken the broker warns and runs without HTTP; an address given here must bind [default: 127.0.0.1:9644].
+    http: String => |c, v| c.http = v.parse::<HttpListen>().map_err(anyhow::Error::msg)?;
     /// `always` (acknowledge after fdatasync) or `interval:MS` [default: always].
     flush: String => |c, v| c.log.flush = v.parse::<FlushPolicy>().map_err(anyhow::Error::msg)?;
     /// Roll segments at this many bytes [default: 1073741824].
@@ -236,6 +239,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )) {
             tracing::warn!(error = %error, addr = %running.local_addr(), "cannot print the listening address to stdout");
         }
+        if let Some(http) = running.http_addr() {
+            tracing::info!(addr = %http, "serving GET /metrics over HTTP");
+            if let Err(error) = super::output::try_emit(format_args!("http on {http}")) {
+                tracing::warn!(error = %error, addr = %http, "cannot print the HTTP address to stdout");
+            }
+        }
         running.run_until(stop).await?;
         Ok(ExitCode::SUCCESS)
     })
@@ -309,6 +318,31 @@ mod tests {
     }
 
     #[test]
+    fn given_http_flag_or_file_key_then_off_an_address_or_a_clear_error() {
+        let args = Harness::parse_from(["serve", "--http", "off"]).serve;
+        assert_eq!(broker_config(args).unwrap().http, HttpListen::Off);
+        let args = Harness::parse_from(["serve", "--http", "127.0.0.1:0"]).serve;
+        assert_eq!(
+            broker_config(args).unwrap().http,
+            HttpListen::Explicit("127.0.0.1:0".parse().unwrap())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sediment.toml");
+        std::fs::write(&file, "http = \"127.0.0.1:9700\"\n").unwrap();
+        let args = Harness::parse_from(["serve", "--config", file.to_str().unwrap()]).serve;
+        assert_eq!(
+            broker_config(args).unwrap().http,
+            HttpListen::Explicit("127.0.0.1:9700".parse().unwrap())
+        );
+        let args = Harness::parse_from(["serve", "--http", "nine"]).serve;
+        let error = broker_config(args).unwrap_err().to_string();
+        assert!(
+            error.contains("HOST:PORT") && error.contains("nine"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn given_unknown_key_in_config_file_then_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sediment.toml");
@@ -336,10 +370,22 @@ mod tests {
                 continue;
             }
             // The stated default, given as a flag and as a file key, changes nothing.
+            // An address given for `http` is explicit (it must bind), unlike
+            // the built-in default: the same address, a different promise.
+            let same_as_default = |mut config: BrokerConfig| {
+                if name == "http" {
+                    assert_eq!(
+                        config.http,
+                        HttpListen::Explicit(sediment_broker::DEFAULT_HTTP)
+                    );
+                    config.http = BrokerConfig::default().http;
+                }
+                config
+            };
             let flag = format!("--{}", name.replace('_', "-"));
             let args = Harness::parse_from(["serve", flag.as_str(), stated]).serve;
             assert_eq!(
-                broker_config(args).unwrap(),
+                same_as_default(broker_config(args).unwrap()),
                 BrokerConfig::default(),
                 "--{name}"
             );
@@ -353,7 +399,7 @@ mod tests {
             std::fs::write(&file, format!("{name} = {value}\n")).unwrap();
             let args = Harness::parse_from(["serve", "--config", file.to_str().unwrap()]).serve;
             assert_eq!(
-                broker_config(args).unwrap(),
+                same_as_default(broker_config(args).unwrap()),
                 BrokerConfig::default(),
                 "{name} in a file"
             );

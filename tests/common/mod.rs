@@ -24,6 +24,9 @@ pub struct BrokerProcess {
     child: Option<Child>,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its HTTP port (GET /metrics) listens: `--http 127.0.0.1:0`
+    /// unless the test passed its own `--http`; `None` with `--http off`.
+    pub http_addr: Option<SocketAddr>,
     /// Its data directory.
     pub data_dir: PathBuf,
     extra_args: Vec<String>,
@@ -62,10 +65,11 @@ impl BrokerProcess {
 
     fn start_listening(data_dir: &Path, listen: &str, extra_args: &[&str]) -> Self {
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        let (child, addr, stderr) = spawn(data_dir, listen, &extra_args);
+        let (child, addr, http_addr, stderr) = spawn(data_dir, listen, &extra_args);
         Self {
             child: Some(child),
             addr,
+            http_addr,
             data_dir: data_dir.to_path_buf(),
             extra_args,
             listen: listen.to_string(),
@@ -142,9 +146,11 @@ impl BrokerProcess {
     /// port, unless it was started with [`BrokerProcess::start_on_fixed_port`]).
     pub fn restart(&mut self) {
         self.kill9();
-        let (child, addr, stderr) = spawn(&self.data_dir, &self.listen, &self.extra_args);
+        let (child, addr, http_addr, stderr) =
+            spawn(&self.data_dir, &self.listen, &self.extra_args);
         self.child = Some(child);
         self.addr = addr;
+        self.http_addr = http_addr;
         self.stderr = stderr;
     }
 }
@@ -163,16 +169,37 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+/// What a started broker printed on stdout.
+enum Announced {
+    Listening(String),
+    Http(String),
+}
+
+/// Starts `sediment serve` and waits for its `listening on` line (and its
+/// `http on` line, unless HTTP is off). The HTTP port is `127.0.0.1:0`
+/// unless `extra_args` has its own `--http`, so parallel tests never fight
+/// over the default port.
 fn spawn(
     data_dir: &Path,
     listen: &str,
     extra_args: &[String],
-) -> (Child, SocketAddr, Arc<Mutex<String>>) {
+) -> (Child, SocketAddr, Option<SocketAddr>, Arc<Mutex<String>>) {
+    let http_flag = extra_args
+        .iter()
+        .position(|a| a == "--http")
+        .and_then(|i| extra_args.get(i + 1));
+    let http_on = http_flag.is_none_or(|v| v != "off");
+    let default_http: &[&str] = if http_flag.is_none() {
+        &["--http", "127.0.0.1:0"]
+    } else {
+        &[]
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_sediment"))
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--listen", listen])
+        .args(default_http)
         .args(extra_args)
         .env("SEDIMENT_LOG", "info")
         .env("NO_COLOR", "1")
@@ -200,19 +227,33 @@ fn spawn(
         let mut lines = BufReader::new(stdout).lines();
         while let Some(Ok(line)) = lines.next() {
             if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(addr.trim().to_string());
+                let _ = tx.send(Announced::Listening(addr.trim().to_string()));
+            } else if let Some(addr) = line.strip_prefix("http on ") {
+                let _ = tx.send(Announced::Http(addr.trim().to_string()));
             }
         }
     });
-    let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(addr) => addr.parse().expect("listening address"),
-        Err(_) => {
-            let _ = child.kill();
-            let logs = stderr.lock().map(|s| s.clone()).unwrap_or_default();
-            panic!("broker did not print `listening on` within 60 s; its log:\n{logs}");
-        }
+    // `http on` is printed right after `listening on`.
+    let addr: SocketAddr = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Announced::Listening(addr)) => addr.parse().expect("listening address"),
+        _ => not_started(&mut child, &stderr, "listening on"),
     };
-    (child, addr, stderr)
+    let http_addr = if http_on {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Announced::Http(addr)) => Some(addr.parse().expect("http address")),
+            _ => not_started(&mut child, &stderr, "http on"),
+        }
+    } else {
+        None
+    };
+    (child, addr, http_addr, stderr)
+}
+
+/// Kills a broker that did not announce `what` and fails with its log.
+fn not_started(child: &mut Child, stderr: &Mutex<String>, what: &str) -> ! {
+    let _ = child.kill();
+    let logs = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+    panic!("broker did not print `{what}` within 60 s; its log:\n{logs}");
 }
 
 /// Path of an external tool, or a panic that says how to install it.

@@ -224,6 +224,26 @@ impl OffsetStore {
             .collect()
     }
 
+    /// Every committed offset of every group, as `(group, topic, partition,
+    /// offset)`, under one read of the view (the metrics endpoint's lag).
+    pub fn all_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        read_lock(&self.view)
+            .entries
+            .iter()
+            .filter_map(|(key, value)| match (key, value) {
+                (
+                    Key::Offset {
+                        group,
+                        topic,
+                        partition,
+                    },
+                    Value::Offset(offset),
+                ) => Some((group.clone(), topic.clone(), *partition, offset.offset)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Records a group's generation and protocol; durable when it returns.
     pub async fn save_group(&self, group: &str, record: GroupRecord) -> Result<(), StorageError> {
         let key = Key::Group {

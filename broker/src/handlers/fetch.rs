@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use crate::broker::Broker;
 use crate::error::StorageError;
 use crate::protocol::errors::ToErrorCode;
+use crate::storage::PartitionLog;
 
 /// A pending wait for one partition's high watermark to move.
 type HighWatermarkChange<'a> =
@@ -52,8 +53,9 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
     }
     .min(broker.config().fetch_max_bytes);
     loop {
-        let (response, bytes, errors, mut waiters) = read_once(broker, &request, max_bytes);
+        let (response, bytes, errors, mut waiters, served) = read_once(broker, &request, max_bytes);
         if bytes >= min_bytes || errors || waiters.is_empty() || Instant::now() >= deadline {
+            count_out(&served);
             return response;
         }
         // Wait for any partition's high watermark to move, or the deadline.
@@ -71,19 +73,38 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
             Poll::Pending
         });
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (response, ..) = read_once(broker, &request, max_bytes);
+            let (response, _, _, _, served) = read_once(broker, &request, max_bytes);
+            count_out(&served);
             return response;
         }
     }
 }
 
+/// Counts the record bytes of the pass whose response is returned (a long
+/// poll's earlier passes are thrown away, so they count nothing).
+fn count_out(served: &[(Arc<PartitionLog>, usize)]) {
+    for (log, bytes) in served {
+        log.traffic()
+            .record_out(u64::try_from(*bytes).unwrap_or(u64::MAX));
+    }
+}
+
 /// One pass over the requested partitions: the response, its record bytes,
-/// whether any partition had an error, and the channels to wait on.
+/// whether any partition had an error, the channels to wait on, and the
+/// record bytes read from each partition that returned some.
+#[allow(clippy::type_complexity)]
 fn read_once(
     broker: &Arc<Broker>,
     request: &FetchRequest,
     max_bytes: usize,
-) -> (FetchResponse, usize, bool, Vec<watch::Receiver<i64>>) {
+) -> (
+    FetchResponse,
+    usize,
+    bool,
+    Vec<watch::Receiver<i64>>,
+    Vec<(Arc<PartitionLog>, usize)>,
+) {
+    let mut served = Vec::new();
     let mut total = 0usize;
     let mut errors = false;
     let mut waiters = Vec::new();
@@ -131,6 +152,9 @@ fn read_once(
                             }
                             if let Some((bytes, aborted)) = read {
                                 total += bytes.len();
+                                if !bytes.is_empty() {
+                                    served.push((Arc::clone(&log), bytes.len()));
+                                }
                                 data.records = Some(bytes);
                                 if committed {
                                     data.aborted_transactions = Some(
@@ -175,5 +199,6 @@ fn read_once(
         total,
         errors,
         waiters,
+        served,
     )
 }

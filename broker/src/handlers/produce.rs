@@ -171,7 +171,14 @@ fn append(
         }
     }
     match log.append(records) {
-        Ok(outcome) => Ok((log, outcome)),
+        Ok(outcome) => {
+            // Once per partition per request: two relaxed additions.
+            let messages =
+                u64::try_from(outcome.last_offset - outcome.base_offset + 1).unwrap_or(0);
+            log.traffic()
+                .record_in(messages, u64::try_from(records.len()).unwrap_or(u64::MAX));
+            Ok((log, outcome))
+        }
         Err(StorageError::InvalidBatch {
             defect: BatchDefect::BadMagic { magic },
             ..

@@ -92,6 +92,8 @@ pub async fn serve(
     mut ticket: Ticket,
 ) {
     let _ = stream.set_nodelay(true);
+    // Counted in `sediment_connections` until this function returns.
+    let _open = broker.telemetry().connection_opened();
     let (mut reader, writer) = stream.into_split();
     let config = broker.config().clone();
     let (tx, rx) = mpsc::channel::<InFlight>(config.max_in_flight_requests);

@@ -102,6 +102,7 @@ use crate::storage::retention::{segments_to_delete, SegmentStats};
 use crate::storage::sealed::{LogSegment, SealedSegment, SegmentCache};
 use crate::storage::segment::{self, resume_cadence, AppendStamp, Segment};
 use crate::storage::txn_index::{AbortedIndex, AbortedTxn};
+use crate::telemetry::{PartitionTraffic, FSYNC_SECONDS};
 
 /// No open transaction: the first unstable offset is unbounded.
 const NO_UNSTABLE_OFFSET: i64 = i64::MAX;
@@ -264,6 +265,9 @@ pub struct PartitionLog {
     aborted: Mutex<AbortedIndex>,
     /// This partition's place in the flusher's queue (`storage::flusher`).
     flush_slot: FlushSlot,
+    /// Records and bytes in and out, counted by the Produce and Fetch
+    /// handlers for the metrics endpoint.
+    traffic: PartitionTraffic,
 }
 
 impl Flushable for PartitionLog {
@@ -434,6 +438,7 @@ impl PartitionLog {
             closing: Mutex::new(Vec::new()),
             aborted: Mutex::new(aborted),
             flush_slot: FlushSlot::default(),
+            traffic: PartitionTraffic::default(),
             name,
             dir: dir.to_path_buf(),
             writer: Mutex::new(Writer::new(
@@ -460,6 +465,12 @@ impl PartitionLog {
             high_watermark_tx,
             config: RwLock::new(Arc::new(config)),
         })
+    }
+
+    /// Traffic counters of this partition (the metrics endpoint sums them
+    /// per topic).
+    pub fn traffic(&self) -> &PartitionTraffic {
+        &self.traffic
     }
 
     /// The partition's directory name (`topic-partition`).
@@ -718,7 +729,9 @@ impl PartitionLog {
                     writer.next_offset,
                 )
             };
+            let began = Instant::now();
             let result = segment.log_file().sync_data();
+            FSYNC_SECONDS.observe(began.elapsed());
 
             state = lock(&self.sync);
             state.syncing = false;
