@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::BrokerProcess;
 use sediment_client::{
-    Acks, Client, ClientBuilder, ClientError, CompressionCodec, ConsumerConfig, ErrorCode,
-    NewTopic, Offset, OffsetSpec, ProducerConfig, ProducerRecord, TopicPartition,
+    Acks, ClientError, CompressionCodec, ConsumerConfig, ErrorCode, NewTopic, Offset, OffsetSpec,
+    ProducerConfig, ProducerRecord, TopicPartition,
 };
 
 fn producer_config(acks: Acks, compression: CompressionCodec) -> ProducerConfig {
@@ -27,17 +27,10 @@ fn producer_config(acks: Acks, compression: CompressionCodec) -> ProducerConfig 
     }
 }
 
-async fn client(broker: &BrokerProcess) -> Client {
-    ClientBuilder::new(broker.bootstrap())
-        .build()
-        .await
-        .expect("client")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_each_codec_and_acks_when_produced_then_consumed_byte_identical() {
     let broker = BrokerProcess::start(&[]);
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     let admin = client.admin();
     let codecs = [
         CompressionCodec::None,
@@ -137,7 +130,7 @@ fn independent_murmur2_matches_kafka_vectors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_keyed_records_when_produced_then_partition_is_kafka_murmur2_placement() {
     let broker = BrokerProcess::start(&[]);
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     let partitions = 7;
     client
         .admin()
@@ -176,7 +169,7 @@ async fn given_keyed_records_when_produced_then_partition_is_kafka_murmur2_place
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_unkeyed_records_then_sticky_partitioning_fills_whole_batches() {
     let broker = BrokerProcess::start(&[]);
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     client
         .admin()
         .create_topic(NewTopic::new("sticky", 4))
@@ -217,7 +210,7 @@ async fn given_unkeyed_records_then_sticky_partitioning_fills_whole_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_admin_when_topics_created_described_listed_deleted_then_broker_agrees() {
     let broker = BrokerProcess::start(&[]);
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     let admin = client.admin();
     admin
         .create_topic(NewTopic::new("orders", 3).with_config("retention.ms", "3600000"))
@@ -310,7 +303,7 @@ async fn given_assigned_consumer_then_starts_at_latest_and_stream_follows_new_re
     use futures_util::StreamExt;
 
     let broker = BrokerProcess::start(&[]);
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     client
         .admin()
         .create_topic(NewTopic::new("live", 1))
@@ -371,7 +364,7 @@ async fn given_assigned_consumer_then_starts_at_latest_and_stream_follows_new_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_one_client_when_its_consumer_long_polls_then_its_producer_is_not_held_behind_it() {
     let broker = BrokerProcess::start(&[]);
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     let admin = client.admin();
     admin.create_topic(NewTopic::new("quiet", 1)).await.unwrap();
     admin.create_topic(NewTopic::new("busy", 1)).await.unwrap();
@@ -414,7 +407,7 @@ async fn given_one_client_when_its_consumer_long_polls_then_its_producer_is_not_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_broker_restart_mid_stream_when_acks_all_then_every_acknowledged_record_survives() {
     let broker = BrokerProcess::start_on_fixed_port(&[]);
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     client
         .admin()
         .create_topic(NewTopic::new("durable", 2))
@@ -515,7 +508,7 @@ async fn given_broker_restart_mid_stream_when_acks_all_then_every_acknowledged_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_dropped_producer_then_buffered_records_are_still_delivered() {
     let broker = BrokerProcess::start(&[]);
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     let producer = client
         .producer(ProducerConfig {
             linger: Duration::from_millis(200),
@@ -541,7 +534,7 @@ async fn given_dropped_producer_then_buffered_records_are_still_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_record_above_broker_limit_then_message_too_large_without_retries() {
     let broker = BrokerProcess::start(&["--message-max-bytes", "100000"]);
-    let producer = client(&broker)
+    let producer = common::client::connect(&broker)
         .await
         .producer(ProducerConfig::default())
         .unwrap();

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{run_bounded, wait_until_async, BrokerProcess, Finished};
 use sediment_client::{
-    AutoOffsetReset, Client, ClientBuilder, GroupConsumerConfig, NewTopic, ProducerConfig,
-    ProducerRecord, TopicPartition,
+    AutoOffsetReset, GroupConsumerConfig, NewTopic, ProducerConfig, ProducerRecord, TopicPartition,
 };
 use serde_json::Value;
 
@@ -127,13 +126,6 @@ fn count(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> usize {
         .count()
 }
 
-async fn client(broker: &BrokerProcess) -> Client {
-    ClientBuilder::new(broker.bootstrap())
-        .build()
-        .await
-        .expect("client")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_records_produced_and_partly_consumed_when_metrics_are_scraped_then_counts_watermarks_and_lag_are_exact(
 ) {
@@ -144,7 +136,7 @@ async fn given_records_produced_and_partly_consumed_when_metrics_are_scraped_the
     const CONSUMED: usize = 120;
     let broker = BrokerProcess::start(&[]);
     let http_addr = broker.http_addr.expect("the broker prints `http on`");
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     client
         .admin()
         .create_topic(NewTopic::new(TOPIC, 3))
@@ -286,7 +278,7 @@ async fn given_bad_http_requests_and_silent_connections_then_they_are_refused_an
     let silent: Vec<TcpStream> = (0..100)
         .map(|_| TcpStream::connect(http_addr).expect("connect"))
         .collect();
-    let client = client(&broker).await;
+    let client = common::client::connect(&broker).await;
     client
         .admin()
         .create_topic(NewTopic::new("after-http-abuse", 1))

@@ -22,6 +22,18 @@ fn small_segments() -> LogConfig {
     }
 }
 
+/// A partition log with small segments in `dir`, shared between threads.
+fn shared_log(dir: &std::path::Path) -> Arc<PartitionLog> {
+    Arc::new(
+        PartitionLog::open(
+            &dir.join("t-0"),
+            small_segments(),
+            RecoveryHint::full_scan(),
+        )
+        .unwrap(),
+    )
+}
+
 #[test]
 fn given_appends_when_read_then_offsets_are_contiguous_and_bytes_identical() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,14 +141,7 @@ fn given_unclean_drop_when_reopened_then_everything_acked_is_back() {
 #[test]
 fn given_concurrent_appenders_when_made_durable_then_all_acked_and_readable() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(
-        PartitionLog::open(
-            &dir.path().join("t-0"),
-            small_segments(),
-            RecoveryHint::full_scan(),
-        )
-        .unwrap(),
-    );
+    let log = shared_log(dir.path());
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let log = Arc::clone(&log);
@@ -393,14 +398,7 @@ fn given_page_cache_window_when_synced_past_it_then_every_record_reads_back_befo
 fn given_a_flush_request_when_durability_is_awaited_then_a_flusher_thread_made_it_durable() {
     use sediment_broker::storage::flusher::{Flushable, Flusher};
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(
-        PartitionLog::open(
-            &dir.path().join("t-0"),
-            small_segments(),
-            RecoveryHint::full_scan(),
-        )
-        .unwrap(),
-    );
+    let log = shared_log(dir.path());
     let flusher = Flusher::start(2).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

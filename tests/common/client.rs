@@ -3,7 +3,19 @@
 
 use std::time::{Duration, Instant};
 
-use sediment_client::{Client, ConsumerConfig, ConsumerRecord, Offset, TopicPartition};
+use sediment_client::{
+    Client, ClientBuilder, ConsumerConfig, ConsumerRecord, Offset, TopicPartition,
+};
+
+use super::BrokerProcess;
+
+/// A client of `broker` with default settings.
+pub async fn connect(broker: &BrokerProcess) -> Client {
+    ClientBuilder::new(broker.bootstrap())
+        .build()
+        .await
+        .expect("client")
+}
 
 /// Reads `topic`/`partition` from the start until `count` records arrived
 /// (within 30 s; the mock cluster answers a Fetch with one batch at a time).
