@@ -245,6 +245,51 @@ async fn given_records_produced_and_partly_consumed_when_metrics_are_scraped_the
         sum(&samples, "sediment_connections", &[]) >= 1.0,
         "this test's client is connected"
     );
+
+    // The JSON API reports the same figures.
+    let json = |path: &str| -> Value {
+        let response = http(http_addr, "GET", path);
+        assert_eq!(response.status, Some(200), "{path}: {}", response.head);
+        assert!(response
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"));
+        serde_json::from_str(&response.body).expect("JSON")
+    };
+    let topics = json("/api/topics");
+    let metered = topics
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == TOPIC)
+        .expect("the topic is listed");
+    assert_eq!(metered["messages_in"], N);
+    let partitions = metered["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 3);
+    let ends: i64 = partitions
+        .iter()
+        .map(|p| p["high_watermark"].as_i64().unwrap())
+        .sum();
+    assert_eq!(ends, N as i64);
+    let groups = json("/api/groups");
+    let readers = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == GROUP)
+        .expect("the group is listed");
+    assert_eq!(readers["lag"], N - CONSUMED);
+    let committed: i64 = readers["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["committed"].as_i64().unwrap())
+        .sum();
+    assert_eq!(committed, CONSUMED as i64);
+    let overview = json("/api/overview");
+    assert!(overview["topics"].as_u64().unwrap() >= 1);
+    assert!(overview["messages_in"].as_u64().unwrap() >= N as u64);
+    assert_eq!(http(http_addr, "GET", "/api/nope").status, Some(404));
     member.close().await.unwrap();
 }
 

@@ -52,44 +52,47 @@ type Family<S, V> = (&'static str, &'static str, fn(&S) -> V);
 
 /// Traffic of one topic, summed over its partitions.
 #[derive(Debug, Default)]
-struct TopicTraffic {
-    messages_in: u64,
-    bytes_in: u64,
-    bytes_out: u64,
+pub(crate) struct TopicTraffic {
+    pub(crate) messages_in: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
 }
 
 /// One partition's gauges.
 #[derive(Debug)]
-struct PartitionSample {
-    topic: String,
-    partition: i32,
-    high_watermark: i64,
-    log_start_offset: i64,
-    size_bytes: u64,
+pub(crate) struct PartitionSample {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) high_watermark: i64,
+    pub(crate) log_start_offset: i64,
+    pub(crate) size_bytes: u64,
 }
 
-/// One group's lag on one partition.
+/// One group's committed offset and lag on one partition.
 #[derive(Debug)]
-struct LagSample {
-    group: String,
-    topic: String,
-    partition: i32,
-    lag: i64,
+pub(crate) struct LagSample {
+    pub(crate) group: String,
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) committed: i64,
+    pub(crate) lag: i64,
 }
 
-/// Everything one scrape reports, read from the broker once.
+/// Everything one scrape reports, read from the broker once (the JSON API,
+/// `http::api`, reads the same).
 #[derive(Debug)]
-struct Snapshot {
-    topics: BTreeMap<String, TopicTraffic>,
-    partitions: Vec<PartitionSample>,
-    lags: Vec<LagSample>,
+pub(crate) struct Snapshot {
+    pub(crate) topics: BTreeMap<String, TopicTraffic>,
+    pub(crate) partitions: Vec<PartitionSample>,
+    pub(crate) lags: Vec<LagSample>,
     requests: Vec<(&'static str, HistogramSnapshot)>,
     fsync: HistogramSnapshot,
-    connections: i64,
+    pub(crate) connections: i64,
 }
 
 impl Snapshot {
-    fn take(broker: &Broker) -> Self {
+    /// Reads every figure from `broker` once.
+    pub(crate) fn take(broker: &Broker) -> Self {
         let mut logs = broker.logs().partitions();
         logs.sort_by(|(a, _), (b, _)| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         let mut topics: BTreeMap<String, TopicTraffic> = BTreeMap::new();
@@ -121,6 +124,7 @@ impl Snapshot {
                     group,
                     topic,
                     partition,
+                    committed,
                     lag: end.saturating_sub(committed).max(0),
                 })
             })

@@ -1,5 +1,5 @@
 //! The broker's HTTP port: read-only, `GET /metrics` (Prometheus/OpenMetrics
-//! text, [`metrics`]). Every other path is 404 and every method but GET (and
+//! text, [`metrics`]) and `GET /api/…` (JSON, [`api`]). Every other path is 404 and every method but GET (and
 //! HEAD, which hyper answers like GET without the body) is 405: nothing on
 //! this port changes the broker, so it may be exposed more freely than the
 //! Kafka port.
@@ -22,6 +22,7 @@
 //! one warning and no HTTP; an explicit address that cannot be bound fails
 //! startup.
 
+pub mod api;
 pub mod metrics;
 
 use std::convert::Infallible;
@@ -192,7 +193,31 @@ async fn route(broker: &Arc<Broker>, method: &Method, path: &str) -> Response<Fu
                 }
             }
         }
-        _ => plain(StatusCode::NOT_FOUND, "not found: GET /metrics\n"),
+        api if api.starts_with("/api/") => {
+            let broker = Arc::clone(broker);
+            let path = api.to_string();
+            match tokio::task::spawn_blocking(move || api::render(&broker, &path)).await {
+                Ok(Some(json)) => {
+                    let mut response = Response::new(Full::new(Bytes::from(json)));
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    response
+                }
+                Ok(None) => plain(
+                    StatusCode::NOT_FOUND,
+                    "not found: GET /api/overview, /api/topics or /api/groups\n",
+                ),
+                Err(error) => {
+                    tracing::error!(%error, "an API request failed");
+                    plain(StatusCode::INTERNAL_SERVER_ERROR, "the request failed\n")
+                }
+            }
+        }
+        _ => plain(
+            StatusCode::NOT_FOUND,
+            "not found: GET /metrics or /api/overview, /api/topics, /api/groups\n",
+        ),
     }
 }
 
