@@ -300,7 +300,7 @@ async fn given_bad_http_requests_and_silent_connections_then_they_are_refused_an
     let http_addr = broker.http_addr.expect("the broker prints `http on`");
 
     assert_eq!(http(http_addr, "GET", "/nope").status, Some(404));
-    assert_eq!(http(http_addr, "GET", "/").status, Some(404));
+    assert_eq!(http(http_addr, "GET", "/").status, Some(200), "the console");
     let post = http(http_addr, "POST", "/metrics");
     assert_eq!(post.status, Some(405));
     assert!(post.head.to_ascii_lowercase().contains("allow: get"));

@@ -171,6 +171,8 @@ pub struct Telemetry {
     /// Indexed by API key number; one per key Kafka defines.
     requests: Box<[LatencyHistogram]>,
     connections: AtomicI64,
+    /// When the broker started (the console's uptime).
+    started: std::time::Instant,
 }
 
 impl Default for Telemetry {
@@ -190,7 +192,13 @@ impl Telemetry {
         Self {
             requests: (0..slots).map(|_| LatencyHistogram::new()).collect(),
             connections: AtomicI64::new(0),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// How long the broker has run.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Records how long one request took, from its decoded header to its

@@ -2,7 +2,7 @@
 //! scripts. Read-only, like the whole HTTP port; each answer is one pass over
 //! the same [`Snapshot`] a metrics scrape takes.
 //!
-//! - `/api/overview`: `{"topics", "partitions", "connections",
+//! - `/api/overview`: `{"topics", "partitions", "connections", "uptime_seconds",
 //!   "messages_in", "bytes_in", "bytes_out", "size_bytes"}`, totals since
 //!   the broker started (`size_bytes`: on disk now);
 //! - `/api/topics`: `[{"name", "messages_in", "bytes_in", "bytes_out",
@@ -37,6 +37,7 @@ fn overview(snapshot: &Snapshot) -> Value {
         "topics": snapshot.topics.len(),
         "partitions": snapshot.partitions.len(),
         "connections": snapshot.connections,
+        "uptime_seconds": snapshot.uptime_seconds,
         "messages_in": traffic.clone().map(|t| t.messages_in).sum::<u64>(),
         "bytes_in": traffic.clone().map(|t| t.bytes_in).sum::<u64>(),
         "bytes_out": traffic.map(|t| t.bytes_out).sum::<u64>(),

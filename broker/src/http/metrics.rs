@@ -88,6 +88,7 @@ pub(crate) struct Snapshot {
     requests: Vec<(&'static str, HistogramSnapshot)>,
     fsync: HistogramSnapshot,
     pub(crate) connections: i64,
+    pub(crate) uptime_seconds: u64,
 }
 
 impl Snapshot {
@@ -145,6 +146,7 @@ impl Snapshot {
             requests,
             fsync: FSYNC_SECONDS.snapshot(),
             connections: telemetry.connections(),
+            uptime_seconds: telemetry.uptime().as_secs(),
         }
     }
 }

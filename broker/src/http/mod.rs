@@ -1,5 +1,6 @@
 //! The broker's HTTP port: read-only, `GET /metrics` (Prometheus/OpenMetrics
-//! text, [`metrics`]) and `GET /api/…` (JSON, [`api`]). Every other path is 404 and every method but GET (and
+//! text, [`metrics`]), `GET /api/…` (JSON, [`api`]) and `GET /`, the web
+//! console (one page embedded at build time that reads `/api/`). Every other path is 404 and every method but GET (and
 //! HEAD, which hyper answers like GET without the body) is 405: nothing on
 //! this port changes the broker, so it may be exposed more freely than the
 //! Kafka port.
@@ -152,6 +153,16 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, broke
     }
 }
 
+/// The web console: one self-contained page (HTML, CSS and JS inline),
+/// embedded at build time.
+const CONSOLE: &str = include_str!("console/index.html");
+
+/// The console's Content-Security-Policy: its own inline code and requests
+/// to this origin only, so it can load nothing from another host.
+const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+    style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; \
+    form-action 'none'";
+
 /// Answers one request.
 async fn route(broker: &Arc<Broker>, method: &Method, path: &str) -> Response<Full<Bytes>> {
     if *method != Method::GET && *method != Method::HEAD {
@@ -165,6 +176,20 @@ async fn route(broker: &Arc<Broker>, method: &Method, path: &str) -> Response<Fu
         return response;
     }
     match path {
+        "/" | "/index.html" => {
+            let mut response = Response::new(Full::new(Bytes::from_static(CONSOLE.as_bytes())));
+            let headers = response.headers_mut();
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            // The page may talk to this broker only, whatever it contains.
+            headers.insert(
+                hyper::header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CONSOLE_POLICY),
+            );
+            response
+        }
         "/metrics" => {
             // On the blocking pool: a scrape of many partitions must not
             // hold a runtime worker that Kafka connections need.
@@ -216,7 +241,7 @@ async fn route(broker: &Arc<Broker>, method: &Method, path: &str) -> Response<Fu
         }
         _ => plain(
             StatusCode::NOT_FOUND,
-            "not found: GET /metrics or /api/overview, /api/topics, /api/groups\n",
+            "not found: GET /, /metrics or /api/overview, /api/topics, /api/groups\n",
         ),
     }
 }
