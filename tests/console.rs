@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{cli_stdout, run_bounded, sediment_cli, BrokerProcess};
-use sediment_client::{ProducerConfig, ProducerRecord};
+use sediment_client::{GroupConsumerConfig, ProducerConfig, ProducerRecord};
 
 /// Generous bound for one browser run on a busy machine.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(180);
@@ -102,11 +102,20 @@ async fn given_a_topic_and_a_lagging_group_when_the_console_is_rendered_then_it_
 ) {
     const TOPIC: &str = "browsed";
     const GROUP: &str = "browsers";
+    const LIVE_GROUP: &str = "watchers";
     let broker = BrokerProcess::start(&[]);
     let http_addr = broker.http_addr.expect("the broker prints `http on`");
     cli_stdout(&sediment_cli(
         &broker,
-        &["topic", "create", TOPIC, "--partitions", "2"],
+        &[
+            "topic",
+            "create",
+            TOPIC,
+            "--partitions",
+            "2",
+            "--config",
+            "retention.ms=3600000",
+        ],
     ));
     let client = common::client::connect(&broker).await;
     let producer = client.producer(ProducerConfig::default()).unwrap();
@@ -132,6 +141,20 @@ async fn given_a_topic_and_a_lagging_group_when_the_console_is_rendered_then_it_
         ],
     ));
 
+    // A live member of another group: Stable, both partitions assigned.
+    let mut watcher = client
+        .group_consumer(GroupConsumerConfig::new(LIVE_GROUP))
+        .unwrap();
+    watcher.subscribe([TOPIC]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while watcher.assignment().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher was never assigned both partitions"
+        );
+        watcher.poll().await.unwrap();
+    }
+
     // The page served names no other host.
     let page = String::from_utf8(browse(&format!("http://{http_addr}/"), &["--dump-dom"])).unwrap();
     assert!(
@@ -155,12 +178,24 @@ async fn given_a_topic_and_a_lagging_group_when_the_console_is_rendered_then_it_
     );
     assert!(groups.contains(&format!("data-lag=\"{GROUP}/{TOPIC}/0\">15<")));
     assert!(groups.contains(&format!("data-lag=\"{GROUP}/{TOPIC}/1\">5<")));
+    assert!(
+        groups.contains(&format!("data-state=\"{LIVE_GROUP}\">Stable<")),
+        "the live group's state: {groups}"
+    );
+    assert!(
+        groups.contains(&format!("{TOPIC} [0, 1]")),
+        "the live member's assignment: {groups}"
+    );
     let topics = String::from_utf8(browse(
         &format!("http://{http_addr}/#topics"),
         &["--dump-dom"],
     ))
     .unwrap();
     assert!(topics.contains(&format!("<b>{TOPIC}</b>")), "{topics}");
+    assert!(
+        topics.contains("retention.ms=3600000"),
+        "the topic's config override: {topics}"
+    );
     // The message browser shows the first user topic's partition 0: all 25.
     assert!(
         topics.contains("<tr data-offset=\"24\">") && topics.contains("message 24"),

@@ -5,13 +5,17 @@
 //! - `/api/overview`: `{"topics", "partitions", "connections", "uptime_seconds",
 //!   "messages_in", "bytes_in", "bytes_out", "size_bytes"}`, totals since
 //!   the broker started (`size_bytes`: on disk now);
-//! - `/api/topics`: `[{"name", "messages_in", "bytes_in", "bytes_out",
-//!   "partitions": [{"partition", "log_start_offset", "high_watermark",
-//!   "size_bytes"}]}]`, by name;
-//! - `/api/groups`: `[{"group", "lag", "offsets": [{"topic", "partition",
-//!   "committed", "lag"}]}]`, by group, for every group with committed
-//!   offsets on partitions open here (`lag`: high watermark − committed,
-//!   never below 0, as in `sediment group describe`);
+//! - `/api/topics`: `[{"name", "configs", "messages_in", "bytes_in",
+//!   "bytes_out", "partitions": [{"partition", "log_start_offset",
+//!   "high_watermark", "size_bytes"}]}]`, by name (`configs`: the topic's
+//!   overrides);
+//! - `/api/groups`: `[{"group", "state", "members": [{"member_id",
+//!   "client_id", "client_host", "assignment": [{"topic", "partitions"}]}],
+//!   "lag", "offsets": [{"topic", "partition", "committed", "lag"}]}]`, by
+//!   group, for every group the coordinator knows or with committed offsets
+//!   (`lag`: high watermark − committed, never below 0, as in `sediment
+//!   group describe`; `assignment` decoded from the consumer protocol, empty
+//!   for other protocols or before the group is Stable);
 //! - `/api/topics/{topic}/partitions/{partition}/messages`: the latest
 //!   [`BROWSE_MESSAGES`] messages below the high watermark, oldest first:
 //!   `[{"offset", "timestamp", "key", "value", "headers": [{"key",
@@ -21,11 +25,13 @@
 //!   [`BROWSE_BYTES`] and decompression by the same.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde_json::{json, Value};
-
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use sediment_protocol::messages::consumer_protocol::ConsumerProtocolAssignment;
 use sediment_protocol::records::{decode_batch, split_batches};
+use sediment_protocol::Message;
+use serde_json::{json, Value};
 
 use crate::broker::Broker;
 use crate::http::metrics::Snapshot;
@@ -36,19 +42,97 @@ pub const BROWSE_MESSAGES: i64 = 50;
 /// Most log bytes one browse reads (and inflates per batch).
 pub const BROWSE_BYTES: usize = 1 << 20;
 
+/// Highest `ConsumerProtocolAssignment` version the codec knows; later
+/// versions only append fields, so they are read as this one (as Kafka does).
+const MAX_ASSIGNMENT_VERSION: i16 = 3;
+
 /// The JSON of one API path, or `None` for a path the API does not have
-/// (or a topic or partition this broker does not host).
-pub fn render(broker: &Broker, path: &str) -> Option<String> {
+/// (or a topic or partition this broker does not host). The coordinator is
+/// asked on the runtime; logs are read on the blocking pool.
+pub async fn render(broker: &Arc<Broker>, path: &str) -> Option<String> {
+    let members = match path {
+        "/api/groups" => Some(coordinator_view(broker).await),
+        _ => None,
+    };
+    let broker = Arc::clone(broker);
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || render_now(&broker, &path, members))
+        .await
+        .ok()
+        .flatten()
+}
+
+fn render_now(broker: &Broker, path: &str, members: Option<CoordinatorView>) -> Option<String> {
     if let Some((topic, partition)) = messages_path(path) {
         return latest_messages(broker, topic, partition).map(|v| v.to_string());
     }
-    let render: fn(&Snapshot) -> Value = match path {
-        "/api/overview" => overview,
-        "/api/topics" => topics,
-        "/api/groups" => groups,
+    let snapshot = Snapshot::take(broker);
+    let value = match path {
+        "/api/overview" => overview(&snapshot),
+        "/api/topics" => topics(&snapshot, broker),
+        "/api/groups" => groups(&snapshot, members.unwrap_or_default()),
         _ => return None,
     };
-    Some(render(&Snapshot::take(broker)).to_string())
+    Some(value.to_string())
+}
+
+/// Each group the coordinator knows: its state and members as JSON.
+type CoordinatorView = BTreeMap<String, (String, Vec<Value>)>;
+
+/// The coordinator's groups with state and members (empty if it is not
+/// running or does not answer).
+async fn coordinator_view(broker: &Broker) -> CoordinatorView {
+    let Some(coordinator) = broker.group_coordinator() else {
+        return CoordinatorView::new();
+    };
+    let Ok(listed) = coordinator.list().await else {
+        return CoordinatorView::new();
+    };
+    let ids: Vec<String> = listed.into_iter().map(|g| g.group_id).collect();
+    let Ok(described) = coordinator.describe(ids.clone()).await else {
+        return CoordinatorView::new();
+    };
+    ids.into_iter()
+        .zip(described)
+        .filter_map(|(id, description)| {
+            let description = description?;
+            let members = description
+                .members
+                .into_iter()
+                .map(|m| {
+                    json!({
+                        "member_id": m.member_id,
+                        "client_id": m.client_id,
+                        "client_host": m.client_host,
+                        "assignment": assigned(m.assignment),
+                    })
+                })
+                .collect();
+            Some((id, (description.state.name().to_string(), members)))
+        })
+        .collect()
+}
+
+/// A consumer-protocol assignment (an `i16` version, then the struct) as
+/// `[{"topic", "partitions"}]`; empty when it does not decode.
+fn assigned(mut assignment: Bytes) -> Value {
+    if assignment.len() < 2 {
+        return json!([]);
+    }
+    let version = assignment.get_i16();
+    if version < 0 {
+        return json!([]);
+    }
+    match ConsumerProtocolAssignment::from_bytes(assignment, version.min(MAX_ASSIGNMENT_VERSION)) {
+        Ok(decoded) => Value::Array(
+            decoded
+                .assigned_partitions
+                .into_iter()
+                .map(|tp| json!({"topic": tp.topic, "partitions": tp.partitions}))
+                .collect(),
+        ),
+        Err(_) => json!([]),
+    }
 }
 
 fn overview(snapshot: &Snapshot) -> Value {
@@ -65,7 +149,13 @@ fn overview(snapshot: &Snapshot) -> Value {
     })
 }
 
-fn topics(snapshot: &Snapshot) -> Value {
+fn topics(snapshot: &Snapshot, broker: &Broker) -> Value {
+    let configs: BTreeMap<String, BTreeMap<String, String>> = broker
+        .topics()
+        .list()
+        .into_iter()
+        .map(|t| (t.name, t.configs))
+        .collect();
     let mut partitions: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for p in &snapshot.partitions {
         partitions.entry(p.topic.as_str()).or_default().push(json!({
@@ -82,6 +172,7 @@ fn topics(snapshot: &Snapshot) -> Value {
             .map(|(name, t)| {
                 json!({
                     "name": name,
+                    "configs": configs.get(name).cloned().unwrap_or_default(),
                     "messages_in": t.messages_in,
                     "bytes_in": t.bytes_in,
                     "bytes_out": t.bytes_out,
@@ -92,7 +183,7 @@ fn topics(snapshot: &Snapshot) -> Value {
     )
 }
 
-fn groups(snapshot: &Snapshot) -> Value {
+fn groups(snapshot: &Snapshot, mut coordinator: CoordinatorView) -> Value {
     let mut groups: BTreeMap<&str, (i64, Vec<Value>)> = BTreeMap::new();
     for l in &snapshot.lags {
         let (lag, offsets) = groups.entry(l.group.as_str()).or_default();
@@ -104,10 +195,28 @@ fn groups(snapshot: &Snapshot) -> Value {
             "lag": l.lag,
         }));
     }
+    let ids: Vec<String> = groups
+        .keys()
+        .map(|g| g.to_string())
+        .chain(coordinator.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     Value::Array(
-        groups
-            .into_iter()
-            .map(|(group, (lag, offsets))| json!({"group": group, "lag": lag, "offsets": offsets}))
+        ids.into_iter()
+            .map(|id| {
+                let (lag, offsets) = groups.remove(id.as_str()).unwrap_or_default();
+                let (state, members) = coordinator
+                    .remove(&id)
+                    .unwrap_or_else(|| ("Empty".to_string(), Vec::new()));
+                json!({
+                    "group": id,
+                    "state": state,
+                    "members": members,
+                    "lag": lag,
+                    "offsets": offsets,
+                })
+            })
             .collect(),
     )
 }

@@ -218,27 +218,20 @@ async fn route(broker: &Arc<Broker>, method: &Method, path: &str) -> Response<Fu
                 }
             }
         }
-        api if api.starts_with("/api/") => {
-            let broker = Arc::clone(broker);
-            let path = api.to_string();
-            match tokio::task::spawn_blocking(move || api::render(&broker, &path)).await {
-                Ok(Some(json)) => {
-                    let mut response = Response::new(Full::new(Bytes::from(json)));
-                    response
-                        .headers_mut()
-                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    response
-                }
-                Ok(None) => plain(
-                    StatusCode::NOT_FOUND,
-                    "not found: GET /api/overview, /api/topics or /api/groups\n",
-                ),
-                Err(error) => {
-                    tracing::error!(%error, "an API request failed");
-                    plain(StatusCode::INTERNAL_SERVER_ERROR, "the request failed\n")
-                }
+        api if api.starts_with("/api/") => match api::render(broker, api).await {
+            Some(json) => {
+                let mut response = Response::new(Full::new(Bytes::from(json)));
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response
             }
-        }
+            None => plain(
+                StatusCode::NOT_FOUND,
+                "not found: GET /api/overview, /api/topics, /api/groups or \
+                 /api/topics/{topic}/partitions/{p}/messages\n",
+            ),
+        },
         _ => plain(
             StatusCode::NOT_FOUND,
             "not found: GET /, /metrics or /api/overview, /api/topics, /api/groups\n",
