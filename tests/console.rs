@@ -166,6 +166,19 @@ async fn given_a_topic_and_a_lagging_group_when_the_console_is_rendered_then_it_
         assert!(!served.contains(external), "the console names {external}");
     }
 
+    let overview = String::from_utf8(browse(
+        &format!("http://{http_addr}/#overview"),
+        &["--dump-dom"],
+    ))
+    .unwrap();
+    assert!(overview.contains("broker 0 of cluster"), "{overview}");
+    let api: serde_json::Value =
+        serde_json::from_str(&served_body(http_addr, "/api/overview")).unwrap();
+    assert_eq!(api["broker_id"], 0);
+    assert!(api["volume_total_bytes"].as_i64().unwrap() > 0);
+    assert!(api["volume_usable_bytes"].as_i64().unwrap() > 0);
+    assert!(overview.contains(api["data_dir"].as_str().unwrap()));
+
     let groups = String::from_utf8(browse(
         &format!("http://{http_addr}/#groups"),
         &["--dump-dom"],

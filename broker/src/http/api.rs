@@ -2,7 +2,9 @@
 //! scripts. Read-only, like the whole HTTP port; each answer is one pass over
 //! the same [`Snapshot`] a metrics scrape takes.
 //!
-//! - `/api/overview`: `{"topics", "partitions", "connections", "uptime_seconds",
+//! - `/api/overview`: `{"broker_id", "cluster_id", "version", "address",
+//!   "data_dir", "volume_total_bytes", "volume_usable_bytes", "topics",
+//!   "partitions", "connections", "uptime_seconds",
 //!   "messages_in", "bytes_in", "bytes_out", "size_bytes"}`, totals since
 //!   the broker started (`size_bytes`: on disk now);
 //! - `/api/topics`: `[{"name", "configs", "messages_in", "bytes_in",
@@ -34,6 +36,7 @@ use sediment_protocol::Message;
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
+use crate::handlers::describe_log_dirs::volume_space;
 use crate::http::metrics::Snapshot;
 
 /// Messages the browser shows of a partition.
@@ -68,7 +71,7 @@ fn render_now(broker: &Broker, path: &str, members: Option<CoordinatorView>) -> 
     }
     let snapshot = Snapshot::take(broker);
     let value = match path {
-        "/api/overview" => overview(&snapshot),
+        "/api/overview" => overview(&snapshot, broker),
         "/api/topics" => topics(&snapshot, broker),
         "/api/groups" => groups(&snapshot, members.unwrap_or_default()),
         _ => return None,
@@ -135,9 +138,19 @@ fn assigned(mut assignment: Bytes) -> Value {
     }
 }
 
-fn overview(snapshot: &Snapshot) -> Value {
+fn overview(snapshot: &Snapshot, broker: &Broker) -> Value {
     let traffic = snapshot.topics.values();
+    let config = broker.config();
+    let (host, port) = broker.advertised();
+    let volume = volume_space(&config.data_dir);
     json!({
+        "broker_id": config.broker_id,
+        "cluster_id": config.cluster_id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "address": format!("{host}:{port}"),
+        "data_dir": config.data_dir.display().to_string(),
+        "volume_total_bytes": volume.as_ref().map(|v| v.total_bytes),
+        "volume_usable_bytes": volume.as_ref().map(|v| v.usable_bytes),
         "topics": snapshot.topics.len(),
         "partitions": snapshot.partitions.len(),
         "connections": snapshot.connections,
