@@ -295,9 +295,20 @@ fn shown(bytes: Option<&Bytes>) -> Value {
         None => Value::Null,
         Some(b) => json!({
             "text": std::str::from_utf8(b).ok(),
-            "hex": b.iter().map(|byte| format!("{byte:02x}")).collect::<String>(),
+            "hex": hex(b),
         }),
     }
+}
+
+/// `bytes` as lowercase hex, written into one buffer.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
 }
 
 #[cfg(test)]

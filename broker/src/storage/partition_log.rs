@@ -789,8 +789,12 @@ impl PartitionLog {
             }
             self.check_poison()?;
             if changes.changed().await.is_err() {
-                // The sender lives as long as `self`; unreachable in practice.
-                return self.check_poison();
+                // The sender lives as long as `self`, so this cannot happen;
+                // if it did, durability is unknown: never report it.
+                return Err(StorageError::Offline {
+                    partition: self.name.clone(),
+                    reason: "closed while a produce waited for its sync".to_string(),
+                });
             }
         }
     }
