@@ -161,12 +161,29 @@ impl Drop for BrokerProcess {
     }
 }
 
-/// A TCP port that was free a moment ago (bound to port 0, then released).
+/// A TCP port on 127.0.0.1 that was free a moment ago and that no other
+/// `free_port` call in this process returns.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    // Fixed ports come from below the kernel's ephemeral range (32768 and
+    // up on Linux): a port from `bind(:0)` could be handed to some other
+    // test's outgoing connection or `:0` listener between the probe and the
+    // broker's bind, or while the broker is down for a restart. Below the
+    // range only another `free_port` call can take it, and each process
+    // walks its own slice of the range once, starting at an offset from its
+    // pid, so two calls never return the same port.
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = (std::process::id() % 40) * (COUNT / 40);
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 127.0.0.1:{FIRST}..{}", FIRST + COUNT);
 }
 
 /// What a started broker printed on stdout.
