@@ -3,7 +3,10 @@
 //! `FrameDecoder` → `header_prefix` → `decode_header` →
 //! `Request::decode_body::<T>()`, the way `server/connection.rs` and
 //! `handlers::dispatch` run it. It also decodes the input as every served
-//! request type at every advertised version, whatever its header says.
+//! request type at every advertised version, and every request type the
+//! codec knows but the broker does not advertise yet (the security APIs
+//! until their handlers exist) at every version the codec knows, whatever
+//! its header says.
 //!
 //! The contract: no input panics or aborts. Run with `-malloc_limit_mb` to
 //! catch decoders that allocate far more than the input (see README.md).
@@ -24,12 +27,15 @@ use sediment_protocol::messages::{
     IncrementalAlterConfigsRequest, OffsetDeleteRequest,
 };
 use sediment_protocol::messages::{
+    AlterUserScramCredentialsRequest, CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest,
+    DescribeUserScramCredentialsRequest, SaslAuthenticateRequest, SaslHandshakeRequest, CODEC_APIS,
+};
+use sediment_protocol::messages::{
     ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
-    DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
 };
 use sediment_protocol::{ApiKey, RequestHeader};
 
@@ -77,6 +83,17 @@ fn decode_body(key: ApiKey, request: &Request) {
             request.decode_body::<DescribeTransactionsRequest>().is_ok()
         }
         ApiKey::ListTransactions => request.decode_body::<ListTransactionsRequest>().is_ok(),
+        ApiKey::SaslHandshake => request.decode_body::<SaslHandshakeRequest>().is_ok(),
+        ApiKey::SaslAuthenticate => request.decode_body::<SaslAuthenticateRequest>().is_ok(),
+        ApiKey::DescribeAcls => request.decode_body::<DescribeAclsRequest>().is_ok(),
+        ApiKey::CreateAcls => request.decode_body::<CreateAclsRequest>().is_ok(),
+        ApiKey::DeleteAcls => request.decode_body::<DeleteAclsRequest>().is_ok(),
+        ApiKey::DescribeUserScramCredentials => request
+            .decode_body::<DescribeUserScramCredentialsRequest>()
+            .is_ok(),
+        ApiKey::AlterUserScramCredentials => request
+            .decode_body::<AlterUserScramCredentialsRequest>()
+            .is_ok(),
         _ => false,
     };
 }
@@ -117,9 +134,14 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
+    let not_yet_advertised = CODEC_APIS
+        .iter()
+        .filter(|(key, _, _)| versions::advertised(*key as i16).is_none())
+        .flat_map(|(key, range, _)| (range.min..=range.max).map(move |v| (*key, v)));
     let pairs: Vec<(ApiKey, i16)> = ADVERTISED
         .iter()
         .flat_map(|r| (r.min..=r.max).map(move |v| (r.key, v)))
+        .chain(not_yet_advertised)
         .collect();
     let (key, version) = pairs[usize::from(pick) % pairs.len()];
     let rest = Bytes::copy_from_slice(rest);

@@ -6,8 +6,10 @@
 //!   DESIGN §4 lists for later work (CreatePartitions, DeleteRecords,
 //!   AlterConfigs, IncrementalAlterConfigs, DescribeLogDirs, OffsetDelete,
 //!   DescribeCluster) and transactions (AddPartitionsToTxn, AddOffsetsToTxn,
-//!   EndTxn, TxnOffsetCommit, DescribeTransactions, ListTransactions), which
-//!   the codec knows before the broker advertises them; generated at build
+//!   EndTxn, TxnOffsetCommit, DescribeTransactions, ListTransactions) and
+//!   security (SaslHandshake, SaslAuthenticate, DescribeAcls, CreateAcls,
+//!   DeleteAcls, DescribeUserScramCredentials, AlterUserScramCredentials),
+//!   which the codec knows before the broker advertises them; generated at build
 //!   time from the declarations in `schema/` (one short file per API).
 //! - [`wire`]: the primitive encodings, with the checks that make decoding
 //!   safe against hostile frames (every count and length checked against
@@ -16,6 +18,7 @@
 //! - [`ApiKey`] and [`ErrorCode`]: the protocol's numbers, named once.
 //! - [`TopicPartition`]: one partition of one topic, as broker and client name it.
 //! - [`records`]: record batches (v2), encoded and decoded with every codec.
+//! - [`sasl`]: SASL/SCRAM-SHA-256/512 and SASL/PLAIN exchanges, shared by broker and client.
 //!
 //! Record batches in Produce and Fetch stay opaque [`bytes::Bytes`] here: the
 //! broker stores and serves them exactly as producers sent them.
@@ -24,6 +27,7 @@ pub mod api_key;
 pub mod error_code;
 pub mod header;
 pub mod records;
+pub mod sasl;
 pub mod topic_partition;
 pub mod wire;
 
