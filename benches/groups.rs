@@ -89,7 +89,10 @@ async fn call<Req: Message, Resp: Message>(
     let frame = w.into_bytes();
     let prefix = header_prefix(&frame).expect("prefix");
     let request = decode_header(frame, api_key, prefix.api_version).expect("header");
-    let Reply::Frame(chunks) = dispatch(broker, request).await.expect("dispatch") else {
+    let Reply::Frame(chunks) = dispatch(broker, request, &in_process_session())
+        .await
+        .expect("dispatch")
+    else {
         panic!("{api_key:?} got no response");
     };
     let response: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
@@ -432,3 +435,8 @@ fn offset_commit(c: &mut Criterion) {
 
 criterion_group!(benches, stable_after_join, offset_commit);
 criterion_main!(benches);
+
+/// The session of an in-process caller: anonymous, on the plaintext listener.
+fn in_process_session() -> sediment_broker::session::Session {
+    sediment_broker::session::Session::anonymous(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+}

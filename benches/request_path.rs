@@ -68,7 +68,10 @@ async fn run(broker: &Arc<Broker>, frame: Bytes) -> usize {
     let prefix = header_prefix(&frame).expect("prefix");
     let key = ApiKey::try_from(prefix.api_key).expect("key");
     let request = decode_header(frame, key, prefix.api_version).expect("header");
-    match dispatch(broker, request).await.expect("dispatch") {
+    match dispatch(broker, request, &in_process_session())
+        .await
+        .expect("dispatch")
+    {
         Reply::Frame(chunks) => chunks.iter().map(Bytes::len).sum(),
         Reply::Nothing => 0,
     }
@@ -143,3 +146,8 @@ fn request_path(c: &mut Criterion) {
 
 criterion_group!(benches, request_path);
 criterion_main!(benches);
+
+/// The session of an in-process caller: anonymous, on the plaintext listener.
+fn in_process_session() -> sediment_broker::session::Session {
+    sediment_broker::session::Session::anonymous(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+}

@@ -12,6 +12,9 @@ use crate::error::StorageError;
 use crate::group::coordinator::Coordinator;
 use crate::group::offsets::{OffsetStore, OFFSETS_TOPIC};
 use crate::producer_ids::ProducerIds;
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::gatekeeper::{Denied, Gatekeeper, GatekeeperError};
+use crate::session::{ListenerKind, Session};
 use crate::storage::log_manager::LogManager;
 use crate::storage::PartitionLog;
 use crate::telemetry::Telemetry;
@@ -34,6 +37,9 @@ pub enum StartupError {
     /// Topic metadata could not be loaded.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// The users or ACL file could not be loaded.
+    #[error(transparent)]
+    Security(#[from] GatekeeperError),
 }
 
 /// Why a topic or partition operation was refused.
@@ -75,7 +81,9 @@ pub struct Broker {
     /// broker itself is opened outside any runtime).
     coordinator: OnceLock<Coordinator>,
     topics: TopicRegistry,
-    advertised: OnceLock<(String, i32)>,
+    security: Gatekeeper,
+    /// Host and port of the plaintext and the TLS listener, once bound.
+    advertised: [OnceLock<(String, i32)>; 2],
     producer_ids: ProducerIds,
     txn: TxnCoordinator,
     /// Request latencies and open connections, for the metrics endpoint.
@@ -97,6 +105,7 @@ impl Broker {
         let meta = config.data_dir.join(crate::storage::log_manager::META_DIR);
         std::fs::create_dir_all(&meta).map_err(|e| StorageError::io("create", &meta, e))?;
         let topics = TopicRegistry::load(&config.data_dir)?;
+        let security = Gatekeeper::open(&config.data_dir, &config.security)?;
         let known: BTreeMap<String, TopicMeta> = topics
             .list()
             .into_iter()
@@ -130,8 +139,9 @@ impl Broker {
             config,
             logs,
             topics,
-            advertised: OnceLock::new(),
+            advertised: [OnceLock::new(), OnceLock::new()],
             telemetry: Telemetry::new(),
+            security,
         };
         broker.reconcile()?;
         Ok(broker)
@@ -227,28 +237,80 @@ impl Broker {
         &self.txn
     }
 
+    /// Users, ACLs and failed authentications.
+    pub fn security(&self) -> &Gatekeeper {
+        &self.security
+    }
+
+    /// Whether `session` may do `operation` on the resource (always, unless
+    /// `--authorizer` is on).
+    pub fn allows(
+        &self,
+        session: &Session,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        self.security
+            .allows(session, operation, resource_type, name)
+    }
+
+    /// `Ok` if `session` may do `operation` on the resource, else the
+    /// refusal to map to an error code.
+    pub fn authorize(
+        &self,
+        session: &Session,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> Result<(), Denied> {
+        self.security
+            .authorize(session, operation, resource_type, name)
+    }
+
     /// The topics.
     pub fn topics(&self) -> &TopicRegistry {
         &self.topics
     }
 
-    /// Records the host and port clients should connect to (after binding).
-    pub fn set_advertised(&self, host: String, port: u16) {
-        let _ = self.advertised.set((host, i32::from(port)));
+    /// Records the host and port clients of `listener` should connect to
+    /// (after binding).
+    pub fn set_advertised(&self, listener: ListenerKind, host: String, port: u16) {
+        let _ = self.advertised[listener as usize].set((host, i32::from(port)));
     }
 
-    /// The host and port in Metadata responses.
+    /// The host and port in Metadata responses to clients of the plaintext
+    /// listener (or of the TLS one, when it is the only one).
     pub fn advertised(&self) -> (String, i32) {
-        self.advertised.get().cloned().unwrap_or_else(|| {
-            let listen = self.config.listen;
-            (
-                self.config
-                    .advertised_host
-                    .clone()
-                    .unwrap_or_else(|| listen.ip().to_string()),
-                i32::from(listen.port()),
-            )
-        })
+        let listener = if self.config.listen.is_some() {
+            ListenerKind::Plain
+        } else {
+            ListenerKind::Tls
+        };
+        self.advertised_to(listener)
+    }
+
+    /// The host and port in Metadata responses to a client of `listener`:
+    /// each listener advertises itself, so a TLS client is never sent to the
+    /// plaintext port (Kafka's per-listener advertised addresses).
+    pub fn advertised_to(&self, listener: ListenerKind) -> (String, i32) {
+        self.advertised[listener as usize]
+            .get()
+            .cloned()
+            .unwrap_or_else(|| {
+                let listen = match listener {
+                    ListenerKind::Plain => self.config.listen,
+                    ListenerKind::Tls => self.config.security.tls.as_ref().map(|t| t.listen),
+                }
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 9092)));
+                (
+                    self.config
+                        .advertised_host
+                        .clone()
+                        .unwrap_or_else(|| listen.ip().to_string()),
+                    i32::from(listen.port()),
+                )
+            })
     }
 
     /// The log configuration of a topic (broker defaults plus its overrides).

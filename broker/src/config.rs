@@ -5,6 +5,7 @@
 //! (`retention.ms`, `segment.bytes`, …) are applied on top of the broker's
 //! defaults before a partition is opened.
 
+use crate::security_config::SecurityConfig;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -361,8 +362,9 @@ impl FromStr for HttpListen {
 pub struct BrokerConfig {
     /// Where partitions and metadata live. Default `./sediment-data`.
     pub data_dir: std::path::PathBuf,
-    /// Address to listen on; port 0 picks a free port. Default `127.0.0.1:9092`.
-    pub listen: std::net::SocketAddr,
+    /// Address of the plaintext listener; port 0 picks a free port; `None`
+    /// (`--listen off`) leaves only the TLS listener. Default `127.0.0.1:9092`.
+    pub listen: Option<std::net::SocketAddr>,
     /// Host clients are told to connect to (Metadata); defaults to the listen address.
     pub advertised_host: Option<String>,
     /// This broker's id in Metadata (also the controller id). Default 0.
@@ -443,6 +445,8 @@ pub struct BrokerConfig {
     /// The HTTP port serving GET /metrics (read-only). Default
     /// [`HttpListen::Default`] of [`DEFAULT_HTTP`].
     pub http: HttpListen,
+    /// TLS, SASL and ACLs. Default none of them, as Kafka.
+    pub security: SecurityConfig,
 }
 
 /// Settings of the consumer-group coordinator.
@@ -503,7 +507,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             data_dir: std::path::PathBuf::from("./sediment-data"),
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9092)),
+            listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9092))),
             advertised_host: None,
             broker_id: 0,
             cluster_id: "sediment".to_string(),
@@ -528,6 +532,7 @@ impl Default for BrokerConfig {
             transaction_check_interval: Duration::from_millis(1_000),
             group: GroupConfig::default(),
             http: HttpListen::Default(DEFAULT_HTTP),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -537,6 +542,13 @@ impl BrokerConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.log.validate()?;
         self.group.validate()?;
+        self.security.validate()?;
+        if self.listen.is_none() && self.security.tls.is_none() {
+            return Err(
+                "--listen off leaves no listener: give --tls-listen HOST:PORT with --tls-cert and --tls-key"
+                    .to_string(),
+            );
+        }
         if self.producer_id_expiration_ms < 1 {
             return Err(format!(
                 "producer id expiration must be at least 1 ms, got {}",

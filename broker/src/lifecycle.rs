@@ -19,6 +19,7 @@ use crate::broker::{Broker, StartupError};
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::error::StorageError;
 use crate::http::HttpBindError;
+use crate::server::listener::BindError;
 use crate::server::Server;
 
 /// How often retention runs (Kafka's `log.retention.check.interval.ms` default).
@@ -45,15 +46,9 @@ pub enum LifecycleError {
         #[source]
         source: StartupError,
     },
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A listen address could not be bound, or the TLS files not loaded.
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// An explicit `--http` address could not be bound.
     #[error(transparent)]
     HttpBind(#[from] HttpBindError),
@@ -70,7 +65,8 @@ pub enum LifecycleError {
 pub struct RunningBroker {
     broker: Arc<Broker>,
     server: Server,
-    local_addr: SocketAddr,
+    local_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     maintenance: JoinHandle<()>,
     transactions: JoinHandle<()>,
     /// The HTTP server task and its bound address, when HTTP is on.
@@ -89,13 +85,9 @@ impl Broker {
             .map_err(|e| LifecycleError::Task("startup", e.to_string()))?
             .map_err(|source| LifecycleError::Open { dir, source })?;
         let broker = Arc::new(broker);
-        let addr = broker.config().listen;
-        let server = Server::bind(Arc::clone(&broker))
-            .await
-            .map_err(|source| LifecycleError::Bind { addr, source })?;
-        let local_addr = server
-            .local_addr()
-            .map_err(|source| LifecycleError::Bind { addr, source })?;
+        let server = Server::bind(Arc::clone(&broker)).await?;
+        let local_addr = server.local_addr();
+        let tls_addr = server.tls_addr();
         // Group timers (session expiry, rebalance deadlines) run from now on.
         broker.start_group_coordinator();
         let maintenance = tokio::spawn(maintain(Arc::clone(&broker)));
@@ -117,6 +109,7 @@ impl Broker {
             broker,
             server,
             local_addr,
+            tls_addr,
             maintenance,
             transactions,
             http,
@@ -125,9 +118,15 @@ impl Broker {
 }
 
 impl RunningBroker {
-    /// The address actually bound (port 0 resolved).
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The plaintext listener's address (port 0 resolved), `None` with
+    /// `--listen off`.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// The TLS listener's address (port 0 resolved), if it is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The HTTP address actually bound (port 0 resolved), or `None` when

@@ -13,7 +13,6 @@
 //! redirected stderr, a closed pipe) instead of panicking, and a failed
 //! `listening on` line is logged, not fatal.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,6 +21,9 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
+use sediment_broker::security_config::{
+    parse_listen, parse_principals, parse_sasl_mechanisms, TlsFlags,
+};
 use sediment_broker::{Broker, BrokerConfig, FlushPolicy, HttpListen};
 
 /// Flags of `sediment serve`: the `--config` file, the log format, and every
@@ -71,7 +73,7 @@ macro_rules! settings {
 
         impl Settings {
             /// Sets every setting this layer names; the others keep their values.
-            fn apply_to(self, config: &mut BrokerConfig) -> anyhow::Result<()> {
+            fn apply_to(self, config: &mut Staged) -> anyhow::Result<()> {
                 $(
                     if let Some($value) = self.$name {
                         let $config = &mut *config;
@@ -86,79 +88,93 @@ macro_rules! settings {
 
 settings! {
     /// Where partitions and metadata live [default: ./sediment-data].
-    data_dir: PathBuf => |c, v| c.data_dir = v;
-    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:9092].
-    listen: SocketAddr => |c, v| c.listen = v;
+    data_dir: PathBuf => |c, v| c.config.data_dir = v;
+    /// Address of the plaintext listener, or `off` to serve TLS only; port 0 picks a free one [default: 127.0.0.1:9092].
+    listen: String => |c, v| c.config.listen = parse_listen(&v).map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
+    /// Address of the TLS listener (needs --tls-cert and --tls-key), or `off`; port 0 picks a free one [default: off].
+    tls_listen: String => |c, v| c.tls.listen = parse_listen(&v).map_err(|e| anyhow::anyhow!("--tls-listen: {e}"))?;
+    /// PEM certificate chain of the TLS listener [default: none].
+    tls_cert: PathBuf => |c, v| c.tls.cert = Some(v);
+    /// PEM private key of the TLS listener's certificate [default: none].
+    tls_key: PathBuf => |c, v| c.tls.key = Some(v);
+    /// PEM CA certificates for mutual TLS: clients must present a certificate they signed, and its subject is their principal [default: none].
+    tls_client_ca: PathBuf => |c, v| c.tls.client_ca = Some(v);
+    /// SASL mechanisms every listener requires, comma-separated (SCRAM-SHA-512,SCRAM-SHA-256,PLAIN), or `off` [default: off].
+    sasl: String => |c, v| c.config.security.sasl = parse_sasl_mechanisms(&v).map_err(|e| anyhow::anyhow!("--sasl: {e}"))?;
+    /// Authorize every request against ACLs: deny unless an ACL allows it [default: false].
+    authorizer: bool => |c, v| c.config.security.authorizer = v;
+    /// Principals that bypass ACLs, comma-separated (User:admin,User:ops), or `none` [default: none].
+    super_users: String => |c, v| c.config.security.super_users = parse_principals(&v).map_err(|e| anyhow::anyhow!("--super-users: {e}"))?;
     /// HTTP address of the read-only GET /metrics, or `off`; port 0 picks a free one. If the default address is taken the broker warns and runs without HTTP; an address given here must bind [default: 127.0.0.1:9644].
-    http: String => |c, v| c.http = v.parse::<HttpListen>().map_err(anyhow::Error::msg)?;
+    http: String => |c, v| c.config.http = v.parse::<HttpListen>().map_err(anyhow::Error::msg)?;
     /// `always` (acknowledge after fdatasync) or `interval:MS` [default: always].
-    flush: String => |c, v| c.log.flush = v.parse::<FlushPolicy>().map_err(anyhow::Error::msg)?;
+    flush: String => |c, v| c.config.log.flush = v.parse::<FlushPolicy>().map_err(anyhow::Error::msg)?;
     /// Roll segments at this many bytes [default: 1073741824].
-    segment_bytes: u64 => |c, v| c.log.segment_bytes = v;
+    segment_bytes: u64 => |c, v| c.config.log.segment_bytes = v;
     /// Roll a segment this many ms after it was opened; -1 never [default: -1].
     [allow_hyphen_values = true]
-    segment_ms: i64 => |c, v| c.log.segment_ms = u64::try_from(v).ok().map(Duration::from_millis);
+    segment_ms: i64 => |c, v| c.config.log.segment_ms = u64::try_from(v).ok().map(Duration::from_millis);
     /// Delete sealed segments whose newest record is older than this many ms; -1 keeps forever [default: 604800000].
     [allow_hyphen_values = true]
-    retention_ms: i64 => |c, v| c.log.retention_ms = u64::try_from(v).ok().map(Duration::from_millis);
+    retention_ms: i64 => |c, v| c.config.log.retention_ms = u64::try_from(v).ok().map(Duration::from_millis);
     /// Keep each partition at about this many bytes; -1 is unlimited [default: -1].
     [allow_hyphen_values = true]
-    retention_bytes: i64 => |c, v| c.log.retention_bytes = u64::try_from(v).ok();
+    retention_bytes: i64 => |c, v| c.config.log.retention_bytes = u64::try_from(v).ok();
     /// Sealed segments held open (mapped) at once across all partitions, least recently read closed first [default: 1024].
-    max_open_segments: usize => |c, v| c.log.max_open_segments = v;
+    max_open_segments: usize => |c, v| c.config.log.max_open_segments = v;
     /// Durable bytes of a partition's active segment kept in the page cache behind its end; older pages are dropped after each sync so appends reuse them; -1 keeps all [default: -1].
     [allow_hyphen_values = true]
-    page_cache_window: i64 => |c, v| c.log.page_cache_window = u64::try_from(v).ok();
+    page_cache_window: i64 => |c, v| c.config.log.page_cache_window = u64::try_from(v).ok();
     /// Largest record batch accepted, in bytes [default: 1048576].
-    message_max_bytes: usize => |c, v| c.message_max_bytes = v;
+    message_max_bytes: usize => |c, v| c.config.message_max_bytes = v;
     /// Largest request frame accepted, in bytes [default: 104857600].
-    max_request_bytes: usize => |c, v| c.max_request_bytes = v;
+    max_request_bytes: usize => |c, v| c.config.max_request_bytes = v;
     /// Largest request frame of any API but Produce, in bytes [default: 1048576].
-    max_control_request_bytes: usize => |c, v| c.max_control_request_bytes = v;
+    max_control_request_bytes: usize => |c, v| c.config.max_control_request_bytes = v;
     /// Concurrent connections; at the cap a newcomer takes the slot of the oldest connection that has sent no request [default: 1024].
-    max_connections: usize => |c, v| c.max_connections = v;
+    max_connections: usize => |c, v| c.config.max_connections = v;
     /// Concurrent connections from one IP address [default: 1024].
-    max_connections_per_ip: usize => |c, v| c.max_connections_per_ip = v;
+    max_connections_per_ip: usize => |c, v| c.config.max_connections_per_ip = v;
     /// A new connection must send its first whole request within this many ms [default: 10000].
-    connection_setup_timeout_ms: u64 => |c, v| c.connection_setup_timeout = Duration::from_millis(v);
+    connection_setup_timeout_ms: u64 => |c, v| c.config.connection_setup_timeout = Duration::from_millis(v);
     /// Create unknown topics on Metadata and Produce [default: true].
-    auto_create_topics: bool => |c, v| c.auto_create_topics = v;
+    auto_create_topics: bool => |c, v| c.config.auto_create_topics = v;
     /// Partitions of auto-created topics [default: 1].
-    default_partitions: i32 => |c, v| c.default_partitions = v;
+    default_partitions: i32 => |c, v| c.config.default_partitions = v;
     /// Most partitions one topic may have [default: 1000].
-    max_partitions_per_topic: i32 => |c, v| c.max_partitions_per_topic = v;
+    max_partitions_per_topic: i32 => |c, v| c.config.max_partitions_per_topic = v;
     /// Close connections idle this many ms [default: 600000].
-    idle_timeout_ms: u64 => |c, v| c.idle_timeout = Duration::from_millis(v);
+    idle_timeout_ms: u64 => |c, v| c.config.idle_timeout = Duration::from_millis(v);
     /// A started request must arrive whole within this many ms [default: 30000].
-    request_read_timeout_ms: u64 => |c, v| c.request_read_timeout = Duration::from_millis(v);
+    request_read_timeout_ms: u64 => |c, v| c.config.request_read_timeout = Duration::from_millis(v);
     /// Response bytes a connection may have waiting to be written [default: 67108864].
-    max_unsent_response_bytes: usize => |c, v| c.max_unsent_response_bytes = v;
+    max_unsent_response_bytes: usize => |c, v| c.config.max_unsent_response_bytes = v;
     /// Requests a connection may have in flight [default: 64].
-    max_in_flight_requests: usize => |c, v| c.max_in_flight_requests = v;
+    max_in_flight_requests: usize => |c, v| c.config.max_in_flight_requests = v;
     /// Most record bytes in one Fetch response [default: 52428800].
-    fetch_max_bytes: usize => |c, v| c.fetch_max_bytes = v;
+    fetch_max_bytes: usize => |c, v| c.config.fetch_max_bytes = v;
     /// How often the log cleaner looks for compacted partitions to clean, in ms [default: 15000].
-    log_cleaner_backoff_ms: u64 => |c, v| c.log_cleaner_backoff = Duration::from_millis(v);
+    log_cleaner_backoff_ms: u64 => |c, v| c.config.log_cleaner_backoff = Duration::from_millis(v);
     /// Forget an idempotent producer idle this many ms in a partition [default: 86400000].
-    producer_id_expiration_ms: i64 => |c, v| c.producer_id_expiration_ms = v;
+    producer_id_expiration_ms: i64 => |c, v| c.config.producer_id_expiration_ms = v;
     /// Longest transaction.timeout.ms a transactional producer may ask for, in ms [default: 900000].
-    transaction_max_timeout_ms: i32 => |c, v| c.transaction_max_timeout_ms = v;
+    transaction_max_timeout_ms: i32 => |c, v| c.config.transaction_max_timeout_ms = v;
     /// How often open transactions past their timeout are aborted, in ms [default: 1000].
-    transaction_check_interval_ms: u64 => |c, v| c.transaction_check_interval = Duration::from_millis(v);
+    transaction_check_interval_ms: u64 => |c, v| c.config.transaction_check_interval = Duration::from_millis(v);
     /// Host advertised to clients in Metadata [default: the listen address].
-    advertised_host: String => |c, v| c.advertised_host = Some(v);
+    advertised_host: String => |c, v| c.config.advertised_host = Some(v);
     /// This broker's id in Metadata [default: 0].
-    broker_id: i32 => |c, v| c.broker_id = v;
+    broker_id: i32 => |c, v| c.config.broker_id = v;
     /// Cluster id reported in Metadata [default: sediment].
-    cluster_id: String => |c, v| c.cluster_id = v;
+    cluster_id: String => |c, v| c.config.cluster_id = v;
     /// How long a new group waits for more members before its first generation, in ms [default: 100].
-    group_initial_rebalance_delay_ms: u64 => |c, v| c.group.initial_rebalance_delay_ms = v;
+    group_initial_rebalance_delay_ms: u64 => |c, v| c.config.group.initial_rebalance_delay_ms = v;
     /// Shortest session timeout a group member may ask for, in ms [default: 1000].
-    group_min_session_timeout_ms: i32 => |c, v| c.group.min_session_timeout_ms = v;
+    group_min_session_timeout_ms: i32 => |c, v| c.config.group.min_session_timeout_ms = v;
     /// Longest session timeout a group member may ask for, in ms [default: 1800000].
-    group_max_session_timeout_ms: i32 => |c, v| c.group.max_session_timeout_ms = v;
+    group_max_session_timeout_ms: i32 => |c, v| c.config.group.max_session_timeout_ms = v;
     /// Most members in one group [default: 1000].
-    group_max_members: usize => |c, v| c.group.max_members = v;
+    group_max_members: usize => |c, v| c.config.group.max_members = v;
 }
 
 fn load_file(path: &Path) -> anyhow::Result<Settings> {
@@ -167,13 +183,24 @@ fn load_file(path: &Path) -> anyhow::Result<Settings> {
     toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
 }
 
+/// The configuration while layers are applied: the TLS listener's flags are
+/// assembled once every layer is in (the file may name the certificate and
+/// a flag the address).
+#[derive(Default)]
+struct Staged {
+    config: BrokerConfig,
+    tls: TlsFlags,
+}
+
 /// Defaults, then the file, then the flags (each layer overrides the one before).
 fn broker_config(args: ServeArgs) -> anyhow::Result<BrokerConfig> {
-    let mut config = BrokerConfig::default();
+    let mut staged = Staged::default();
     if let Some(path) = &args.config {
-        load_file(path)?.apply_to(&mut config)?;
+        load_file(path)?.apply_to(&mut staged)?;
     }
-    args.settings.apply_to(&mut config)?;
+    args.settings.apply_to(&mut staged)?;
+    let mut config = staged.config;
+    config.security.tls = staged.tls.assemble().map_err(anyhow::Error::msg)?;
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
@@ -223,21 +250,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // stop the broker the moment it reads `listening on`.
         let stop = shutdown_signal();
         let broker = running.broker();
+        let listeners: Vec<String> = running
+            .local_addr()
+            .map(|addr| addr.to_string())
+            .into_iter()
+            .chain(running.tls_addr().map(|addr| format!("{addr} (tls)")))
+            .collect();
         tracing::info!(
             data_dir = %data_dir.display(),
-            addr = %running.local_addr(),
+            listeners = %listeners.join(", "),
             partitions = broker.logs().partitions().len(),
             offline = broker.logs().offline_partitions().len(),
             flush = %flush,
+            sasl = %broker.config().security.sasl.iter().map(|m| m.name()).collect::<Vec<_>>().join(","),
+            authorizer = broker.config().security.authorizer,
             "broker ready"
         );
         // A full disk under a redirected stdout must not stop a broker that
         // is ready to serve: the address is in the log line above as well.
-        if let Err(error) = super::output::try_emit(format_args!(
-            "listening on {}",
-            running.local_addr()
-        )) {
-            tracing::warn!(error = %error, addr = %running.local_addr(), "cannot print the listening address to stdout");
+        for listener in &listeners {
+            if let Err(error) = super::output::try_emit(format_args!("listening on {listener}")) {
+                tracing::warn!(error = %error, addr = %listener, "cannot print the listening address to stdout");
+            }
         }
         if let Some(http) = running.http_addr() {
             tracing::info!(addr = %http, "serving GET /metrics over HTTP");
@@ -313,7 +347,7 @@ mod tests {
         assert_eq!(config.group.max_members, 7);
         assert_eq!(
             config.listen,
-            "127.0.0.1:7000".parse::<SocketAddr>().unwrap()
+            Some("127.0.0.1:7000".parse::<std::net::SocketAddr>().unwrap())
         );
     }
 
@@ -366,7 +400,7 @@ mod tests {
                 .rsplit_once("[default: ")
                 .and_then(|(_, rest)| rest.strip_suffix(']'))
                 .unwrap_or_else(|| panic!("--{name} states no default: {help}"));
-            if stated == "the listen address" {
+            if stated == "the listen address" || stated == "none" && !name.starts_with("super") {
                 continue;
             }
             // The stated default, given as a flag and as a file key, changes nothing.

@@ -56,6 +56,9 @@ pub enum CoordinatorError {
     /// The coordinator task has stopped (the broker is shutting down).
     #[error("the group coordinator has stopped")]
     Stopped,
+    /// Refused by the ACLs before it reached the coordinator.
+    #[error(transparent)]
+    Unauthorized(#[from] crate::security::gatekeeper::Denied),
 }
 
 /// A group as ListGroups shows it.

@@ -1,5 +1,11 @@
 //! Topic administration and producer ids: CreateTopics, DeleteTopics,
 //! DescribeConfigs and InitProducerId.
+//!
+//! Authorization, as Kafka: CreateTopics needs CREATE on the cluster or the
+//! topic; DeleteTopics DELETE on the topic; DescribeConfigs DESCRIBE_CONFIGS
+//! on the topic or the cluster; InitProducerId WRITE on the transactional
+//! id, or for an idempotent producer IDEMPOTENT_WRITE on the cluster or
+//! WRITE on some topic (KIP-679).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +24,8 @@ use sediment_protocol::ErrorCode;
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::protocol::errors::{Refusal, ToErrorCode};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+use crate::session::Session;
 use crate::topic_config::{ConfigType, TOPIC_CONFIGS};
 use crate::topics::TopicMeta;
 
@@ -41,7 +49,14 @@ pub fn create_topics(
     broker: &Arc<Broker>,
     request: CreateTopicsRequest,
     version: i16,
+    session: &Session,
 ) -> CreateTopicsResponse {
+    let may_create_any = broker.allows(
+        session,
+        AclOperation::Create,
+        ResourceType::Cluster,
+        CLUSTER_RESOURCE_NAME,
+    );
     let topics = request
         .topics
         .into_iter()
@@ -60,7 +75,12 @@ pub fn create_topics(
                 -1 => broker.config().default_partitions,
                 n => n,
             };
-            let outcome = if !matches!(wanted.replication_factor, -1 | 1) {
+            let denied = (!may_create_any)
+                .then(|| broker.authorize(session, AclOperation::Create, ResourceType::Topic, &name).err())
+                .flatten();
+            let outcome = if let Some(denied) = denied {
+                Err(Refusal::from(denied))
+            } else if !matches!(wanted.replication_factor, -1 | 1) {
                 Err(Refusal::new(
                     ErrorCode::InvalidReplicationFactor,
                     format!(
@@ -108,7 +128,11 @@ pub fn create_topics(
 }
 
 /// The DeleteTopics response (by name; v6 may also name topics by id).
-pub fn delete_topics(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub fn delete_topics(
+    broker: &Arc<Broker>,
+    request: DeleteTopicsRequest,
+    session: &Session,
+) -> DeleteTopicsResponse {
     let mut names: Vec<(Option<String>, uuid::Uuid)> = request
         .topic_names
         .iter()
@@ -136,11 +160,15 @@ pub fn delete_topics(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> Dele
                 None => result.error_code = ErrorCode::UnknownTopicId.code(),
                 Some(name) => {
                     result.name = Some(name.clone());
-                    match broker.delete_topic(&name) {
+                    let deleted = broker
+                        .authorize(session, AclOperation::Delete, ResourceType::Topic, &name)
+                        .map_err(Refusal::from)
+                        .and_then(|()| broker.delete_topic(&name).map_err(Refusal::from));
+                    match deleted {
                         Ok(topic) => result.topic_id = uuid::Uuid::from_bytes(topic.id),
                         Err(refusal) => {
-                            result.error_code = refusal.kafka_error_code();
-                            result.error_message = Some(refusal.to_string());
+                            result.error_code = refusal.code;
+                            result.error_message = Some(refusal.message);
                         }
                     }
                 }
@@ -156,6 +184,7 @@ pub fn delete_topics(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> Dele
 pub fn describe_configs(
     broker: &Arc<Broker>,
     request: DescribeConfigsRequest,
+    session: &Session,
 ) -> DescribeConfigsResponse {
     let results = request
         .resources
@@ -164,16 +193,26 @@ pub fn describe_configs(
             let mut result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let entries = match resource.resource_type {
-                RESOURCE_TOPIC => match broker.topics().get(resource.resource_name.as_str()) {
-                    Some(topic) => Ok(topic_configs(broker, &topic)),
-                    None => Err(Refusal::new(
-                        ErrorCode::UnknownTopicOrPartition,
-                        format!("topic {} does not exist", resource.resource_name.as_str()),
-                    )),
-                },
-                RESOURCE_BROKER => Ok(broker_configs(broker.config())),
-                other => Err(Refusal::new(
+            let (acl_type, acl_name) = match resource.resource_type {
+                RESOURCE_BROKER => (ResourceType::Cluster, CLUSTER_RESOURCE_NAME),
+                _ => (ResourceType::Topic, resource.resource_name.as_str()),
+            };
+            let denied = broker
+                .authorize(session, AclOperation::DescribeConfigs, acl_type, acl_name)
+                .err();
+            let entries = match (denied, resource.resource_type) {
+                (Some(denied), _) => Err(Refusal::from(denied)),
+                (None, RESOURCE_TOPIC) => {
+                    match broker.topics().get(resource.resource_name.as_str()) {
+                        Some(topic) => Ok(topic_configs(broker, &topic)),
+                        None => Err(Refusal::new(
+                            ErrorCode::UnknownTopicOrPartition,
+                            format!("topic {} does not exist", resource.resource_name.as_str()),
+                        )),
+                    }
+                }
+                (None, RESOURCE_BROKER) => Ok(broker_configs(broker.config())),
+                (None, other) => Err(Refusal::new(
                     ErrorCode::InvalidRequest,
                     format!("resource type {other} is not supported; use 2 (topic) or 4 (broker)"),
                 )),
@@ -218,6 +257,7 @@ pub fn describe_configs(
 pub async fn init_producer_id(
     broker: &Arc<Broker>,
     request: InitProducerIdRequest,
+    session: &Session,
 ) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
         .with_producer_id(-1)
@@ -225,6 +265,14 @@ pub async fn init_producer_id(
     if let Some(transactional_id) = request.transactional_id {
         if transactional_id.is_empty() {
             return response.with_error_code(ErrorCode::InvalidRequest.code());
+        }
+        if let Err(denied) = broker.authorize(
+            session,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            &transactional_id,
+        ) {
+            return response.with_error_code(Refusal::from(denied).code);
         }
         let mut fresh = || broker.next_producer_id();
         let initialised = broker
@@ -245,6 +293,9 @@ pub async fn init_producer_id(
                 response.with_error_code(error.kafka_error_code())
             }
         };
+    }
+    if !broker.security().may_write_idempotently(session) {
+        return response.with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
     }
     match broker.next_producer_id() {
         Ok(id) => response.with_producer_id(id).with_producer_epoch(0),

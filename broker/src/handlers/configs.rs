@@ -23,6 +23,8 @@ use sediment_protocol::ErrorCode;
 
 use crate::broker::Broker;
 use crate::protocol::errors::Refusal;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+use crate::session::Session;
 use crate::topic_config::{self, ConfigType};
 
 /// Resource type of a topic.
@@ -40,6 +42,7 @@ const OP_SUBTRACT: i8 = 3;
 pub async fn alter_configs(
     broker: &Arc<Broker>,
     request: AlterConfigsRequest,
+    session: &Session,
 ) -> AlterConfigsResponse {
     let validate_only = request.validate_only;
     let mut responses = Vec::with_capacity(request.resources.len());
@@ -55,13 +58,15 @@ pub async fn alter_configs(
                 )
             })
             .collect();
-        let configs = check_resource(resource.resource_type, &name).and_then(|()| {
-            no_duplicates(entries.iter().map(|(k, _)| k.as_str()))?;
-            Ok(entries
-                .into_iter()
-                .filter_map(|(key, value)| value.map(|v| (key, v)))
-                .collect())
-        });
+        let configs = may_alter(broker, session, resource.resource_type, &name)
+            .and_then(|()| check_resource(resource.resource_type, &name))
+            .and_then(|()| {
+                no_duplicates(entries.iter().map(|(k, _)| k.as_str()))?;
+                Ok(entries
+                    .into_iter()
+                    .filter_map(|(key, value)| value.map(|v| (key, v)))
+                    .collect())
+            });
         let outcome = persist(broker, &name, configs, validate_only).await;
         let (code, message) = split(outcome);
         responses.push(
@@ -80,6 +85,7 @@ pub async fn alter_configs(
 pub async fn incremental_alter_configs(
     broker: &Arc<Broker>,
     request: IncrementalAlterConfigsRequest,
+    session: &Session,
 ) -> IncrementalAlterConfigsResponse {
     let validate_only = request.validate_only;
     let mut responses = Vec::with_capacity(request.resources.len());
@@ -94,20 +100,22 @@ pub async fn incremental_alter_configs(
                 value: c.value.map(|v| v.as_str().to_string()),
             })
             .collect();
-        let configs = check_resource(resource.resource_type, &name).and_then(|()| {
-            no_duplicates(changes.iter().map(|c| c.key.as_str()))?;
-            let topic = broker.topics().get(&name).ok_or_else(|| {
-                Refusal::new(
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("topic {name} does not exist"),
-                )
-            })?;
-            let mut configs = topic.configs;
-            for change in &changes {
-                change.apply_to(&mut configs, broker)?;
-            }
-            Ok(configs)
-        });
+        let configs = may_alter(broker, session, resource.resource_type, &name)
+            .and_then(|()| check_resource(resource.resource_type, &name))
+            .and_then(|()| {
+                no_duplicates(changes.iter().map(|c| c.key.as_str()))?;
+                let topic = broker.topics().get(&name).ok_or_else(|| {
+                    Refusal::new(
+                        ErrorCode::UnknownTopicOrPartition,
+                        format!("topic {name} does not exist"),
+                    )
+                })?;
+                let mut configs = topic.configs;
+                for change in &changes {
+                    change.apply_to(&mut configs, broker)?;
+                }
+                Ok(configs)
+            });
         let outcome = persist(broker, &name, configs, validate_only).await;
         let (code, message) = split(outcome);
         responses.push(
@@ -194,6 +202,22 @@ fn list(value: &str) -> Vec<String> {
         .filter(|item| !item.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// ALTER_CONFIGS on the topic (or the cluster, for broker configs).
+fn may_alter(
+    broker: &Broker,
+    session: &Session,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), Refusal> {
+    let (acl_type, acl_name) = match resource_type {
+        RESOURCE_BROKER => (ResourceType::Cluster, CLUSTER_RESOURCE_NAME),
+        _ => (ResourceType::Topic, name),
+    };
+    broker
+        .authorize(session, AclOperation::AlterConfigs, acl_type, acl_name)
+        .map_err(Refusal::from)
 }
 
 /// Only topics can be altered; broker configs are static.

@@ -19,16 +19,20 @@ use sediment_protocol::ErrorCode;
 
 use crate::broker::{Broker, TopicOpError};
 use crate::protocol::errors::Refusal;
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::session::Session;
 
 /// The CreatePartitions response. Creating a partition syncs its directory,
 /// so the work runs on the blocking pool.
 pub async fn handle(
     broker: &Arc<Broker>,
     request: CreatePartitionsRequest,
+    session: &Session,
 ) -> CreatePartitionsResponse {
     let broker = Arc::clone(broker);
     let names: Vec<String> = request.topics.iter().map(|t| t.name.clone()).collect();
-    match tokio::task::spawn_blocking(move || create_all(&broker, request)).await {
+    let session = session.clone();
+    match tokio::task::spawn_blocking(move || create_all(&broker, request, &session)).await {
         Ok(response) => response,
         Err(error) => {
             tracing::error!(error = %error, "CreatePartitions task failed");
@@ -47,7 +51,11 @@ pub async fn handle(
 }
 
 /// Grows every topic of the request, in order.
-fn create_all(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+fn create_all(
+    broker: &Broker,
+    request: CreatePartitionsRequest,
+    session: &Session,
+) -> CreatePartitionsResponse {
     let mut mentions: BTreeMap<&str, usize> = BTreeMap::new();
     for topic in &request.topics {
         *mentions.entry(topic.name.as_str()).or_default() += 1;
@@ -56,6 +64,14 @@ fn create_all(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
         .topics
         .iter()
         .map(|topic| {
+            if let Err(denied) = broker.authorize(
+                session,
+                AclOperation::Alter,
+                ResourceType::Topic,
+                &topic.name,
+            ) {
+                return topic_result(topic.name.clone(), Refusal::from(denied));
+            }
             if mentions.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
                 let refusal = Refusal::new(
                     ErrorCode::InvalidRequest,

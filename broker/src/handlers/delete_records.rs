@@ -16,13 +16,20 @@ use sediment_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use sediment_protocol::ErrorCode;
 
 use crate::broker::Broker;
-use crate::protocol::errors::ToErrorCode;
+use crate::protocol::errors::{Refusal, ToErrorCode};
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::session::Session;
 
 /// The DeleteRecords response.
-pub async fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: DeleteRecordsRequest,
+    session: &Session,
+) -> DeleteRecordsResponse {
     let broker = Arc::clone(broker);
     let topics = request.topics.clone();
-    match tokio::task::spawn_blocking(move || delete_all(&broker, request)).await {
+    let session = session.clone();
+    match tokio::task::spawn_blocking(move || delete_all(&broker, request, &session)).await {
         Ok(response) => response,
         Err(error) => {
             // A panic in storage code: answer every partition with a storage
@@ -47,15 +54,26 @@ pub async fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> Dele
 }
 
 /// Runs every requested deletion in request order.
-fn delete_all(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+fn delete_all(
+    broker: &Broker,
+    request: DeleteRecordsRequest,
+    session: &Session,
+) -> DeleteRecordsResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let denied = broker
+                .authorize(session, AclOperation::Delete, ResourceType::Topic, &topic.name)
+                .err();
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|wanted| {
+                    if let Some(denied) = &denied {
+                        let code = Refusal::from(denied.clone()).code;
+                        return result(wanted.partition_index, -1, code);
+                    }
                     match broker.delete_records(&topic.name, wanted.partition_index, wanted.offset)
                     {
                         Ok(low_watermark) => result(wanted.partition_index, low_watermark, 0),

@@ -11,8 +11,9 @@
 //!   broker), and v0 (which has no endpoint type field) can meet neither.
 //!
 //! `cluster_authorized_operations` is Kafka's "not requested" value
-//! (`i32::MIN`) unless the client asks for it; there are no ACLs, so a
-//! client that asks is allowed every cluster operation.
+//! (`i32::MIN`) unless the client asks for it; then it holds the cluster
+//! operations the ACLs allow the client (all of them without `--authorizer`).
+//! The broker listed is the listener the client came in on.
 
 use std::sync::Arc;
 
@@ -22,6 +23,8 @@ use sediment_protocol::ErrorCode;
 
 use crate::broker::Broker;
 use crate::protocol::errors::Refusal;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+use crate::session::Session;
 
 /// Kafka's `EndpointType.BROKER`.
 const ENDPOINT_TYPE_BROKER: i8 = 1;
@@ -29,23 +32,35 @@ const ENDPOINT_TYPE_BROKER: i8 = 1;
 const ENDPOINT_TYPE_CONTROLLER: i8 = 2;
 /// `cluster_authorized_operations` when the client did not ask for them.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
-/// The operations Kafka's CLUSTER resource takes, as `AclOperation` bits
-/// (CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10,
-/// ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12): with no authorizer, all allowed.
-const ALL_CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+/// The operations Kafka's CLUSTER resource takes.
+const CLUSTER_OPERATIONS: [AclOperation; 7] = [
+    AclOperation::Create,
+    AclOperation::Alter,
+    AclOperation::Describe,
+    AclOperation::ClusterAction,
+    AclOperation::DescribeConfigs,
+    AclOperation::AlterConfigs,
+    AclOperation::IdempotentWrite,
+];
 
 /// The DescribeCluster response.
-pub fn handle(broker: &Arc<Broker>, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: DescribeClusterRequest,
+    session: &Session,
+) -> DescribeClusterResponse {
     if let Some(refusal) = refuse_endpoint_type(request.endpoint_type) {
         return DescribeClusterResponse::default()
             .with_error_code(refusal.code)
             .with_error_message(Some(refusal.message));
     }
     let broker_id = broker.config().broker_id;
-    let (host, port) = broker.advertised();
+    let (host, port) = broker.advertised_to(session.listener);
     let operations = if request.include_cluster_authorized_operations {
-        ALL_CLUSTER_OPERATIONS
+        CLUSTER_OPERATIONS
+            .iter()
+            .filter(|op| broker.allows(session, **op, ResourceType::Cluster, CLUSTER_RESOURCE_NAME))
+            .fold(0, |bits, op| bits | (1 << op.code()))
     } else {
         OPERATIONS_NOT_REQUESTED
     };

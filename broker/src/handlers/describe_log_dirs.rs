@@ -24,6 +24,9 @@ use sediment_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsRespons
 
 use crate::basics::TopicPartition;
 use crate::broker::Broker;
+use crate::protocol::errors::Refusal;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+use crate::session::Session;
 
 /// Size and free space of the volume holding a directory, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +42,17 @@ pub async fn handle(
     broker: &Arc<Broker>,
     request: DescribeLogDirsRequest,
     version: i16,
+    session: &Session,
 ) -> DescribeLogDirsResponse {
+    if let Err(denied) = broker.authorize(
+        session,
+        AclOperation::Describe,
+        ResourceType::Cluster,
+        CLUSTER_RESOURCE_NAME,
+    ) {
+        // As Kafka: the code at the top (v3+), and no directories.
+        return DescribeLogDirsResponse::default().with_error_code(Refusal::from(denied).code);
+    }
     let dir = absolute(broker.logs().data_dir());
     let space = if version >= 4 {
         let probed = dir.clone();

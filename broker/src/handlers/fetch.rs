@@ -9,6 +9,9 @@
 //! read_uncommitted); the preferred read replica is -1; and the first batch of the
 //! response is returned whole even when it is larger than `max_bytes`, so a
 //! consumer can always make progress.
+//!
+//! Authorization: READ on each topic, checked once per request; a topic it
+//! may not read is TOPIC_AUTHORIZATION_FAILED on its partitions.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +31,8 @@ use tokio::time::Instant;
 use crate::broker::Broker;
 use crate::error::StorageError;
 use crate::protocol::errors::ToErrorCode;
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::session::Session;
 use crate::storage::PartitionLog;
 
 /// A pending wait for one partition's high watermark to move.
@@ -41,7 +46,17 @@ const READ_COMMITTED: i8 = 1;
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
 
 /// The Fetch response.
-pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: FetchRequest,
+    version: i16,
+    session: &Session,
+) -> FetchResponse {
+    let denied: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| !broker.allows(session, AclOperation::Read, ResourceType::Topic, &t.topic))
+        .collect();
     let wait =
         Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
@@ -53,7 +68,8 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
     }
     .min(broker.config().fetch_max_bytes);
     loop {
-        let (response, bytes, errors, mut waiters, served) = read_once(broker, &request, max_bytes);
+        let (response, bytes, errors, mut waiters, served) =
+            read_once(broker, &request, &denied, max_bytes);
         if bytes >= min_bytes || errors || waiters.is_empty() || Instant::now() >= deadline {
             count_out(&served);
             return response;
@@ -73,7 +89,7 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
             Poll::Pending
         });
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (response, _, _, _, served) = read_once(broker, &request, max_bytes);
+            let (response, _, _, _, served) = read_once(broker, &request, &denied, max_bytes);
             count_out(&served);
             return response;
         }
@@ -96,6 +112,7 @@ fn count_out(served: &[(Arc<PartitionLog>, usize)]) {
 fn read_once(
     broker: &Arc<Broker>,
     request: &FetchRequest,
+    denied: &[bool],
     max_bytes: usize,
 ) -> (
     FetchResponse,
@@ -109,8 +126,9 @@ fn read_once(
     let mut errors = false;
     let mut waiters = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
-    for topic in &request.topics {
+    for (t, topic) in request.topics.iter().enumerate() {
         let name = topic.topic.as_str();
+        let denied = denied.get(t).copied().unwrap_or(true);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
             let mut data = PartitionData::default()
@@ -120,6 +138,12 @@ fn read_once(
                 .with_log_start_offset(-1)
                 .with_preferred_read_replica(-1)
                 .with_records(Some(Bytes::new()));
+            if denied {
+                data.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                errors = true;
+                partitions.push(data);
+                continue;
+            }
             match broker.partition(name, wanted.partition) {
                 Err(refusal) => {
                     data.error_code = refusal.kafka_error_code();

@@ -4,6 +4,14 @@
 //! (OffsetCommit through the coordinator, which checks the member; OffsetFetch
 //! straight from the store), and DescribeGroups, ListGroups, DeleteGroups.
 //!
+//! Authorization, as Kafka: FindCoordinator DESCRIBE on the group or
+//! transactional id; the group protocol and OffsetCommit READ on the group
+//! (OffsetCommit also READ on each topic); OffsetFetch and DescribeGroups
+//! DESCRIBE on the group (OffsetFetch also DESCRIBE on each topic, and an
+//! all-topics fetch leaves out topics it may not describe); ListGroups lists
+//! every group with DESCRIBE on the cluster, else the groups it may
+//! describe; DeleteGroups DELETE on each group.
+//!
 //! Choices and their reasons:
 //! - JoinGroup v4+ without a member id gets MEMBER_ID_REQUIRED with a fresh
 //!   `client.id-uuid` id, as Kafka does; `group.instance.id` (static
@@ -53,7 +61,10 @@ use crate::broker::Broker;
 use crate::group::coordinator::{CommitRequest, Coordinator, CoordinatorError, SyncRequest};
 use crate::group::offsets::CommittedOffset;
 use crate::group::state::{GroupError, JoinRequest};
-use crate::protocol::errors::ToErrorCode;
+use crate::protocol::errors::{Refusal, ToErrorCode};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+use crate::security::gatekeeper::Denied;
+use crate::session::Session;
 
 /// `key_type` of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
@@ -66,15 +77,33 @@ pub fn find_coordinator(
     broker: &Arc<Broker>,
     request: FindCoordinatorRequest,
     version: i16,
+    session: &Session,
 ) -> FindCoordinatorResponse {
-    let (host, port) = broker.advertised();
+    let (host, port) = broker.advertised_to(session.listener);
     let node = broker.config().broker_id;
     let answer = |key: String| {
         let mut coordinator = CoordinatorNode::default()
             .with_key(key)
             .with_node_id(-1)
             .with_port(-1);
-        if request.key_type == KEY_TYPE_GROUP || request.key_type == KEY_TYPE_TRANSACTION {
+        let resource_type = if request.key_type == KEY_TYPE_TRANSACTION {
+            ResourceType::TransactionalId
+        } else {
+            ResourceType::Group
+        };
+        let denied = broker
+            .authorize(
+                session,
+                AclOperation::Describe,
+                resource_type,
+                &coordinator.key,
+            )
+            .err();
+        if let Some(denied) = denied {
+            let refusal = Refusal::from(denied);
+            coordinator.error_code = refusal.code;
+            coordinator.error_message = Some(refusal.message);
+        } else if request.key_type == KEY_TYPE_GROUP || request.key_type == KEY_TYPE_TRANSACTION {
             coordinator.node_id = node;
             coordinator.host = host.clone();
             coordinator.port = port;
@@ -110,9 +139,44 @@ pub fn find_coordinator(
 /// Longest `committed_metadata` accepted (Kafka's `offset.metadata.max.bytes`).
 pub const MAX_OFFSET_METADATA_BYTES: usize = 4096;
 
-/// Operations a client may perform on a group, for DescribeGroups v3+ when
-/// asked (no ACLs: READ, DELETE and DESCRIBE, as bits of Kafka's `AclOperation`).
-const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// The operations a group takes (READ, DELETE, DESCRIBE), reported as bits
+/// of Kafka's `AclOperation` in DescribeGroups v3+ when asked: those the
+/// ACLs allow the client (all of them without `--authorizer`).
+const GROUP_OPERATIONS: [AclOperation; 3] = [
+    AclOperation::Read,
+    AclOperation::Delete,
+    AclOperation::Describe,
+];
+
+/// READ on the group, needed by the group protocol and OffsetCommit.
+fn may_read_group(broker: &Broker, session: &Session, group: &str) -> Result<(), Denied> {
+    broker.authorize(session, AclOperation::Read, ResourceType::Group, group)
+}
+
+/// An OffsetCommit refused as a whole: every partition gets `code`.
+fn refuse_every_commit(request: OffsetCommitRequest, code: i16) -> OffsetCommitResponse {
+    OffsetCommitResponse::default().with_topics(
+        request
+            .topics
+            .into_iter()
+            .map(|topic| {
+                OffsetCommitResponseTopic::default()
+                    .with_partitions(
+                        topic
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+                    .with_name(topic.name)
+            })
+            .collect(),
+    )
+}
 
 /// The coordinator, or the error to answer without one.
 fn coordinator(broker: &Broker) -> Result<&Coordinator, CoordinatorError> {
@@ -133,11 +197,13 @@ pub async fn join_group(
     request: JoinGroupRequest,
     client_id: Option<String>,
     version: i16,
+    session: &Session,
 ) -> JoinGroupResponse {
     let client_id = client_id.map(|c| c.to_string()).unwrap_or_default();
     let member_id = request.member_id.clone();
     let outcome = async {
         let group = group_id(&request.group_id)?;
+        may_read_group(broker, session, &group)?;
         let prefix = if client_id.is_empty() {
             "member"
         } else {
@@ -205,9 +271,11 @@ pub async fn sync_group(
     broker: &Arc<Broker>,
     request: SyncGroupRequest,
     version: i16,
+    session: &Session,
 ) -> SyncGroupResponse {
     let outcome = async {
         let group = group_id(&request.group_id)?;
+        may_read_group(broker, session, &group)?;
         let sync = SyncRequest {
             member_id: request.member_id.to_string(),
             generation: request.generation_id,
@@ -240,9 +308,14 @@ pub async fn sync_group(
 }
 
 /// Heartbeat v0–4.
-pub async fn heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatResponse {
+pub async fn heartbeat(
+    broker: &Arc<Broker>,
+    request: HeartbeatRequest,
+    session: &Session,
+) -> HeartbeatResponse {
     let outcome = async {
         let group = group_id(&request.group_id)?;
+        may_read_group(broker, session, &group)?;
         coordinator(broker)?
             .heartbeat(group, request.member_id.to_string(), request.generation_id)
             .await
@@ -256,6 +329,7 @@ pub async fn leave_group(
     broker: &Arc<Broker>,
     request: LeaveGroupRequest,
     version: i16,
+    session: &Session,
 ) -> LeaveGroupResponse {
     let identities: Vec<(String, Option<String>)> = if version >= 3 {
         request
@@ -268,6 +342,7 @@ pub async fn leave_group(
     };
     let outcome = async {
         let group = group_id(&request.group_id)?;
+        may_read_group(broker, session, &group)?;
         let ids = identities.iter().map(|(id, _)| id.to_string()).collect();
         coordinator(broker)?.leave(group, ids).await
     }
@@ -304,20 +379,34 @@ pub async fn offset_commit(
     broker: &Arc<Broker>,
     request: OffsetCommitRequest,
     version: i16,
+    session: &Session,
 ) -> OffsetCommitResponse {
     let now = now_ms();
+    if !request.group_id.is_empty() {
+        if let Err(denied) = may_read_group(broker, session, &request.group_id) {
+            return refuse_every_commit(request, denied.kafka_error_code());
+        }
+    }
     // Each partition's code, known now (refused) or after the commit (None).
     let mut codes: Vec<Vec<Option<i16>>> = Vec::with_capacity(request.topics.len());
     let mut offsets = Vec::new();
     for topic in &request.topics {
         let meta = broker.topics().get(topic.name.as_str());
+        let may_read = broker.allows(
+            session,
+            AclOperation::Read,
+            ResourceType::Topic,
+            &topic.name,
+        );
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
             let exists = meta
                 .as_ref()
                 .is_some_and(|m| (0..m.partitions).contains(&partition.partition_index));
             let metadata_len = partition.committed_metadata.as_ref().map_or(0, |m| m.len());
-            if !exists {
+            if !may_read {
+                topic_codes.push(Some(ErrorCode::TopicAuthorizationFailed.code()));
+            } else if !exists {
                 topic_codes.push(Some(ErrorCode::UnknownTopicOrPartition.code()));
             } else if metadata_len > MAX_OFFSET_METADATA_BYTES {
                 topic_codes.push(Some(ErrorCode::OffsetMetadataTooLarge.code()));
@@ -385,9 +474,12 @@ pub fn offset_fetch(
     broker: &Arc<Broker>,
     request: OffsetFetchRequest,
     version: i16,
+    session: &Session,
 ) -> OffsetFetchResponse {
     let store = broker.offsets();
     let group = request.group_id.to_string();
+    let may_describe_topic =
+        |name: &str| broker.allows(session, AclOperation::Describe, ResourceType::Topic, name);
     let partition = |index: i32, committed: Option<CommittedOffset>| {
         let mut response = OffsetFetchResponsePartition::default()
             .with_partition_index(index)
@@ -402,8 +494,18 @@ pub fn offset_fetch(
         }
         response
     };
-    if group.is_empty() {
-        let code = ErrorCode::InvalidGroupId.code();
+    let group_denied = (!group.is_empty())
+        .then(|| {
+            broker
+                .authorize(session, AclOperation::Describe, ResourceType::Group, &group)
+                .err()
+        })
+        .flatten();
+    if group.is_empty() || group_denied.is_some() {
+        let code = match group_denied {
+            Some(denied) => Refusal::from(denied).code,
+            None => ErrorCode::InvalidGroupId.code(),
+        };
         if version >= 2 {
             return OffsetFetchResponse::default().with_error_code(code);
         }
@@ -430,11 +532,17 @@ pub fn offset_fetch(
             .into_iter()
             .map(|t| {
                 let name = t.name.to_string();
+                let may_describe = may_describe_topic(&name);
                 OffsetFetchResponseTopic::default()
                     .with_partitions(
                         t.partition_indexes
                             .iter()
                             .map(|&p| {
+                                if !may_describe {
+                                    return partition(p, None).with_error_code(
+                                        ErrorCode::TopicAuthorizationFailed.code(),
+                                    );
+                                }
                                 // A read_committed consumer asks for stable
                                 // offsets: one a transaction may still
                                 // change is retried, as Kafka answers.
@@ -459,6 +567,7 @@ pub fn offset_fetch(
             > = std::collections::BTreeMap::new();
             let mut all = store.group_offsets(&group);
             all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+            all.retain(|(topic, _, _)| may_describe_topic(topic));
             for (topic, index, committed) in all {
                 by_topic
                     .entry(topic)
@@ -483,9 +592,19 @@ pub async fn describe_groups(
     broker: &Arc<Broker>,
     request: DescribeGroupsRequest,
     version: i16,
+    session: &Session,
 ) -> DescribeGroupsResponse {
     let with_operations = version >= 3 && request.include_authorized_operations;
     let ids: Vec<String> = request.groups.iter().map(|g| g.to_string()).collect();
+    let denied: Vec<Option<i16>> = ids
+        .iter()
+        .map(|id| {
+            broker
+                .authorize(session, AclOperation::Describe, ResourceType::Group, id)
+                .err()
+                .map(|denied| Refusal::from(denied).code)
+        })
+        .collect();
     let described = match coordinator(broker) {
         Ok(coordinator) => coordinator.describe(ids).await,
         Err(error) => Err(error),
@@ -501,12 +620,18 @@ pub async fn describe_groups(
             if id.is_empty() {
                 return group.with_error_code(ErrorCode::InvalidGroupId.code());
             }
+            if let Some(code) = denied.get(i).copied().flatten() {
+                return group.with_error_code(code);
+            }
             let description = match &described {
                 Err(error) => return group.with_error_code(error.kafka_error_code()),
                 Ok(all) => all.get(i).cloned().flatten(),
             };
             if with_operations {
-                group.authorized_operations = GROUP_AUTHORIZED_OPERATIONS;
+                group.authorized_operations = GROUP_OPERATIONS
+                    .iter()
+                    .filter(|op| broker.allows(session, **op, ResourceType::Group, &id))
+                    .fold(0, |bits, op| bits | (1 << op.code()));
             }
             let Some(description) = description else {
                 return group;
@@ -539,7 +664,14 @@ pub async fn list_groups(
     broker: &Arc<Broker>,
     request: ListGroupsRequest,
     version: i16,
+    session: &Session,
 ) -> ListGroupsResponse {
+    let may_describe_all = broker.allows(
+        session,
+        AclOperation::Describe,
+        ResourceType::Cluster,
+        CLUSTER_RESOURCE_NAME,
+    );
     let listed = match coordinator(broker) {
         Ok(coordinator) => coordinator.list().await,
         Err(error) => Err(error),
@@ -563,6 +695,15 @@ pub async fn list_groups(
         groups
             .into_iter()
             .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
+            .filter(|g| {
+                may_describe_all
+                    || broker.allows(
+                        session,
+                        AclOperation::Describe,
+                        ResourceType::Group,
+                        &g.group_id,
+                    )
+            })
             .map(|g| {
                 ListedGroup::default()
                     .with_group_id(g.group_id)
@@ -577,11 +718,14 @@ pub async fn list_groups(
 pub async fn delete_groups(
     broker: &Arc<Broker>,
     request: DeleteGroupsRequest,
+    session: &Session,
 ) -> DeleteGroupsResponse {
+    let may_delete =
+        |id: &str| broker.allows(session, AclOperation::Delete, ResourceType::Group, id);
     let ids: Vec<String> = request
         .groups_names
         .iter()
-        .filter(|g| !g.is_empty())
+        .filter(|g| !g.is_empty() && may_delete(g))
         .map(|g| g.to_string())
         .collect();
     let deleted = match coordinator(broker) {
@@ -598,6 +742,8 @@ pub async fn delete_groups(
         .map(|id| {
             let code = if id.is_empty() {
                 ErrorCode::InvalidGroupId.code()
+            } else if !may_delete(&id) {
+                ErrorCode::GroupAuthorizationFailed.code()
             } else {
                 match (&deleted, results.next()) {
                     (Err(error), _) => error.kafka_error_code(),

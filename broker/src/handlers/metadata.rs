@@ -1,5 +1,11 @@
-//! Metadata: this broker, and the topics asked for (all of them for a null
-//! list, or an empty list at v0), auto-creating unknown ones when allowed.
+//! Metadata: this broker (at the address of the listener the client came
+//! in on), and the topics asked for (all of them for a null list, or an
+//! empty list at v0), auto-creating unknown ones when allowed.
+//!
+//! Authorization, as Kafka: listing all topics shows only those the client
+//! may DESCRIBE; a named topic it may not DESCRIBE is
+//! TOPIC_AUTHORIZATION_FAILED; auto-creating needs CREATE on the cluster or
+//! the topic (without it an unknown topic stays UNKNOWN_TOPIC_OR_PARTITION).
 
 use std::sync::Arc;
 
@@ -12,12 +18,21 @@ use sediment_protocol::ErrorCode;
 use crate::basics::TopicPartition;
 use crate::broker::Broker;
 use crate::protocol::errors::{Refusal, ToErrorCode};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME as CLUSTER};
+use crate::session::Session;
 use crate::topics::TopicMeta;
 
 /// The Metadata response.
-pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: MetadataRequest,
+    version: i16,
+    session: &Session,
+) -> MetadataResponse {
     let broker_id = broker.config().broker_id;
-    let (host, port) = broker.advertised();
+    let (host, port) = broker.advertised_to(session.listener);
+    let may_describe =
+        |name: &str| broker.allows(session, AclOperation::Describe, ResourceType::Topic, name);
     // Before v4 there is no flag and Kafka auto-creates.
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
     let all_topics = match &request.topics {
@@ -29,6 +44,7 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
             .topics()
             .list()
             .into_iter()
+            .filter(|meta| may_describe(&meta.name))
             .map(|meta| describe(broker, &meta))
             .collect()
     } else {
@@ -39,12 +55,41 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
             .map(|wanted| {
                 // v10+: a non-zero id names the topic, whatever the name says
                 // (the Java AdminClient sends an empty name with it), as Kafka does.
-                if !wanted.topic_id.is_nil() {
-                    return by_id(broker, wanted.topic_id);
-                }
-                match wanted.name {
-                    Some(name) => by_name(broker, name.as_str(), allow_auto_create),
-                    None => by_id(broker, wanted.topic_id),
+                let found = if !wanted.topic_id.is_nil() {
+                    by_id(broker, wanted.topic_id)
+                } else {
+                    match wanted.name {
+                        Some(name) if !may_describe(&name) => {
+                            return MetadataResponseTopic::default()
+                                .with_name(Some(name))
+                                .with_error_code(ErrorCode::TopicAuthorizationFailed.code());
+                        }
+                        Some(name) => {
+                            let may_create = allow_auto_create
+                                && (broker.allows(
+                                    session,
+                                    AclOperation::Create,
+                                    ResourceType::Cluster,
+                                    CLUSTER,
+                                ) || broker.allows(
+                                    session,
+                                    AclOperation::Create,
+                                    ResourceType::Topic,
+                                    &name,
+                                ));
+                            by_name(broker, name.as_str(), may_create)
+                        }
+                        None => by_id(broker, wanted.topic_id),
+                    }
+                };
+                // A topic named by id is shown only if it may be described.
+                match &found.name {
+                    Some(name) if found.error_code == 0 && !may_describe(name) => {
+                        MetadataResponseTopic::default()
+                            .with_topic_id(found.topic_id)
+                            .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                    }
+                    _ => found,
                 }
             })
             .collect()

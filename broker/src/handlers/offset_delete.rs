@@ -23,12 +23,27 @@ use sediment_protocol::ErrorCode;
 use crate::broker::Broker;
 use crate::group::coordinator::CoordinatorError;
 use crate::group::state::GroupError;
-use crate::protocol::errors::ToErrorCode;
+use crate::protocol::errors::{Refusal, ToErrorCode};
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::session::Session;
 
 /// The OffsetDelete response.
-pub async fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: OffsetDeleteRequest,
+    session: &Session,
+) -> OffsetDeleteResponse {
     if request.group_id.is_empty() {
         return refused(GroupError::InvalidGroupId.kafka_error_code());
+    }
+    // As Kafka: DELETE on the group, READ on each topic.
+    if let Err(denied) = broker.authorize(
+        session,
+        AclOperation::Delete,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        return refused(Refusal::from(denied).code);
     }
     // Each partition's code when known now (unknown partition), else None.
     let mut codes: Vec<Vec<Option<i16>>> = Vec::with_capacity(request.topics.len());
@@ -38,12 +53,20 @@ pub async fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Offse
             .topics()
             .get(topic.name.as_str())
             .map_or(0, |t| t.partitions);
+        let may_read = broker.allows(
+            session,
+            AclOperation::Read,
+            ResourceType::Topic,
+            &topic.name,
+        );
         codes.push(
             topic
                 .partitions
                 .iter()
                 .map(|p| {
-                    if (0..count).contains(&p.partition_index) {
+                    if !may_read {
+                        Some(ErrorCode::TopicAuthorizationFailed.code())
+                    } else if (0..count).contains(&p.partition_index) {
                         partitions.push((topic.name.clone(), p.partition_index));
                         None
                     } else {

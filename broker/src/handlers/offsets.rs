@@ -1,6 +1,7 @@
 //! ListOffsets: earliest (-2), latest (-1: the high watermark, or the last
 //! stable offset for read_committed), largest timestamp (-3), or the
 //! first offset at or after a timestamp (through the time index).
+//! Needs DESCRIBE on each topic (else TOPIC_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use sediment_protocol::messages::list_offsets::{
 use sediment_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
-use crate::protocol::errors::ToErrorCode;
+use crate::protocol::errors::{Refusal, ToErrorCode};
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::session::Session;
 
 /// `timestamp` asking for the first offset.
 const EARLIEST: i64 = -2;
@@ -24,11 +27,20 @@ pub fn list_offsets(
     broker: &Arc<Broker>,
     request: ListOffsetsRequest,
     version: i16,
+    session: &Session,
 ) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let denied = broker
+                .authorize(
+                    session,
+                    AclOperation::Describe,
+                    ResourceType::Topic,
+                    &topic.name,
+                )
+                .err();
             let partitions = topic
                 .partitions
                 .iter()
@@ -40,8 +52,14 @@ pub fn list_offsets(
                     if version >= 4 {
                         response.leader_epoch = 0;
                     }
-                    match broker.partition(topic.name.as_str(), wanted.partition_index) {
-                        Err(refusal) => response.error_code = refusal.kafka_error_code(),
+                    let found = match &denied {
+                        Some(denied) => Err(Refusal::from(denied.clone())),
+                        None => broker
+                            .partition(topic.name.as_str(), wanted.partition_index)
+                            .map_err(Refusal::from),
+                    };
+                    match found {
+                        Err(refusal) => response.error_code = refusal.code,
                         Ok(log) => {
                             let found = match wanted.timestamp {
                                 EARLIEST => Ok(Some((log.log_start_offset(), -1))),

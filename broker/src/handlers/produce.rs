@@ -8,6 +8,11 @@
 //! (INVALID_TIMESTAMP for a timestamp out of bounds) and nothing of its
 //! records is appended; the request's other partitions are unaffected.
 //!
+//! Authorization: WRITE on each topic (else TOPIC_AUTHORIZATION_FAILED for
+//! its partitions) and, for a transactional producer, WRITE on its
+//! transactional id (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every
+//! partition); one check per topic, not per record.
+//!
 //! A Produce runs in two steps: [`append_all`] appends every partition's
 //! records, and [`Appended::finish`] waits until they are durable. Only the
 //! appends have to follow request order (Kafka keeps the order of pipelined
@@ -25,6 +30,8 @@ use crate::broker::Broker;
 use crate::config::FlushPolicy;
 use crate::error::StorageError;
 use crate::protocol::errors::Refusal;
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::session::Session;
 use crate::storage::batch::{BatchDefect, BatchIter};
 use crate::storage::{AppendOutcome, PartitionLog};
 
@@ -49,19 +56,41 @@ pub async fn handle(
     broker: &Arc<Broker>,
     request: ProduceRequest,
     version: i16,
+    session: &Session,
 ) -> Option<ProduceResponse> {
-    append_all(broker, request, version).finish().await
+    append_all(broker, request, version, session).finish().await
 }
 
 /// Appends every partition's record set (the step that must run in request
 /// order); refusals become per-partition error codes.
-pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Appended {
+pub fn append_all(
+    broker: &Arc<Broker>,
+    request: ProduceRequest,
+    version: i16,
+    session: &Session,
+) -> Appended {
     let acks = request.acks;
+    let transaction_denied = request.transactional_id.as_deref().and_then(|id| {
+        broker
+            .authorize(
+                session,
+                AclOperation::Write,
+                ResourceType::TransactionalId,
+                id,
+            )
+            .err()
+    });
     let flush = broker.config().log.flush;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut pending = Vec::new();
     for (t, topic) in request.topic_data.into_iter().enumerate() {
         let name = topic.name.clone();
+        let denied = match &transaction_denied {
+            Some(denied) => Some(denied.clone()),
+            None => broker
+                .authorize(session, AclOperation::Write, ResourceType::Topic, &name)
+                .err(),
+        };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for (p, data) in topic.partition_data.into_iter().enumerate() {
             let mut response = PartitionProduceResponse::default()
@@ -74,6 +103,8 @@ pub fn append_all(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -
                     ErrorCode::InvalidRequiredAcks,
                     format!("acks={acks}"),
                 ))
+            } else if let Some(denied) = &denied {
+                Err(Refusal::from(denied.clone()))
             } else {
                 append(
                     broker,

@@ -7,6 +7,13 @@
 //! when one partition is unknown (that partition gets
 //! UNKNOWN_TOPIC_OR_PARTITION, the others OPERATION_NOT_ATTEMPTED) and adds
 //! nothing; the coordinator's own error is copied to every partition.
+//!
+//! Authorization, as Kafka: WRITE on the transactional id for every API
+//! that changes a transaction (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+//! everywhere); AddPartitionsToTxn also WRITE on each topic, AddOffsetsToTxn
+//! READ on the group, TxnOffsetCommit READ on the group and each topic;
+//! DescribeTransactions DESCRIBE on each id, ListTransactions lists only
+//! the ids it may describe.
 
 use std::sync::Arc;
 
@@ -32,20 +39,46 @@ use crate::basics::now_ms;
 use crate::broker::Broker;
 use crate::group::offsets::CommittedOffset;
 use crate::handlers::group::MAX_OFFSET_METADATA_BYTES;
-use crate::protocol::errors::ToErrorCode;
+use crate::protocol::errors::{Refusal, ToErrorCode};
+use crate::security::acl::{AclOperation, ResourceType};
+use crate::session::Session;
 use crate::txn::state::TxnState;
+
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED unless `session` may WRITE the id.
+fn may_write_txn(broker: &Broker, session: &Session, transactional_id: &str) -> Option<i16> {
+    broker
+        .authorize(
+            session,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            transactional_id,
+        )
+        .err()
+        .map(|denied| Refusal::from(denied).code)
+}
 
 /// AddPartitionsToTxn (v0–3).
 pub async fn add_partitions(
     broker: &Arc<Broker>,
     request: AddPartitionsToTxnRequest,
+    session: &Session,
 ) -> AddPartitionsToTxnResponse {
     let mut wanted = Vec::new();
     let mut unknown = Vec::new();
+    let mut denied = Vec::new();
+    let txn_denied = may_write_txn(broker, session, &request.transactional_id);
     for topic in &request.topics {
+        let may_write = broker.allows(
+            session,
+            AclOperation::Write,
+            ResourceType::Topic,
+            &topic.name,
+        );
         for &partition in &topic.partitions {
             let tp = (topic.name.to_string(), partition);
-            if broker.partition(&tp.0, partition).is_ok() {
+            if !may_write {
+                denied.push(tp);
+            } else if broker.partition(&tp.0, partition).is_ok() {
                 wanted.push(tp);
             } else {
                 unknown.push(tp);
@@ -53,16 +86,21 @@ pub async fn add_partitions(
         }
     }
     let code_for = |tp: &(String, i32)| -> i16 {
-        if unknown.is_empty() {
+        if let Some(code) = txn_denied {
+            return code;
+        }
+        if unknown.is_empty() && denied.is_empty() {
             return 0;
         }
-        if unknown.contains(tp) {
+        if denied.contains(tp) {
+            ErrorCode::TopicAuthorizationFailed.code()
+        } else if unknown.contains(tp) {
             ErrorCode::UnknownTopicOrPartition.code()
         } else {
             ErrorCode::OperationNotAttempted.code()
         }
     };
-    let common = if unknown.is_empty() {
+    let common = if unknown.is_empty() && denied.is_empty() && txn_denied.is_none() {
         match broker
             .txn_coordinator()
             .add(
@@ -111,9 +149,19 @@ pub async fn add_partitions(
 pub async fn add_offsets(
     broker: &Arc<Broker>,
     request: AddOffsetsToTxnRequest,
+    session: &Session,
 ) -> AddOffsetsToTxnResponse {
-    let code = if request.group_id.is_empty() {
+    let code = if let Some(code) = may_write_txn(broker, session, &request.transactional_id) {
+        code
+    } else if request.group_id.is_empty() {
         ErrorCode::InvalidGroupId.code()
+    } else if let Err(denied) = broker.authorize(
+        session,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        Refusal::from(denied).code
     } else {
         match broker
             .txn_coordinator()
@@ -142,14 +190,38 @@ pub async fn txn_offset_commit(
     broker: &Arc<Broker>,
     request: TxnOffsetCommitRequest,
     version: i16,
+    session: &Session,
 ) -> TxnOffsetCommitResponse {
     let mut offsets = Vec::new();
     let mut refused: Vec<(String, i32, i16)> = Vec::new();
     let now = now_ms();
+    let denied = may_write_txn(broker, session, &request.transactional_id).or_else(|| {
+        broker
+            .authorize(
+                session,
+                AclOperation::Read,
+                ResourceType::Group,
+                &request.group_id,
+            )
+            .err()
+            .map(|denied| Refusal::from(denied).code)
+    });
     for topic in &request.topics {
+        let may_read = broker.allows(
+            session,
+            AclOperation::Read,
+            ResourceType::Topic,
+            &topic.name,
+        );
         for partition in &topic.partitions {
             let name = topic.name.to_string();
-            if broker.partition(&name, partition.partition_index).is_err() {
+            if !may_read {
+                refused.push((
+                    name,
+                    partition.partition_index,
+                    ErrorCode::TopicAuthorizationFailed.code(),
+                ));
+            } else if broker.partition(&name, partition.partition_index).is_err() {
                 refused.push((
                     name,
                     partition.partition_index,
@@ -178,6 +250,9 @@ pub async fn txn_offset_commit(
                 ));
             }
         }
+    }
+    if let Some(code) = denied {
+        refused.extend(offsets.drain(..).map(|(t, p, _)| (t, p, code)));
     }
     let member_refused = if version >= 3 && request.generation_id >= 0 && !offsets.is_empty() {
         match broker.group_coordinator() {
@@ -249,7 +324,14 @@ pub async fn txn_offset_commit(
 }
 
 /// EndTxn (v0–3): commit or abort.
-pub async fn end_txn(broker: &Arc<Broker>, request: EndTxnRequest) -> EndTxnResponse {
+pub async fn end_txn(
+    broker: &Arc<Broker>,
+    request: EndTxnRequest,
+    session: &Session,
+) -> EndTxnResponse {
+    if let Some(code) = may_write_txn(broker, session, &request.transactional_id) {
+        return EndTxnResponse::default().with_error_code(code);
+    }
     let ended = broker
         .txn_coordinator()
         .end_txn(
@@ -274,6 +356,7 @@ pub async fn end_txn(broker: &Arc<Broker>, request: EndTxnRequest) -> EndTxnResp
 pub async fn list_transactions(
     broker: &Arc<Broker>,
     request: ListTransactionsRequest,
+    session: &Session,
 ) -> ListTransactionsResponse {
     let known = [
         TxnState::Empty,
@@ -307,6 +390,14 @@ pub async fn list_transactions(
         .with_transaction_states(
             listed
                 .into_iter()
+                .filter(|t| {
+                    broker.allows(
+                        session,
+                        AclOperation::Describe,
+                        ResourceType::TransactionalId,
+                        &t.transactional_id,
+                    )
+                })
                 .map(|t| {
                     ListedTransaction::default()
                         .with_transactional_id(t.transactional_id)
@@ -321,6 +412,7 @@ pub async fn list_transactions(
 pub async fn describe_transactions(
     broker: &Arc<Broker>,
     request: DescribeTransactionsRequest,
+    session: &Session,
 ) -> DescribeTransactionsResponse {
     let mut described = Vec::with_capacity(request.transactional_ids.len());
     for id in &request.transactional_ids {
@@ -329,6 +421,16 @@ pub async fn describe_transactions(
             .with_producer_id(-1)
             .with_producer_epoch(-1)
             .with_transaction_start_time_ms(-1);
+        if let Err(denied) = broker.authorize(
+            session,
+            AclOperation::Describe,
+            ResourceType::TransactionalId,
+            id,
+        ) {
+            entry.error_code = Refusal::from(denied).code;
+            described.push(entry);
+            continue;
+        }
         match broker.txn_coordinator().describe(id).await {
             None => entry.error_code = ErrorCode::TransactionalIdNotFound.code(),
             Some(meta) => {

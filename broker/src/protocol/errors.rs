@@ -8,6 +8,9 @@ use crate::broker::TopicOpError;
 use crate::error::StorageError;
 use crate::group::coordinator::CoordinatorError;
 use crate::group::state::GroupError;
+use crate::security::acl::{AclError, ResourceType};
+use crate::security::credentials::CredentialError;
+use crate::security::gatekeeper::Denied;
 use crate::txn::coordinator::TxnError;
 use crate::txn::state::TxnRefusal;
 
@@ -46,6 +49,9 @@ macro_rules! refusal_from {
     )*};
 }
 refusal_from!(
+    Denied,
+    AclError,
+    CredentialError,
     StorageError,
     TopicOpError,
     GroupError,
@@ -61,6 +67,56 @@ pub trait ToErrorCode {
     /// The code as it goes on the wire.
     fn kafka_error_code(&self) -> i16 {
         self.error_code().code()
+    }
+}
+
+impl ToErrorCode for Denied {
+    fn error_code(&self) -> ErrorCode {
+        match self.resource_type {
+            ResourceType::Group => ErrorCode::GroupAuthorizationFailed,
+            ResourceType::Cluster => ErrorCode::ClusterAuthorizationFailed,
+            ResourceType::TransactionalId => ErrorCode::TransactionalIdAuthorizationFailed,
+            ResourceType::DelegationToken => ErrorCode::DelegationTokenAuthorizationFailed,
+            _ => ErrorCode::TopicAuthorizationFailed,
+        }
+    }
+}
+
+impl ToErrorCode for AclError {
+    /// A binding or filter the model refuses is INVALID_REQUEST, as Kafka
+    /// answers CreateAcls / DeleteAcls; the ACL file failing to be read or
+    /// written is the broker's fault, not the request's.
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            AclError::UnknownValue { .. }
+            | AclError::FilterOnlyValue { .. }
+            | AclError::EmptyResourceName
+            | AclError::InvalidClusterName { .. }
+            | AclError::PrefixedWildcard
+            | AclError::InvalidPrincipal { .. }
+            | AclError::InvalidHost { .. }
+            | AclError::UnknownOperation { .. } => ErrorCode::InvalidRequest,
+            AclError::Read { .. } | AclError::Corrupt { .. } | AclError::Write { .. } => {
+                ErrorCode::UnknownServerError
+            }
+        }
+    }
+}
+
+impl ToErrorCode for CredentialError {
+    /// A user name or credential the store refuses is UNACCEPTABLE_CREDENTIAL
+    /// (Kafka's answer to an empty name or iterations out of bounds); the
+    /// users file failing to be read or written is the broker's fault.
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            CredentialError::InvalidUserName { .. } | CredentialError::InvalidCredential { .. } => {
+                ErrorCode::UnacceptableCredential
+            }
+            CredentialError::Read { .. }
+            | CredentialError::Corrupt { .. }
+            | CredentialError::UnsupportedVersion { .. }
+            | CredentialError::Write { .. } => ErrorCode::UnknownServerError,
+        }
     }
 }
 
@@ -116,6 +172,7 @@ impl ToErrorCode for CoordinatorError {
             CoordinatorError::Storage(_) | CoordinatorError::Stopped => {
                 ErrorCode::CoordinatorNotAvailable
             }
+            CoordinatorError::Unauthorized(denied) => denied.error_code(),
         }
     }
 }

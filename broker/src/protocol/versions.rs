@@ -5,7 +5,10 @@
 //! when a broker's minimum Produce version is above 0, but only v3+ (record
 //! batches v2) is decoded: a client that really sends v0–v2 (message format
 //! v0/v1, which no current client does against a broker advertising v11) has
-//! its connection closed with a log line saying so.
+//! its connection closed with a log line saying so. SaslHandshake is
+//! advertised from v0, as Kafka does, but decoded from v1: after a v0
+//! handshake the tokens travel raw, outside Kafka framing, which the broker
+//! does not speak.
 
 use sediment_protocol::messages::api_versions::ApiVersion;
 use sediment_protocol::ApiKey;
@@ -53,6 +56,15 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::SyncGroup, 0, 5),
     range(ApiKey::DescribeGroups, 0, 5),
     range(ApiKey::ListGroups, 0, 4),
+    // v0 sends the SASL tokens raw, outside Kafka framing, which the broker
+    // does not speak: advertised (as Kafka does) but a v0 handshake closes
+    // the connection with a log line; clients use v1.
+    ApiRange {
+        key: ApiKey::SaslHandshake,
+        min: 0,
+        max: 1,
+        decode_min: 1,
+    },
     range(ApiKey::ApiVersions, 0, 4),
     range(ApiKey::CreateTopics, 2, 7),
     range(ApiKey::DeleteTopics, 1, 6),
@@ -64,12 +76,19 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::AddOffsetsToTxn, 0, 3),
     range(ApiKey::EndTxn, 0, 3),
     range(ApiKey::TxnOffsetCommit, 0, 3),
+    // Every version the codec knows (served whether or not `--authorizer`
+    // enforces them: `handlers::acls`).
+    range(ApiKey::DescribeAcls, 0, 3),
+    range(ApiKey::CreateAcls, 0, 3),
+    range(ApiKey::DeleteAcls, 0, 3),
     // Kafka 4 starts at v1 (v0 has no config sources), so v1–4 is advertised.
     range(ApiKey::DescribeConfigs, 1, 4),
     // Every version the codec knows.
     range(ApiKey::AlterConfigs, 0, 2),
     // Every version the codec knows.
     range(ApiKey::DescribeLogDirs, 1, 4),
+    // Every version the codec knows (v2 is flexible).
+    range(ApiKey::SaslAuthenticate, 0, 2),
     // Every version the codec knows.
     range(ApiKey::CreatePartitions, 0, 3),
     // Every version the codec knows.
@@ -78,6 +97,9 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::IncrementalAlterConfigs, 0, 1),
     // Every version the codec knows.
     range(ApiKey::OffsetDelete, 0, 0),
+    // Every version the codec knows.
+    range(ApiKey::DescribeUserScramCredentials, 0, 0),
+    range(ApiKey::AlterUserScramCredentials, 0, 0),
     // Every version the codec knows.
     range(ApiKey::DescribeCluster, 0, 1),
     range(ApiKey::DescribeTransactions, 0, 0),
@@ -153,6 +175,37 @@ mod tests {
         ] {
             let range = advertised(key as i16).unwrap_or_else(|| panic!("{key:?}"));
             assert_eq!((range.min, range.max), (min, max), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn given_security_apis_then_advertised_at_design_versions() {
+        for (key, min, max) in [
+            (ApiKey::SaslHandshake, 0, 1),
+            (ApiKey::SaslAuthenticate, 0, 2),
+            (ApiKey::DescribeAcls, 0, 3),
+            (ApiKey::CreateAcls, 0, 3),
+            (ApiKey::DeleteAcls, 0, 3),
+            (ApiKey::DescribeUserScramCredentials, 0, 0),
+            (ApiKey::AlterUserScramCredentials, 0, 0),
+        ] {
+            let range = advertised(key as i16).unwrap_or_else(|| panic!("{key:?}"));
+            assert_eq!((range.min, range.max), (min, max), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn given_sasl_handshake_v0_then_advertised_but_not_decoded() {
+        let key = ApiKey::SaslHandshake as i16;
+        assert!(is_supported(key, 0));
+        assert!(!is_decoded(key, 0));
+        assert!(is_decoded(key, 1));
+        assert!(!is_supported(key, 2));
+        for other in ADVERTISED
+            .iter()
+            .filter(|r| !matches!(r.key, ApiKey::SaslHandshake | ApiKey::Produce))
+        {
+            assert_eq!(other.decode_min, other.min, "{:?}", other.key);
         }
     }
 

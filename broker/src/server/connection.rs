@@ -4,8 +4,12 @@
 //!
 //! Limits, each answering one way a client could hurt the broker:
 //! - a new connection must deliver its first whole request within
-//!   `connection_setup_timeout`, and until it has, a newcomer at the
-//!   connection cap may take its slot (`server::admission`);
+//!   `connection_setup_timeout` (under SASL: finish authenticating within
+//!   it), and until it has, a newcomer at the connection cap may take its
+//!   slot (`server::admission`); a TLS handshake must finish within a
+//!   deadline of the same length before that, and is evictable too;
+//! - before authentication, frames are capped at `MAX_UNAUTHENTICATED_FRAME`
+//!   and only ApiVersions and the SASL exchange are served (`server::sasl`);
 //! - the frame size is checked before its body is buffered (`max_request_bytes`);
 //! - a frame must arrive whole within `request_read_timeout` (slow-loris);
 //! - a connection with no request for `idle_timeout` is closed;
@@ -32,8 +36,7 @@ use std::io::IoSlice;
 
 use bytes::{Bytes, BytesMut};
 use sediment_protocol::ApiKey;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -41,13 +44,21 @@ use tokio::time::Instant;
 
 use crate::broker::Broker;
 use crate::handlers::{self, api_versions, HandlerError, Reply};
-use crate::protocol::codec::{decode_header, header_prefix, DecodeError};
+use crate::protocol::codec::{decode_header, header_prefix, DecodeError, ResponseFrame};
 use crate::protocol::frame::FrameDecoder;
 use crate::protocol::versions;
 use crate::server::admission::Ticket;
+use crate::server::sasl::{Authenticator, Gate};
+use crate::server::tls::{certificate_principal, TlsContext};
+use crate::session::{ListenerKind, Session, ANONYMOUS};
 
 /// Response room reserved for a request other than Fetch.
 const SMALL_RESPONSE_RESERVE: usize = 64 * 1024;
+
+/// Largest frame read before a connection has authenticated (Kafka's
+/// `sasl.server.max.receive.size`): an unauthenticated client cannot make
+/// the broker buffer a 100 MiB request.
+const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
 
 enum Outcome {
     Running(JoinHandle<Result<Reply, HandlerError>>),
@@ -82,25 +93,104 @@ enum WriteError {
     Stalled(Duration),
 }
 
-/// Serves one connection until the client closes it, a limit or protocol
-/// error closes it (one log line), or the broker shuts down.
+/// Serves one plaintext connection until the client closes it, a limit or
+/// protocol error closes it (one log line), or the broker shuts down.
 pub async fn serve(
     broker: Arc<Broker>,
     stream: TcpStream,
     peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-    mut ticket: Ticket,
+    stop: watch::Receiver<bool>,
+    ticket: Ticket,
 ) {
     let _ = stream.set_nodelay(true);
     // Counted in `sediment_connections` until this function returns.
-    let _open = broker.telemetry().connection_opened();
-    let (mut reader, writer) = stream.into_split();
+    let counted = Arc::clone(&broker);
+    let _open = counted.telemetry().connection_opened();
+    let (reader, writer) = stream.into_split();
+    let session = Session::new(ANONYMOUS, peer, ListenerKind::Plain);
+    serve_stream(broker, reader, writer, session, stop, ticket).await;
+}
+
+/// Serves one connection of the TLS listener: the handshake must finish
+/// within the connection setup timeout (and may be evicted at the
+/// connection cap like any connection that has sent no request), then the
+/// connection is served like a plaintext one, its principal the client
+/// certificate's subject under mutual TLS.
+pub async fn serve_tls(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+    mut ticket: Ticket,
+    tls: Arc<TlsContext>,
+) {
+    let _ = stream.set_nodelay(true);
+    let counted = Arc::clone(&broker);
+    let _open = counted.telemetry().connection_opened();
+    let limit = broker.config().connection_setup_timeout;
+    let handshake = tokio::select! {
+        _ = ticket.evicted() => {
+            tracing::debug!(%peer, "TLS handshake evicted: the connection limit was reached");
+            return;
+        }
+        handshake = tokio::time::timeout(limit, tls.acceptor().accept(stream)) => handshake,
+    };
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            broker.security().note_tls_failure(peer, &error.to_string());
+            return;
+        }
+        Err(_) => {
+            broker
+                .security()
+                .note_tls_failure(peer, &format!("handshake not finished within {limit:?}"));
+            return;
+        }
+    };
+    let principal = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(certificate_principal)
+        .unwrap_or_else(|| ANONYMOUS.to_string());
+    let session = Session::new(principal, peer, ListenerKind::Tls);
+    let (reader, writer) = tokio::io::split(stream);
+    serve_stream(broker, reader, writer, session, stop, ticket).await;
+}
+
+/// The request pipeline of one connection, over any byte stream.
+async fn serve_stream<R, W>(
+    broker: Arc<Broker>,
+    mut reader: R,
+    writer: W,
+    transport: Session,
+    mut stop: watch::Receiver<bool>,
+    mut ticket: Ticket,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = transport.peer;
     let config = broker.config().clone();
     let (tx, rx) = mpsc::channel::<InFlight>(config.max_in_flight_requests);
     let room = Arc::new(Semaphore::new(config.max_unsent_response_bytes));
     let write_task = tokio::spawn(write_responses(writer, rx, peer, config.idle_timeout));
 
+    // Without SASL the transport's principal (anonymous, or the client
+    // certificate's subject) is the session from the start; with SASL there
+    // is none until the exchange succeeds, and until then only ApiVersions
+    // and the exchange itself are served, in frames of at most
+    // `MAX_UNAUTHENTICATED_FRAME` bytes.
+    let mut authenticator = Authenticator::new(&broker, &transport);
+    let unauthenticated = Arc::new(transport.clone());
+    let mut session = authenticator
+        .is_none()
+        .then(|| Arc::clone(&unauthenticated));
     let decoder = FrameDecoder::new(config.max_request_bytes);
+    let unauthenticated_decoder =
+        FrameDecoder::new(config.max_request_bytes.min(MAX_UNAUTHENTICATED_FRAME));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     // Until its first request is in, the connection is "pending": it must
     // finish that request by the setup deadline, and may be evicted.
@@ -140,6 +230,11 @@ pub async fn serve(
         } else {
             (read_deadline, config.request_read_timeout)
         };
+        let decoder = if session.is_some() {
+            &decoder
+        } else {
+            &unauthenticated_decoder
+        };
         let frame = loop {
             match decoder.decode(&mut buf) {
                 Err(e) => break Err(Stop::Fatal(e.to_string())),
@@ -174,11 +269,45 @@ pub async fn serve(
             Ok(frame) => frame,
             Err(stop) => break stop,
         };
-        if !established {
+        // A connection that must authenticate stays pending (bound by the
+        // setup deadline, evictable at the cap) until it has.
+        if !established && session.is_some() {
             established = true;
             ticket.established();
         }
-        let in_flight = match admit(&broker, frame, &room, &config).await {
+        let request_session = match (&session, authenticator.as_mut()) {
+            (Some(session), _) => Arc::clone(session),
+            (None, None) => Arc::clone(&unauthenticated),
+            (None, Some(authenticator)) => match authenticator.gate(&broker, &frame).await {
+                Gate::Pass => Arc::clone(&unauthenticated),
+                Gate::Reply(reply) => {
+                    if send_ready(&tx, &room, reply).await.is_err() {
+                        break Stop::Closed;
+                    }
+                    continue;
+                }
+                Gate::Authenticated(reply, principal) => {
+                    session = Some(Arc::new(Session::new(
+                        principal,
+                        transport.peer,
+                        transport.listener,
+                    )));
+                    established = true;
+                    ticket.established();
+                    if send_ready(&tx, &room, reply).await.is_err() {
+                        break Stop::Closed;
+                    }
+                    continue;
+                }
+                Gate::Refuse(reply) => {
+                    // Logged by the gatekeeper, at a bounded rate.
+                    let _ = send_ready(&tx, &room, reply).await;
+                    break Stop::Quiet("authentication failed");
+                }
+                Gate::Close(reason) => break Stop::Fatal(reason),
+            },
+        };
+        let in_flight = match admit(&broker, frame, &room, &config, request_session).await {
             Ok(in_flight) => in_flight,
             Err(reason) => break Stop::Fatal(reason),
         };
@@ -205,6 +334,7 @@ async fn admit(
     frame: bytes::Bytes,
     room: &Arc<Semaphore>,
     config: &crate::config::BrokerConfig,
+    session: Arc<Session>,
 ) -> Result<InFlight, String> {
     let prefix = header_prefix(&frame).map_err(|e| e.to_string())?;
     let key = ApiKey::try_from(prefix.api_key)
@@ -254,18 +384,38 @@ async fn admit(
     // `start` appends a Produce's records here, in request order (Kafka keeps
     // the order of pipelined produces on a connection); only the rest (the
     // durability wait, every other request) runs concurrently.
-    let handle = tokio::spawn(handlers::start(broker, request));
+    let handle = tokio::spawn(handlers::start(broker, request, session));
     Ok(InFlight {
         outcome: Outcome::Running(handle),
         _room: room,
     })
 }
 
+/// Queues a reply made by the connection itself (the SASL exchange) in
+/// request order, with room reserved like any other small response.
+async fn send_ready(
+    tx: &mpsc::Sender<InFlight>,
+    room: &Arc<Semaphore>,
+    reply: ResponseFrame,
+) -> Result<(), ()> {
+    let permits = u32::try_from(SMALL_RESPONSE_RESERVE).unwrap_or(u32::MAX);
+    let room = Arc::clone(room)
+        .acquire_many_owned(permits)
+        .await
+        .map_err(|_| ())?;
+    tx.send(InFlight {
+        outcome: Outcome::Ready(Reply::Frame(reply)),
+        _room: room,
+    })
+    .await
+    .map_err(|_| ())
+}
+
 /// Writes responses in request order; each one's reserved room is released
 /// once its bytes are written. Gives up on a client that takes no byte for
 /// `stall`.
-async fn write_responses(
-    mut writer: OwnedWriteHalf,
+async fn write_responses<W: AsyncWrite + Unpin>(
+    mut writer: W,
     mut rx: mpsc::Receiver<InFlight>,
     peer: SocketAddr,
     stall: Duration,
@@ -312,8 +462,8 @@ async fn write_responses(
 /// from the segment mappings to the socket without a copy), failing when the
 /// socket takes none of the bytes for `stall` (a slow reader that keeps
 /// taking bytes is never cut off).
-async fn write_with_progress(
-    writer: &mut OwnedWriteHalf,
+async fn write_with_progress<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     chunks: &[Bytes],
     stall: Duration,
 ) -> Result<(), WriteError> {

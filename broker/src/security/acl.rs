@@ -1,0 +1,919 @@
+//! Kafka's ACL model (KIP-11, prefixed patterns from KIP-290) and the rules
+//! that decide whether one binding applies to one request.
+//!
+//! Owns the value types (`ResourceType`, `PatternType`, `AclOperation`,
+//! `AclPermission`, `AclBinding`, `AclBindingFilter`), their Kafka wire
+//! codes, the validation CreateAcls / DescribeAcls / DeleteAcls need, and the
+//! per-binding matching rule. The indexed store that answers "may P do O on
+//! R" quickly lives in [`super::acl_store`]; it must agree with
+//! [`binding_applies`] + [`decide`] here (a property test checks it does).
+//!
+//! Invariants:
+//! - Codes are Kafka's: an unknown code decodes to `Unknown`, never to an
+//!   error, as Kafka's `fromCode` does; validation then refuses it.
+//! - A binding that passed [`validate_binding`] holds no `Unknown`, `Any` or
+//!   `Match` value, a non-empty name (`kafka-cluster` for the cluster), a
+//!   `Type:name` principal and a `*` or IP host. The store only ever holds
+//!   such bindings, so matching never has to guess what `Any` would mean.
+//! - Decision (Kafka's `StandardAuthorizer`): a request is allowed iff no
+//!   applicable DENY binding covers the operation and some applicable ALLOW
+//!   binding does. DENY covers only the operation itself or `All`; ALLOW also
+//!   covers the operations it implies (`Describe` by `Read`, `Write`,
+//!   `Delete`, `Alter`; `DescribeConfigs` by `AlterConfigs`). So denying
+//!   `Read` leaves an allowed `Describe` allowed, as in Kafka.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// The resource name every cluster-level binding must carry (Kafka's
+/// `Resource.CLUSTER_NAME`).
+pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
+
+/// A literal resource name matching every resource of its type.
+pub const WILDCARD_RESOURCE: &str = "*";
+
+/// A host matching every client address.
+pub const WILDCARD_HOST: &str = "*";
+
+/// A principal matching every user (Kafka's `User:*`).
+pub const WILDCARD_PRINCIPAL: &str = "User:*";
+
+/// Errors of the ACL model and its store. Validation variants map to Kafka's
+/// `INVALID_REQUEST` (42) with their message; storage variants to an
+/// unknown server error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AclError {
+    /// A field held a code this broker does not know (decoded as `Unknown`).
+    #[error("unknown {field} in ACL {what}")]
+    UnknownValue {
+        /// Which field (`resource type`, `pattern type`, `operation`, `permission`).
+        field: &'static str,
+        /// `binding` or `filter`.
+        what: &'static str,
+    },
+    /// A binding held a filter-only value (`Any`, `Match`).
+    #[error("{field} {value} is only valid in a filter, not in an ACL binding")]
+    FilterOnlyValue {
+        /// Which field.
+        field: &'static str,
+        /// The value, as Kafka names it (`ANY`, `MATCH`).
+        value: &'static str,
+    },
+    /// The resource name was empty.
+    #[error("resource name must not be empty")]
+    EmptyResourceName,
+    /// A cluster binding named something other than `kafka-cluster`.
+    #[error("the cluster resource must be named {CLUSTER_RESOURCE_NAME:?}, not {name:?}")]
+    InvalidClusterName {
+        /// The name given.
+        name: String,
+    },
+    /// A prefixed pattern with the wildcard name (use a literal `*` instead).
+    #[error("a PREFIXED pattern cannot be the wildcard {WILDCARD_RESOURCE:?}; use a LITERAL {WILDCARD_RESOURCE:?} to match every resource")]
+    PrefixedWildcard,
+    /// The principal was not `Type:name`.
+    #[error("principal {principal:?} must be in the form Type:name (for example User:alice)")]
+    InvalidPrincipal {
+        /// The principal given.
+        principal: String,
+    },
+    /// The host was neither `*` nor an IP address.
+    #[error("host {host:?} must be \"*\" or an IP address")]
+    InvalidHost {
+        /// The host given.
+        host: String,
+    },
+    /// A CLI operation word was not recognised.
+    #[error("unknown ACL operation {word:?}; expected one of read, write, create, delete, alter, describe, cluster_action, describe_configs, alter_configs, idempotent_write, all")]
+    UnknownOperation {
+        /// The word given.
+        word: String,
+    },
+    /// The ACL file could not be read.
+    #[error("cannot read ACL file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error (shared so the error can be cloned per binding).
+        source: Arc<std::io::Error>,
+    },
+    /// The ACL file exists but cannot be believed.
+    #[error("ACL file {path} is damaged ({reason}); restore it from a backup, or move it aside to start with no ACLs (every request not from a super user will then be denied)")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The ACL file could not be written; nothing was changed.
+    #[error("cannot write ACL file {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error (shared so the error can be cloned per binding).
+        source: Arc<std::io::Error>,
+    },
+}
+
+/// Declares a Kafka enum with its wire codes; unknown codes decode to `Unknown`.
+macro_rules! kafka_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:literal => $kafka:literal ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// Kafka's wire code.
+            pub fn code(self) -> i8 {
+                match self { $( Self::$variant => $code ),+ }
+            }
+
+            /// Decodes a wire code; codes this broker does not know are `Unknown`.
+            pub fn from_code(code: i8) -> Self {
+                match code {
+                    $( $code => Self::$variant, )+
+                    _ => Self::Unknown,
+                }
+            }
+
+            /// Kafka's upper-case name (`TOPIC`, `PREFIXED`, …).
+            pub fn kafka_name(self) -> &'static str {
+                match self { $( Self::$variant => $kafka ),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.kafka_name())
+            }
+        }
+    };
+}
+
+kafka_enum! {
+    /// What kind of resource a binding protects.
+    ResourceType {
+        /// A code this broker does not know.
+        Unknown = 0 => "UNKNOWN",
+        /// In a filter: any type.
+        Any = 1 => "ANY",
+        /// A topic.
+        Topic = 2 => "TOPIC",
+        /// A consumer group.
+        Group = 3 => "GROUP",
+        /// The cluster (name `kafka-cluster`).
+        Cluster = 4 => "CLUSTER",
+        /// A transactional id.
+        TransactionalId = 5 => "TRANSACTIONAL_ID",
+        /// A delegation token.
+        DelegationToken = 6 => "DELEGATION_TOKEN",
+        /// A user (for quotas and token creation on behalf of others).
+        User = 7 => "USER",
+    }
+}
+
+kafka_enum! {
+    /// How a binding's resource name is matched.
+    PatternType {
+        /// A code this broker does not know.
+        Unknown = 0 => "UNKNOWN",
+        /// In a filter: any pattern type, name compared exactly.
+        Any = 1 => "ANY",
+        /// In a filter: every binding that would apply to the named resource
+        /// (literal exact, literal `*`, prefixed prefixes of the name).
+        Match = 2 => "MATCH",
+        /// The name is the resource's name, or `*` for all resources of the type.
+        Literal = 3 => "LITERAL",
+        /// The name is a prefix of the resource names it applies to.
+        Prefixed = 4 => "PREFIXED",
+    }
+}
+
+kafka_enum! {
+    /// What a request wants to do.
+    AclOperation {
+        /// A code this broker does not know.
+        Unknown = 0 => "UNKNOWN",
+        /// In a filter: any operation.
+        Any = 1 => "ANY",
+        /// In a binding: every operation.
+        All = 2 => "ALL",
+        /// Read (fetch, offset fetch, join a group).
+        Read = 3 => "READ",
+        /// Write (produce).
+        Write = 4 => "WRITE",
+        /// Create (topics).
+        Create = 5 => "CREATE",
+        /// Delete (topics, records, groups).
+        Delete = 6 => "DELETE",
+        /// Alter (partitions, ACLs).
+        Alter = 7 => "ALTER",
+        /// Describe (metadata, offsets, groups).
+        Describe = 8 => "DESCRIBE",
+        /// Broker-to-broker actions.
+        ClusterAction = 9 => "CLUSTER_ACTION",
+        /// Describe configs.
+        DescribeConfigs = 10 => "DESCRIBE_CONFIGS",
+        /// Alter configs.
+        AlterConfigs = 11 => "ALTER_CONFIGS",
+        /// Idempotent produce (InitProducerId without a transactional id).
+        IdempotentWrite = 12 => "IDEMPOTENT_WRITE",
+    }
+}
+
+kafka_enum! {
+    /// Whether a binding grants or refuses.
+    AclPermission {
+        /// A code this broker does not know.
+        Unknown = 0 => "UNKNOWN",
+        /// In a filter: either permission.
+        Any = 1 => "ANY",
+        /// Refuses; wins over any ALLOW.
+        Deny = 2 => "DENY",
+        /// Grants.
+        Allow = 3 => "ALLOW",
+    }
+}
+
+impl AclOperation {
+    /// Whether an ALLOW of `self` grants `requested`: the operation itself,
+    /// `All`, or an operation it implies (`Describe` by `Read`, `Write`,
+    /// `Delete`, `Alter`; `DescribeConfigs` by `AlterConfigs`).
+    pub fn allow_covers(self, requested: AclOperation) -> bool {
+        use AclOperation::*;
+        self == requested
+            || self == All
+            || (requested == Describe && matches!(self, Read | Write | Delete | Alter))
+            || (requested == DescribeConfigs && self == AlterConfigs)
+    }
+
+    /// Whether a DENY of `self` refuses `requested`: the operation itself or
+    /// `All` only (a denied `Read` does not deny `Describe`, as in Kafka).
+    pub fn deny_covers(self, requested: AclOperation) -> bool {
+        self == requested || self == AclOperation::All
+    }
+}
+
+impl FromStr for AclOperation {
+    type Err = AclError;
+
+    /// Parses a CLI word (`read`, `describe_configs`, `DescribeConfigs`,
+    /// `IDEMPOTENT_WRITE`, …), ignoring case, `_` and `-`. `any` and
+    /// `unknown` are not accepted: they are not operations one can grant.
+    fn from_str(word: &str) -> Result<Self, AclError> {
+        let normalised: String = word
+            .chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        Ok(match normalised.as_str() {
+            "all" => Self::All,
+            "read" => Self::Read,
+            "write" => Self::Write,
+            "create" => Self::Create,
+            "delete" => Self::Delete,
+            "alter" => Self::Alter,
+            "describe" => Self::Describe,
+            "clusteraction" => Self::ClusterAction,
+            "describeconfigs" => Self::DescribeConfigs,
+            "alterconfigs" => Self::AlterConfigs,
+            "idempotentwrite" => Self::IdempotentWrite,
+            _ => {
+                return Err(AclError::UnknownOperation {
+                    word: word.to_string(),
+                })
+            }
+        })
+    }
+}
+
+/// One ACL: `permission` `principal` from `host` to `operation` on the
+/// resources `(resource_type, resource_name, pattern_type)` designates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AclBinding {
+    /// Resource type.
+    pub resource_type: ResourceType,
+    /// Resource name, prefix, or `*` (literal only).
+    pub resource_name: String,
+    /// `Literal` or `Prefixed`.
+    pub pattern_type: PatternType,
+    /// `Type:name`, e.g. `User:alice`; `User:*` is every user.
+    pub principal: String,
+    /// `*` or a client IP address.
+    pub host: String,
+    /// The operation granted or refused.
+    pub operation: AclOperation,
+    /// Allow or deny.
+    pub permission: AclPermission,
+}
+
+/// What DescribeAcls and DeleteAcls select bindings with. `Any` (or `None`
+/// for strings) matches every value; see [`AclBindingFilter::matches`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AclBindingFilter {
+    /// Resource type, or `Any`.
+    pub resource_type: ResourceType,
+    /// Resource name, or `None` for any.
+    pub resource_name: Option<String>,
+    /// `Literal`/`Prefixed` (exact), `Any` (any type, exact name) or
+    /// `Match` (every binding applying to the named resource).
+    pub pattern_type: PatternType,
+    /// Principal (compared exactly), or `None` for any.
+    pub principal: Option<String>,
+    /// Host (compared exactly), or `None` for any.
+    pub host: Option<String>,
+    /// Operation (compared exactly), or `Any`.
+    pub operation: AclOperation,
+    /// Permission, or `Any`.
+    pub permission: AclPermission,
+}
+
+impl AclBindingFilter {
+    /// The filter matching every binding.
+    pub fn any() -> Self {
+        Self {
+            resource_type: ResourceType::Any,
+            resource_name: None,
+            pattern_type: PatternType::Any,
+            principal: None,
+            host: None,
+            operation: AclOperation::Any,
+            permission: AclPermission::Any,
+        }
+    }
+
+    /// Whether `binding` is selected, with Kafka's rules: every concrete field
+    /// must be equal (principal and host exactly: a `User:alice` filter does
+    /// not select `User:*` bindings). For the name: with `Any` or the
+    /// binding's own pattern type it must be equal; with `Match` a literal
+    /// binding is selected if its name equals the filter's or is `*`, and a
+    /// prefixed one if the filter's name starts with it.
+    pub fn matches(&self, binding: &AclBinding) -> bool {
+        self.matches_pattern(binding)
+            && self
+                .principal
+                .as_ref()
+                .is_none_or(|p| *p == binding.principal)
+            && self.host.as_ref().is_none_or(|h| *h == binding.host)
+            && (self.operation == AclOperation::Any || self.operation == binding.operation)
+            && (self.permission == AclPermission::Any || self.permission == binding.permission)
+    }
+
+    /// Kafka's `ResourcePatternFilter.matches`.
+    fn matches_pattern(&self, binding: &AclBinding) -> bool {
+        if self.resource_type != ResourceType::Any && self.resource_type != binding.resource_type {
+            return false;
+        }
+        if !matches!(self.pattern_type, PatternType::Any | PatternType::Match)
+            && self.pattern_type != binding.pattern_type
+        {
+            return false;
+        }
+        let Some(name) = &self.resource_name else {
+            return true;
+        };
+        if self.pattern_type == PatternType::Any || self.pattern_type == binding.pattern_type {
+            return *name == binding.resource_name;
+        }
+        // Match: the bindings that would apply to the resource `name`.
+        match binding.pattern_type {
+            PatternType::Literal => {
+                *name == binding.resource_name || binding.resource_name == WILDCARD_RESOURCE
+            }
+            PatternType::Prefixed => name.starts_with(binding.resource_name.as_str()),
+            // Never stored (validation refuses them); selecting them would be a guess.
+            PatternType::Unknown | PatternType::Any | PatternType::Match => false,
+        }
+    }
+}
+
+/// Checks a binding CreateAcls wants to add (Kafka answers each refusal with
+/// `INVALID_REQUEST` and this error's message).
+pub fn validate_binding(binding: &AclBinding) -> Result<(), AclError> {
+    const WHAT: &str = "binding";
+    match binding.resource_type {
+        ResourceType::Unknown => {
+            return Err(AclError::UnknownValue {
+                field: "resource type",
+                what: WHAT,
+            })
+        }
+        ResourceType::Any => {
+            return Err(AclError::FilterOnlyValue {
+                field: "resource type",
+                value: "ANY",
+            })
+        }
+        _ => {}
+    }
+    match binding.pattern_type {
+        PatternType::Unknown => {
+            return Err(AclError::UnknownValue {
+                field: "pattern type",
+                what: WHAT,
+            })
+        }
+        PatternType::Any | PatternType::Match => {
+            return Err(AclError::FilterOnlyValue {
+                field: "pattern type",
+                value: binding.pattern_type.kafka_name(),
+            })
+        }
+        PatternType::Literal | PatternType::Prefixed => {}
+    }
+    match binding.operation {
+        AclOperation::Unknown => {
+            return Err(AclError::UnknownValue {
+                field: "operation",
+                what: WHAT,
+            })
+        }
+        AclOperation::Any => {
+            return Err(AclError::FilterOnlyValue {
+                field: "operation",
+                value: "ANY",
+            })
+        }
+        _ => {}
+    }
+    match binding.permission {
+        AclPermission::Unknown => {
+            return Err(AclError::UnknownValue {
+                field: "permission",
+                what: WHAT,
+            })
+        }
+        AclPermission::Any => {
+            return Err(AclError::FilterOnlyValue {
+                field: "permission",
+                value: "ANY",
+            })
+        }
+        AclPermission::Deny | AclPermission::Allow => {}
+    }
+    if binding.resource_name.is_empty() {
+        return Err(AclError::EmptyResourceName);
+    }
+    if binding.resource_type == ResourceType::Cluster
+        && binding.resource_name != CLUSTER_RESOURCE_NAME
+    {
+        return Err(AclError::InvalidClusterName {
+            name: binding.resource_name.clone(),
+        });
+    }
+    if binding.pattern_type == PatternType::Prefixed && binding.resource_name == WILDCARD_RESOURCE {
+        return Err(AclError::PrefixedWildcard);
+    }
+    if !is_valid_principal(&binding.principal) {
+        return Err(AclError::InvalidPrincipal {
+            principal: binding.principal.clone(),
+        });
+    }
+    if parse_host(&binding.host).is_none() {
+        return Err(AclError::InvalidHost {
+            host: binding.host.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a DescribeAcls / DeleteAcls filter: only `Unknown` codes are
+/// refused (every other value, `Any` and `Match` included, has a meaning).
+pub fn validate_filter(filter: &AclBindingFilter) -> Result<(), AclError> {
+    const WHAT: &str = "filter";
+    let unknown = |field| Err(AclError::UnknownValue { field, what: WHAT });
+    if filter.resource_type == ResourceType::Unknown {
+        return unknown("resource type");
+    }
+    if filter.pattern_type == PatternType::Unknown {
+        return unknown("pattern type");
+    }
+    if filter.operation == AclOperation::Unknown {
+        return unknown("operation");
+    }
+    if filter.permission == AclPermission::Unknown {
+        return unknown("permission");
+    }
+    Ok(())
+}
+
+/// `Type:name` with both parts non-empty (the name may itself hold `:`).
+fn is_valid_principal(principal: &str) -> bool {
+    principal
+        .split_once(':')
+        .is_some_and(|(kind, name)| !kind.is_empty() && !name.is_empty())
+}
+
+/// Parses a binding's host; `None` if it is neither `*` nor an IP address
+/// (validation refuses such a binding, so a stored one always parses).
+pub(crate) fn parse_host(host: &str) -> Option<HostPattern> {
+    if host == WILDCARD_HOST {
+        return Some(HostPattern::Any);
+    }
+    host.parse::<IpAddr>().ok().map(HostPattern::Ip)
+}
+
+/// A binding's host, parsed once so a check compares addresses, not strings
+/// (`::1` and `0:0:0:0:0:0:0:1` are the same client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostPattern {
+    /// `*`.
+    Any,
+    /// One address.
+    Ip(IpAddr),
+}
+
+impl HostPattern {
+    /// Whether a client at `client` is covered.
+    pub(crate) fn matches(self, client: IpAddr) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Ip(ip) => ip == client,
+        }
+    }
+}
+
+/// Whether `binding_principal` covers the request's principal: equal, or `User:*`.
+pub fn principal_matches(binding_principal: &str, principal: &str) -> bool {
+    binding_principal == principal || binding_principal == WILDCARD_PRINCIPAL
+}
+
+/// Whether `binding` applies to a request by `principal` from `host` on the
+/// resource `(resource_type, name)`, whatever the operation: same type; name
+/// equal (literal), literal `*`, or a prefix of `name` (prefixed); principal
+/// equal or `User:*`; host `*` or the client's address.
+pub fn binding_applies(
+    binding: &AclBinding,
+    principal: &str,
+    host: IpAddr,
+    resource_type: ResourceType,
+    name: &str,
+) -> bool {
+    let name_matches = match binding.pattern_type {
+        PatternType::Literal => {
+            binding.resource_name == name || binding.resource_name == WILDCARD_RESOURCE
+        }
+        PatternType::Prefixed => name.starts_with(binding.resource_name.as_str()),
+        PatternType::Unknown | PatternType::Any | PatternType::Match => false,
+    };
+    binding.resource_type == resource_type
+        && name_matches
+        && principal_matches(&binding.principal, principal)
+        && parse_host(&binding.host).is_some_and(|h| h.matches(host))
+}
+
+/// The decision over a set of applicable bindings, by linear scan: denied if
+/// any DENY covers `operation`, else allowed iff some ALLOW covers it. The
+/// reference the indexed store is tested against; super users are the
+/// store's concern.
+pub fn decide<'a>(
+    applicable: impl IntoIterator<Item = &'a AclBinding>,
+    operation: AclOperation,
+) -> bool {
+    let mut allowed = false;
+    for binding in applicable {
+        match binding.permission {
+            AclPermission::Deny if binding.operation.deny_covers(operation) => return false,
+            AclPermission::Allow if binding.operation.allow_covers(operation) => allowed = true,
+            _ => {}
+        }
+    }
+    allowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(pattern: PatternType, name: &str, op: AclOperation) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: name.to_string(),
+            pattern_type: pattern,
+            principal: "User:alice".to_string(),
+            host: "*".to_string(),
+            operation: op,
+            permission: AclPermission::Allow,
+        }
+    }
+
+    fn valid() -> AclBinding {
+        binding(PatternType::Literal, "orders", AclOperation::Read)
+    }
+
+    #[test]
+    fn given_every_code_when_round_tripped_then_same_value() {
+        for code in 0..=7 {
+            assert_eq!(ResourceType::from_code(code).code(), code);
+        }
+        for code in 0..=4 {
+            assert_eq!(PatternType::from_code(code).code(), code);
+        }
+        for code in 0..=12 {
+            assert_eq!(AclOperation::from_code(code).code(), code);
+        }
+        for code in 0..=3 {
+            assert_eq!(AclPermission::from_code(code).code(), code);
+        }
+        assert_eq!(ResourceType::TransactionalId.code(), 5);
+        assert_eq!(ResourceType::User.code(), 7);
+        assert_eq!(PatternType::Prefixed.code(), 4);
+        assert_eq!(AclOperation::IdempotentWrite.code(), 12);
+        assert_eq!(AclPermission::Allow.code(), 3);
+    }
+
+    #[test]
+    fn given_code_from_a_newer_client_when_decoded_then_unknown() {
+        assert_eq!(ResourceType::from_code(42), ResourceType::Unknown);
+        assert_eq!(PatternType::from_code(-1), PatternType::Unknown);
+        assert_eq!(AclOperation::from_code(13), AclOperation::Unknown);
+        assert_eq!(AclPermission::from_code(4), AclPermission::Unknown);
+    }
+
+    #[test]
+    fn given_cli_words_when_parsed_then_operations_ignoring_case_and_underscores() {
+        let cases = [
+            ("read", AclOperation::Read),
+            ("WRITE", AclOperation::Write),
+            ("Create", AclOperation::Create),
+            ("describe", AclOperation::Describe),
+            ("alter", AclOperation::Alter),
+            ("delete", AclOperation::Delete),
+            ("all", AclOperation::All),
+            ("describe_configs", AclOperation::DescribeConfigs),
+            ("DescribeConfigs", AclOperation::DescribeConfigs),
+            ("alter_configs", AclOperation::AlterConfigs),
+            ("idempotent_write", AclOperation::IdempotentWrite),
+            ("CLUSTER_ACTION", AclOperation::ClusterAction),
+        ];
+        for (word, op) in cases {
+            assert_eq!(word.parse::<AclOperation>().unwrap(), op, "{word}");
+        }
+    }
+
+    #[test]
+    fn given_unknown_or_filter_only_word_when_parsed_then_refused_with_word() {
+        for word in ["any", "unknown", "", "reed"] {
+            let err = word.parse::<AclOperation>().unwrap_err();
+            assert!(
+                matches!(&err, AclError::UnknownOperation { word: w } if w == word),
+                "{word}"
+            );
+        }
+    }
+
+    #[test]
+    fn given_allow_read_when_describe_requested_then_implied_but_deny_read_does_not_deny_describe()
+    {
+        for op in [
+            AclOperation::Read,
+            AclOperation::Write,
+            AclOperation::Delete,
+            AclOperation::Alter,
+            AclOperation::All,
+        ] {
+            assert!(op.allow_covers(AclOperation::Describe), "{op}");
+        }
+        assert!(AclOperation::AlterConfigs.allow_covers(AclOperation::DescribeConfigs));
+        assert!(!AclOperation::Create.allow_covers(AclOperation::Describe));
+        assert!(!AclOperation::Read.allow_covers(AclOperation::Write));
+        assert!(!AclOperation::Read.deny_covers(AclOperation::Describe));
+        assert!(AclOperation::All.deny_covers(AclOperation::Describe));
+    }
+
+    #[test]
+    fn given_valid_bindings_when_validated_then_accepted() {
+        validate_binding(&valid()).unwrap();
+        let mut prefixed = binding(PatternType::Prefixed, "orders-", AclOperation::Write);
+        prefixed.host = "10.0.0.1".to_string();
+        validate_binding(&prefixed).unwrap();
+        let mut v6 = valid();
+        v6.host = "::1".to_string();
+        v6.resource_name = "*".to_string();
+        validate_binding(&v6).unwrap();
+        let mut cluster = valid();
+        cluster.resource_type = ResourceType::Cluster;
+        cluster.resource_name = CLUSTER_RESOURCE_NAME.to_string();
+        validate_binding(&cluster).unwrap();
+    }
+
+    #[test]
+    fn given_unknown_or_filter_only_values_when_validated_then_refused_per_field() {
+        let mut b = valid();
+        b.resource_type = ResourceType::Unknown;
+        assert!(matches!(
+            validate_binding(&b),
+            Err(AclError::UnknownValue {
+                field: "resource type",
+                ..
+            })
+        ));
+        let mut b = valid();
+        b.resource_type = ResourceType::Any;
+        assert!(matches!(
+            validate_binding(&b),
+            Err(AclError::FilterOnlyValue {
+                field: "resource type",
+                ..
+            })
+        ));
+        let mut b = valid();
+        b.pattern_type = PatternType::Match;
+        assert!(matches!(
+            validate_binding(&b),
+            Err(AclError::FilterOnlyValue {
+                field: "pattern type",
+                value: "MATCH"
+            })
+        ));
+        let mut b = valid();
+        b.operation = AclOperation::Any;
+        assert!(matches!(
+            validate_binding(&b),
+            Err(AclError::FilterOnlyValue {
+                field: "operation",
+                ..
+            })
+        ));
+        let mut b = valid();
+        b.permission = AclPermission::Unknown;
+        assert!(matches!(
+            validate_binding(&b),
+            Err(AclError::UnknownValue {
+                field: "permission",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn given_bad_names_principals_or_hosts_when_validated_then_refused_with_reason() {
+        let mut b = valid();
+        b.resource_name = String::new();
+        assert!(matches!(
+            validate_binding(&b),
+            Err(AclError::EmptyResourceName)
+        ));
+
+        let mut b = valid();
+        b.resource_type = ResourceType::Cluster;
+        b.resource_name = "my-cluster".to_string();
+        let err = validate_binding(&b).unwrap_err();
+        assert!(matches!(&err, AclError::InvalidClusterName { name } if name == "my-cluster"));
+        assert!(err.to_string().contains("kafka-cluster"), "{err}");
+
+        let b = binding(PatternType::Prefixed, "*", AclOperation::Read);
+        assert!(matches!(
+            validate_binding(&b),
+            Err(AclError::PrefixedWildcard)
+        ));
+
+        for principal in ["alice", ":alice", "User:", ""] {
+            let mut b = valid();
+            b.principal = principal.to_string();
+            assert!(
+                matches!(validate_binding(&b), Err(AclError::InvalidPrincipal { .. })),
+                "{principal:?}"
+            );
+        }
+
+        for host in ["localhost", "10.0.0", "", "10.0.0.1/24"] {
+            let mut b = valid();
+            b.host = host.to_string();
+            assert!(
+                matches!(validate_binding(&b), Err(AclError::InvalidHost { .. })),
+                "{host:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn given_filter_with_unknown_when_validated_then_refused_but_any_and_match_accepted() {
+        validate_filter(&AclBindingFilter::any()).unwrap();
+        let mut f = AclBindingFilter::any();
+        f.pattern_type = PatternType::Match;
+        validate_filter(&f).unwrap();
+        let mut f = AclBindingFilter::any();
+        f.operation = AclOperation::Unknown;
+        assert!(matches!(
+            validate_filter(&f),
+            Err(AclError::UnknownValue {
+                field: "operation",
+                what: "filter"
+            })
+        ));
+        let mut f = AclBindingFilter::any();
+        f.resource_type = ResourceType::Unknown;
+        assert!(validate_filter(&f).is_err());
+    }
+
+    fn name_filter(pattern: PatternType, name: &str) -> AclBindingFilter {
+        AclBindingFilter {
+            resource_type: ResourceType::Topic,
+            resource_name: Some(name.to_string()),
+            pattern_type: pattern,
+            ..AclBindingFilter::any()
+        }
+    }
+
+    #[test]
+    fn given_match_filter_when_matched_then_selects_literal_wildcard_and_prefixes_of_name() {
+        let filter = name_filter(PatternType::Match, "orders-eu");
+        let read = AclOperation::Read;
+        assert!(filter.matches(&binding(PatternType::Literal, "orders-eu", read)));
+        assert!(filter.matches(&binding(PatternType::Literal, "*", read)));
+        assert!(filter.matches(&binding(PatternType::Prefixed, "orders-", read)));
+        assert!(filter.matches(&binding(PatternType::Prefixed, "orders-eu", read)));
+        assert!(!filter.matches(&binding(PatternType::Literal, "orders", read)));
+        assert!(!filter.matches(&binding(PatternType::Prefixed, "orders-eu-1", read)));
+        assert!(!filter.matches(&binding(PatternType::Prefixed, "payments", read)));
+    }
+
+    #[test]
+    fn given_any_or_exact_pattern_filter_when_matched_then_names_compared_exactly() {
+        let read = AclOperation::Read;
+        let any = name_filter(PatternType::Any, "orders-");
+        assert!(any.matches(&binding(PatternType::Literal, "orders-", read)));
+        assert!(any.matches(&binding(PatternType::Prefixed, "orders-", read)));
+        assert!(!any.matches(&binding(PatternType::Literal, "*", read)));
+        assert!(!any.matches(&binding(PatternType::Prefixed, "orders", read)));
+
+        let literal = name_filter(PatternType::Literal, "orders-");
+        assert!(literal.matches(&binding(PatternType::Literal, "orders-", read)));
+        assert!(!literal.matches(&binding(PatternType::Prefixed, "orders-", read)));
+
+        let mut all_prefixed = AclBindingFilter::any();
+        all_prefixed.pattern_type = PatternType::Prefixed;
+        assert!(all_prefixed.matches(&binding(PatternType::Prefixed, "x", read)));
+        assert!(!all_prefixed.matches(&binding(PatternType::Literal, "x", read)));
+    }
+
+    #[test]
+    fn given_filter_fields_when_matched_then_each_concrete_field_must_equal() {
+        let b = valid();
+        assert!(AclBindingFilter::any().matches(&b));
+        let cases: [fn(&mut AclBindingFilter); 5] = [
+            |f| f.resource_type = ResourceType::Group,
+            |f| f.principal = Some("User:*".to_string()),
+            |f| f.host = Some("10.0.0.1".to_string()),
+            |f| f.operation = AclOperation::All,
+            |f| f.permission = AclPermission::Deny,
+        ];
+        for change in cases {
+            let mut f = AclBindingFilter::any();
+            change(&mut f);
+            assert!(!f.matches(&b), "{f:?}");
+        }
+        let f = AclBindingFilter {
+            resource_type: ResourceType::Topic,
+            principal: Some("User:alice".to_string()),
+            host: Some("*".to_string()),
+            operation: AclOperation::Read,
+            permission: AclPermission::Allow,
+            ..AclBindingFilter::any()
+        };
+        assert!(f.matches(&b));
+    }
+
+    #[test]
+    fn given_binding_when_request_differs_then_applies_only_on_type_name_principal_host() {
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut b = binding(PatternType::Prefixed, "orders-", AclOperation::Read);
+        let topic = ResourceType::Topic;
+        assert!(binding_applies(&b, "User:alice", ip, topic, "orders-eu"));
+        assert!(!binding_applies(&b, "User:alice", ip, topic, "order"));
+        assert!(!binding_applies(&b, "User:bob", ip, topic, "orders-eu"));
+        assert!(!binding_applies(
+            &b,
+            "User:alice",
+            ip,
+            ResourceType::Group,
+            "orders-eu"
+        ));
+        b.host = "10.0.0.2".to_string();
+        assert!(!binding_applies(&b, "User:alice", ip, topic, "orders-eu"));
+        b.host = "::1".to_string();
+        let v6: IpAddr = "0:0:0:0:0:0:0:1".parse().unwrap();
+        assert!(binding_applies(&b, "User:alice", v6, topic, "orders-eu"));
+        b.principal = WILDCARD_PRINCIPAL.to_string();
+        assert!(binding_applies(&b, "User:bob", v6, topic, "orders-eu"));
+    }
+
+    #[test]
+    fn given_binding_when_serialised_then_round_trips_as_json() {
+        let b = valid();
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<AclBinding>(&json).unwrap(), b);
+    }
+}
