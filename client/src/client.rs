@@ -22,6 +22,7 @@ use crate::consumer::{Consumer, ConsumerConfig};
 use crate::error::Result;
 use crate::group::{GroupConsumer, GroupConsumerConfig};
 use crate::producer::{Producer, ProducerConfig};
+use crate::security::SecurityConfig;
 
 /// Settings shared by everything a [`Client`] hands out; `build` connects.
 ///
@@ -81,6 +82,38 @@ impl ClientBuilder {
     /// Cap of the reconnect back-off (`reconnect.backoff.max.ms`, default 1 s).
     pub fn reconnect_backoff_max(mut self, max: Duration) -> Self {
         self.config.reconnect_backoff_max = max;
+        self
+    }
+
+    /// How connections are secured: TLS, SASL or both (default plain
+    /// TCP). Every connection of the client, reconnects included,
+    /// negotiates TLS and authenticates before its first other request.
+    /// `build` reads the CA file (or the system trust store) and fails with
+    /// [`ClientError::Config`](crate::ClientError::Config) when it is
+    /// unusable or the settings do not fit together; refused credentials
+    /// fail with [`ClientError::Authentication`](crate::ClientError::Authentication)
+    /// and an untrusted certificate with [`ClientError::Tls`](crate::ClientError::Tls).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sediment_client::Result<()> {
+    /// use sediment_client::{ClientBuilder, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol};
+    ///
+    /// let password = std::env::var("KAFKA_PASSWORD").unwrap_or_default();
+    /// let client = ClientBuilder::new("broker.example.com:9093")
+    ///     .security(
+    ///         SecurityConfig::new(SecurityProtocol::SaslSsl)
+    ///             .ca_file("ca.pem")
+    ///             .sasl(SaslConfig::new(SaslMechanism::ScramSha512, "alice", password)),
+    ///     )
+    ///     .build()
+    ///     .await?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn security(mut self, security: SecurityConfig) -> Self {
+        self.config.security = security;
+        self.config.tls = None;
         self
     }
 
@@ -179,6 +212,8 @@ mod tests {
             request_timeout: Duration::from_secs(7),
             reconnect_backoff: Duration::from_millis(20),
             reconnect_backoff_max: Duration::from_millis(400),
+            security: SecurityConfig::default(),
+            tls: None,
         };
         assert_eq!(builder.config, expected);
         assert_eq!(

@@ -109,8 +109,8 @@ struct Slot {
 
 impl Cluster {
     /// Validates `config` and loads the broker list from the bootstrap servers.
-    pub(crate) async fn connect(config: ClientConfig) -> Result<Self> {
-        config.validate()?;
+    pub(crate) async fn connect(mut config: ClientConfig) -> Result<Self> {
+        config.prepare()?;
         let bootstrap = config.bootstrap_addrs()?;
         let runtime = Handle::try_current().map_err(|_| {
             ClientError::Config("the client must be built inside a Tokio runtime".into())
@@ -315,6 +315,12 @@ impl Cluster {
         for (key, addr) in candidates {
             match self.slot_connection(&self.inner.shared, key, &addr).await {
                 Ok(c) => return Ok(c),
+                // Refused credentials or an untrusted certificate: every
+                // broker of the cluster would say the same, and the caller
+                // must see this error, not a retriable "no broker".
+                Err(e @ (ClientError::Authentication { .. } | ClientError::Tls { .. })) => {
+                    return Err(e)
+                }
                 Err(e) => last_error = e.to_string(),
             }
         }

@@ -1,11 +1,14 @@
 //! `ClientConfig`: the settings every role of a [`Client`](crate::Client)
 //! (admin, producer, consumers) shares — where the cluster is, who we are,
-//! and how patient to be. Set through [`ClientBuilder`](crate::ClientBuilder);
-//! checked once, by `validate`, before the client connects.
+//! how patient to be, and how connections are secured. Set through
+//! [`ClientBuilder`](crate::ClientBuilder); checked once, by `validate`,
+//! and prepared once (trust roots loaded), by `prepare`, before the client
+//! connects.
 
 use std::time::Duration;
 
 use crate::error::{ClientError, Result};
+use crate::security::{SecurityConfig, TlsSetup};
 
 /// Connection settings shared by everything one [`Client`](crate::Client)
 /// hands out.
@@ -25,6 +28,12 @@ pub(crate) struct ClientConfig {
     pub reconnect_backoff: Duration,
     /// Cap of the reconnect back-off (`reconnect.backoff.max.ms`, default 1 s).
     pub reconnect_backoff_max: Duration,
+    /// TLS and SASL (`security.protocol`, …; default plaintext).
+    pub security: SecurityConfig,
+    /// The TLS configuration built from `security` by `prepare` (once per
+    /// client, so the CA file is read once); `None` without TLS, or before
+    /// `prepare`, in which case each connection builds its own.
+    pub tls: Option<TlsSetup>,
 }
 
 impl Default for ClientConfig {
@@ -35,6 +44,8 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(30),
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
+            security: SecurityConfig::default(),
+            tls: None,
         }
     }
 }
@@ -80,7 +91,27 @@ impl ClientConfig {
                 self.reconnect_backoff, self.reconnect_backoff_max
             )));
         }
+        self.security.validate()
+    }
+
+    /// Validates, then builds what every connection shares (the TLS
+    /// configuration and its trust roots), so that a missing CA file fails
+    /// `build` rather than each connection.
+    pub(crate) fn prepare(&mut self) -> Result<()> {
+        self.validate()?;
+        if self.security.protocol.uses_tls() && self.tls.is_none() {
+            self.tls = Some(TlsSetup::build(&self.security)?);
+        }
         Ok(())
+    }
+
+    /// The TLS configuration for a new connection: the prepared one, or one
+    /// built now for a configuration that was not prepared.
+    pub(crate) fn tls_setup(&self) -> Result<TlsSetup> {
+        match &self.tls {
+            Some(tls) => Ok(tls.clone()),
+            None => TlsSetup::build(&self.security),
+        }
     }
 
     /// The reconnect delay after `failures` consecutive failed attempts:

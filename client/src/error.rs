@@ -33,6 +33,30 @@ pub enum ClientError {
         source: Arc<io::Error>,
     },
 
+    /// The TLS handshake failed: the broker's certificate is not trusted
+    /// (expired, self-signed, signed by a CA that is not the configured
+    /// one, or issued for another name), or the broker does not speak TLS
+    /// on that port. Not retriable: trying again cannot change it.
+    #[error("TLS with broker {addr} failed: {source}")]
+    Tls {
+        /// The `host:port` dialled.
+        addr: String,
+        /// What rustls said, as the I/O error it surfaced in.
+        #[source]
+        source: Arc<io::Error>,
+    },
+
+    /// The broker refused the SASL authentication: wrong user name or
+    /// password, a mechanism it does not enable, or a broker without SASL on
+    /// that port. Not retriable: trying again cannot change it.
+    #[error("authentication with broker {addr} failed: {message}")]
+    Authentication {
+        /// The broker's `host:port`.
+        addr: String,
+        /// What failed, with the broker's own error message when it sent one.
+        message: String,
+    },
+
     /// An established connection failed; requests in flight on it have no answer.
     #[error("connection to broker {addr} lost: {reason}")]
     ConnectionLost {

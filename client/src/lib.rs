@@ -45,6 +45,17 @@
 //!
 //! Consumer groups ([`Client::group_consumer`]) are shown in [`group`].
 //!
+//! # Security
+//!
+//! [`ClientBuilder::security`] takes a [`SecurityConfig`]: TLS (rustls with
+//! the ring provider; the broker's certificate is verified against a PEM CA
+//! file or the system trust store, never skipped), SASL (PLAIN,
+//! SCRAM-SHA-256, SCRAM-SHA-512) or both, as Kafka's `security.protocol`
+//! names them. Every connection, reconnects included, completes the TLS
+//! handshake and the SASL exchange before its first other request. Refused
+//! credentials are [`ClientError::Authentication`], an untrusted
+//! certificate [`ClientError::Tls`]; neither is retried.
+//!
 //! # Map of the crate
 //!
 //! - `client` — [`ClientBuilder`] and [`Client`]: settings, connecting, and
@@ -54,14 +65,21 @@
 //!   and the broker's messages.
 //! - `versions` — the API versions this client speaks and the choice per
 //!   connection (highest common version).
-//! - `connection` — one TCP connection: ApiVersions negotiation, pipelined
-//!   requests matched by correlation id, per-request timeout.
+//! - `security` — [`SecurityConfig`]: TLS (rustls, verified against a CA
+//!   file or the system store) and SASL credentials ([`Password`] never
+//!   prints).
+//! - `connection` — one TCP (or TLS) connection: ApiVersions negotiation,
+//!   SASL authentication, pipelined requests matched by correlation id,
+//!   per-request timeout.
+//! - `sasl` — the SASL exchange of a new connection (SaslHandshake, then
+//!   SaslAuthenticate rounds of PLAIN or SCRAM).
 //! - `metadata`, `cluster` — the metadata cache and the connection pool
 //!   (one shared connection per broker, plus each consumer's own fetch
 //!   connections) with reconnect back-off; refreshed when leaders move.
 //! - `offsets` — ListOffsets lookups grouped by leader.
 //! - [`admin`] — [`Admin`]: create, delete, list, describe topics; offset
 //!   lookups. [`group_admin`]: list, describe, reset and delete groups.
+//!   [`acl_admin`]: ACL bindings and users' SCRAM credentials.
 //! - [`producer`] — [`Producer`]: partitioning (Kafka's murmur2, sticky),
 //!   batching with compression, pipelined sends, retries; idempotence
 //!   (producer ids and sequence numbers) and transactions.
@@ -83,8 +101,10 @@
 //! 1–5, SyncGroup 0–3, Heartbeat 0–4, LeaveGroup 0–2, OffsetCommit 2–9,
 //! OffsetFetch 1–7, DescribeGroups 0–5, ListGroups 0–4, DeleteGroups 0–2,
 //! InitProducerId 0–4, AddPartitionsToTxn 0–3, AddOffsetsToTxn 0–3, EndTxn
-//! 0–3, TxnOffsetCommit 0–3 (see `versions` for why each stops where it
-//! does). Records are written
+//! 0–3, TxnOffsetCommit 0–3, SaslHandshake 1, SaslAuthenticate 0–2,
+//! DescribeAcls, CreateAcls and DeleteAcls 1–3, DescribeUserScramCredentials
+//! and AlterUserScramCredentials 0 (see `versions` for why each stops where
+//! it does). Records are written
 //! and read as record batches v2 with none, gzip, snappy, lz4 or zstd
 //! compression.
 //!
@@ -102,6 +122,7 @@
 //! (it was fenced) from one after which the transaction is aborted and
 //! tried again.
 
+pub mod acl_admin;
 pub mod admin;
 mod client;
 mod cluster;
@@ -116,8 +137,14 @@ pub mod group_admin;
 mod metadata;
 mod offsets;
 pub mod producer;
+mod sasl;
+mod security;
 mod versions;
 
+pub use acl_admin::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType, ResourceType,
+    ScramCredentialInfo, ScramDeletion, ScramUpsertion, UserScramCredentials,
+};
 pub use admin::{
     Admin, ConfigChange, NewTopic, PartitionDescription, TopicDescription, TopicId, TopicSummary,
 };
@@ -137,6 +164,9 @@ pub use producer::{
     Acks, CompressionCodec, DeliveryFuture, Producer, ProducerConfig, ProducerRecord,
     RecordMetadata,
 };
+pub use security::{Password, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol};
+/// A SCRAM mechanism, as [`ScramUpsertion`] and [`ScramCredentialInfo`] name it.
+pub use sediment_protocol::sasl::ScramMechanism;
 /// A Kafka error code, as [`ClientError::kafka_error`] reports it.
 pub use sediment_protocol::ErrorCode;
 /// The name of one partition of one topic (shared with the broker).

@@ -34,6 +34,10 @@
 //! | AddOffsetsToTxn | 0–3 | every version the codec has |
 //! | EndTxn | 0–3 | every version the codec has (v4+ only add epoch-bump fields of KIP-890) |
 //! | TxnOffsetCommit | 0–3 | v3 carries the consumer's generation and member id (KIP-447); this client sends -1 and "" |
+//! | SaslHandshake | 1 | v1 carries the exchange in SaslAuthenticate requests (KIP-152); v0's raw tokens outside Kafka framing are not spoken |
+//! | SaslAuthenticate | 0–2 | every version the codec has (v1 adds the session lifetime, v2 is flexible) |
+//! | DescribeAcls, CreateAcls, DeleteAcls | 1–3 | v1 carries the pattern type (v0 would silently make a PREFIXED binding or filter LITERAL); v2 is flexible, v3 adds the USER resource type |
+//! | DescribeUserScramCredentials, AlterUserScramCredentials | 0 | every version the codec has |
 //!
 //! Every range lies within what our codec (`sediment-protocol`) can encode
 //! and decode (checked by a test against `ApiKey::codec_versions`).
@@ -76,6 +80,13 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// Short name of an API for messages (`"Produce"`).
@@ -110,6 +121,13 @@ pub(crate) fn api_name(key: ApiKey) -> &'static str {
         ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
         ApiKey::EndTxn => "EndTxn",
         ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
+        ApiKey::SaslHandshake => "SaslHandshake",
+        ApiKey::SaslAuthenticate => "SaslAuthenticate",
+        ApiKey::DescribeAcls => "DescribeAcls",
+        ApiKey::CreateAcls => "CreateAcls",
+        ApiKey::DeleteAcls => "DeleteAcls",
+        ApiKey::DescribeUserScramCredentials => "DescribeUserScramCredentials",
+        ApiKey::AlterUserScramCredentials => "AlterUserScramCredentials",
         _ => "an unsupported API",
     }
 }

@@ -155,11 +155,7 @@ pub async fn run(
     let (BenchCommand::Produce(args) | BenchCommand::Consume(args) | BenchCommand::E2e(args)) =
         &command;
     validate(args)?;
-    let client = target
-        .builder()
-        .build()
-        .await
-        .context("cannot reach the broker")?;
+    let client = target.build().await?;
     ensure_topic(&client, args).await?;
     let summary = match &command {
         BenchCommand::Produce(args) => produce(&target, args, true).await?,

@@ -7,14 +7,17 @@ macro_rules! outln {
     };
 }
 
+mod acl;
 mod bench;
 mod consume;
 mod group;
 mod log;
 mod output;
 mod produce;
+mod security;
 mod serve;
 mod topic;
+mod user;
 mod window;
 
 use std::process::ExitCode;
@@ -22,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sediment_client::{Client, ClientBuilder};
+use sediment_client::{Client, ClientBuilder, ClientError, SecurityConfig};
 
 pub use output::OutputFormat;
 
@@ -41,6 +44,9 @@ pub struct Cli {
     /// How commands print their results.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// TLS and SASL of client commands.
+    #[command(flatten)]
+    pub security: security::SecurityArgs,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -61,6 +67,12 @@ pub enum Command {
     /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Group(group::GroupCommand),
+    /// Create, list and delete SCRAM users (through the broker, or offline with --data-dir).
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Add, list and remove ACL bindings.
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
     /// Run an event-time windowed aggregation job (tumbling, hopping or session windows).
     Window(Box<window::WindowArgs>),
     /// Measure throughput and latency through the real client and broker.
@@ -73,17 +85,25 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let target = Target::new(cli.bootstrap.clone());
     let output = cli.output;
+    // Only client commands read the security options (and may fail on them).
+    let (bootstrap, security) = (cli.bootstrap, cli.security);
+    let target = || -> anyhow::Result<Target> {
+        let env = |name: &str| std::env::var(name).ok();
+        Ok(Target::new(bootstrap, security::resolve(&security, &env)?))
+    };
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Log(command) => log::run(command, output),
-        Command::Topic(command) => block_on(topic::run(command, target, output)),
-        Command::Produce(args) => block_on(produce::run(args, target, output)),
-        Command::Consume(args) => block_on(consume::run(args, target)),
-        Command::Window(args) => block_on(window::run(*args, target)),
-        Command::Group(command) => block_on(group::run(command, target, output)),
-        Command::Bench(command) => block_on(bench::run(command, target, output)),
+        Command::Topic(command) => block_on(topic::run(command, target()?, output)),
+        Command::Produce(args) => block_on(produce::run(args, target()?, output)),
+        Command::Consume(args) => block_on(consume::run(args, target()?)),
+        Command::Window(args) => block_on(window::run(*args, target()?)),
+        Command::Group(command) => block_on(group::run(command, target()?, output)),
+        // Offline (--data-dir) user commands need no client settings.
+        Command::User(command) => block_on(user::run(command, target, output)),
+        Command::Acl(command) => block_on(acl::run(command, target()?, output)),
+        Command::Bench(command) => block_on(bench::run(command, target()?, output)),
     }
 }
 
@@ -100,41 +120,77 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where client commands find the cluster, and the settings of every
-/// client they open (client id `sediment-cli`). Nothing is connected until
-/// a command asks.
+/// client they open (client id `sediment-cli`, the security options).
+/// Nothing is connected until a command asks.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     bootstrap: String,
+    security: SecurityConfig,
 }
 
 impl Target {
-    fn new(bootstrap: String) -> Self {
-        Self { bootstrap }
+    fn new(bootstrap: String, security: SecurityConfig) -> Self {
+        Self {
+            bootstrap,
+            security,
+        }
     }
 
-    /// The settings every client of the command line starts from.
+    /// The settings every client of the command line starts from: every
+    /// command (topic, produce, consume, group, window, bench) builds its
+    /// clients from here, so all of them use TLS and SASL alike.
     pub(crate) fn builder(&self) -> ClientBuilder {
-        ClientBuilder::new(self.bootstrap.clone()).client_id("sediment-cli")
+        ClientBuilder::new(self.bootstrap.clone())
+            .client_id("sediment-cli")
+            .security(self.security.clone())
+    }
+
+    /// `error` as one line saying what to check: refused credentials and an
+    /// untrusted certificate are not an unreachable broker.
+    pub(crate) fn explain(&self, error: ClientError) -> anyhow::Error {
+        let bootstrap = &self.bootstrap;
+        match error {
+            ClientError::Authentication { .. } => anyhow::anyhow!(
+                "{error} (check --sasl-username, the password from --sasl-password-file or \
+                 SEDIMENT_SASL_PASSWORD, and --sasl-mechanism)"
+            ),
+            ClientError::Tls { .. } => anyhow::anyhow!(
+                "{error} (set --ca to the CA file that signed the broker's certificate; \
+                 a plaintext port needs --security-protocol plaintext or sasl_plaintext)"
+            ),
+            ClientError::Config(_) => anyhow::Error::new(error),
+            // A TLS listener hangs up on a plaintext client's first request.
+            error if !self.security.protocol.uses_tls() => {
+                anyhow::Error::new(error).context(format!(
+                    "cannot reach a broker at {bootstrap}: is `sediment serve` running there? \
+                     (set --bootstrap or SEDIMENT_BOOTSTRAP; a TLS port needs \
+                     --security-protocol ssl or sasl_ssl)"
+                ))
+            }
+            error => anyhow::Error::new(error).context(format!(
+                "cannot reach a broker at {bootstrap}: is `sediment serve` running there? \
+                 (set --bootstrap or SEDIMENT_BOOTSTRAP)"
+            )),
+        }
     }
 
     /// A client whose broker has answered, or an error saying where it
     /// looked and what to do.
     pub(crate) async fn connect(&self) -> anyhow::Result<Client> {
-        let bootstrap = &self.bootstrap;
-        let unreachable = || {
-            format!(
-                "cannot reach a broker at {bootstrap}: is `sediment serve` running there? \
-                 (set --bootstrap or SEDIMENT_BOOTSTRAP)"
-            )
-        };
-        let client = self.builder().build().await.with_context(unreachable)?;
+        let client = self.build().await?;
         match tokio::time::timeout(CONNECT_TIMEOUT, client.admin().list_topics()).await {
             Ok(Ok(_)) => Ok(client),
-            Ok(Err(error)) => Err(anyhow::Error::new(error).context(unreachable())),
+            Ok(Err(error)) => Err(self.explain(error)),
             Err(_) => Err(anyhow::anyhow!(
-                "{}: no answer within {CONNECT_TIMEOUT:?}",
-                unreachable()
+                "cannot reach a broker at {}: is `sediment serve` running there? \
+                 (set --bootstrap or SEDIMENT_BOOTSTRAP): no answer within {CONNECT_TIMEOUT:?}",
+                self.bootstrap
             )),
         }
+    }
+
+    /// A client built from [`Target::builder`], its errors explained.
+    pub(crate) async fn build(&self) -> anyhow::Result<Client> {
+        self.builder().build().await.map_err(|e| self.explain(e))
     }
 }

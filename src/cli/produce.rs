@@ -36,11 +36,10 @@ pub async fn run(
     output: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let producer = target
-        .builder()
         .build()
-        .await
-        .and_then(|client| client.producer(ProducerConfig::default()))
-        .context("cannot connect the producer")?;
+        .await?
+        .producer(ProducerConfig::default())
+        .context("cannot create the producer")?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut deliveries = Vec::new();
     while let Some(line) = lines.next_line().await.context("cannot read stdin")? {

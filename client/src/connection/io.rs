@@ -7,12 +7,15 @@
 //! error) and never panic on what the broker sends: a frame size outside
 //! `4..=MAX_RESPONSE_BYTES` closes the connection, and the read buffer grows
 //! by at most `READ_CHUNK` ahead of the bytes received.
+//!
+//! Both are generic over the stream half, so a plain TCP connection runs
+//! on tokio's owned TCP halves exactly as before (monomorphised, no boxing
+//! or locking) and a TLS connection on the two halves of its `TlsStream`.
 
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
 use super::{Frame, Shared};
@@ -26,9 +29,9 @@ pub(crate) const MAX_RESPONSE_BYTES: usize = 1 << 30;
 const READ_CHUNK: usize = 8 << 20;
 
 /// Writes queued frames until the handle side goes away or a write fails.
-pub(super) async fn write_loop(
+pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
     mut frames: mpsc::UnboundedReceiver<Frame>,
-    write_half: OwnedWriteHalf,
+    write_half: W,
     shared: Arc<Shared>,
 ) {
     let mut out = BufWriter::with_capacity(64 * 1024, write_half);
@@ -57,7 +60,10 @@ pub(super) async fn write_loop(
 }
 
 /// Writes one frame's buffers in order.
-async fn write_frame(out: &mut BufWriter<OwnedWriteHalf>, frame: &Frame) -> std::io::Result<()> {
+async fn write_frame<W: AsyncWrite + Unpin>(
+    out: &mut BufWriter<W>,
+    frame: &Frame,
+) -> std::io::Result<()> {
     for chunk in frame {
         out.write_all(chunk).await?;
     }
@@ -65,7 +71,7 @@ async fn write_frame(out: &mut BufWriter<OwnedWriteHalf>, frame: &Frame) -> std:
 }
 
 /// Reads responses until end of stream or an error, then closes the connection.
-pub(super) async fn read_loop(mut read_half: OwnedReadHalf, shared: Arc<Shared>) {
+pub(super) async fn read_loop<R: AsyncRead + Unpin>(mut read_half: R, shared: Arc<Shared>) {
     let error = match read_frames(&mut read_half, &shared).await {
         Ok(()) => ClientError::ConnectionLost {
             addr: shared.addr.clone(),
@@ -78,7 +84,7 @@ pub(super) async fn read_loop(mut read_half: OwnedReadHalf, shared: Arc<Shared>)
 }
 
 /// Reads frames until end of stream or an error, handing each to its waiter.
-async fn read_frames(read_half: &mut OwnedReadHalf, shared: &Shared) -> Result<()> {
+async fn read_frames<R: AsyncRead + Unpin>(read_half: &mut R, shared: &Shared) -> Result<()> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         // Split off every complete frame already buffered.

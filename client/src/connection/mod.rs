@@ -1,5 +1,5 @@
-//! [`BrokerConnection`]: one TCP connection to one broker, with pipelined
-//! requests.
+//! [`BrokerConnection`]: one TCP (or TLS) connection to one broker, with
+//! pipelined requests.
 //!
 //! Owns the socket (split between a writer task and a reader task), the
 //! correlation-id counter, the table of requests waiting for an answer, and
@@ -18,7 +18,12 @@
 //!   `io::MAX_RESPONSE_BYTES` closes the connection, and buffer space grows
 //!   with the bytes that actually arrive, not with the declared size.
 //!
-//! The socket loops themselves live in `io`.
+//! - With TLS, the handshake (certificate verified against the host
+//!   dialled) completes before the first request; with SASL, no request
+//!   but ApiVersions and the SASL exchange is sent before authentication
+//!   succeeded, and a connection whose authentication failed is closed.
+//!
+//! The socket loops themselves live in `io`; the SASL exchange in `sasl`.
 
 mod io;
 
@@ -33,9 +38,11 @@ use sediment_protocol::{ApiKey, Message, Reader, Request, RequestHeader, Respons
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
+use tokio_rustls::TlsConnector;
 
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
+use crate::security::server_name;
 use crate::versions::{api_name, NegotiatedVersions};
 
 /// UNSUPPORTED_VERSION: the broker's answer to an ApiVersions version it does not know.
@@ -60,6 +67,10 @@ struct Inner {
     shared: Arc<Shared>,
     next_correlation_id: AtomicI32,
     versions: OnceLock<NegotiatedVersions>,
+    /// When the SASL session the broker granted is close to its end
+    /// (KIP-368): from then on the connection counts as closed, so callers
+    /// open a new, freshly authenticated one before the broker hangs up.
+    retire_at: OnceLock<tokio::time::Instant>,
 }
 
 impl Drop for Inner {
@@ -121,30 +132,60 @@ impl Shared {
 }
 
 impl BrokerConnection {
-    /// Opens a connection to `addr` and negotiates API versions.
+    /// Opens a connection to `addr` (TCP, then the TLS handshake when the
+    /// security protocol uses TLS), negotiates API versions and, when the
+    /// protocol uses SASL, authenticates before anything else is sent
+    /// (KIP-152). Every reconnect comes through here, so it authenticates
+    /// again.
     pub(crate) async fn connect(addr: &str, config: &ClientConfig) -> Result<Self> {
         let connect_error = |source: std::io::Error| ClientError::Connect {
             addr: addr.to_string(),
             source: Arc::new(source),
         };
+        let timed_out = |what: &str| {
+            connect_error(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no {what} within {:?}", config.request_timeout),
+            ))
+        };
+        let security = &config.security;
+        // Checked before dialling: a name TLS cannot verify is a setting error.
+        let tls = if security.protocol.uses_tls() {
+            Some((config.tls_setup()?, server_name(addr)?))
+        } else {
+            None
+        };
         let stream = tokio::time::timeout(config.request_timeout, TcpStream::connect(addr))
             .await
-            .map_err(|_| {
-                connect_error(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no connection within {:?}", config.request_timeout),
-                ))
-            })?
+            .map_err(|_| timed_out("connection"))?
             .map_err(connect_error)?;
         stream.set_nodelay(true).map_err(connect_error)?;
-        let (read_half, write_half) = stream.into_split();
         let (frames, frame_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             state: Mutex::new(State::default()),
         });
-        let writer = tokio::spawn(io::write_loop(frame_rx, write_half, Arc::clone(&shared)));
-        let reader = tokio::spawn(io::read_loop(read_half, Arc::clone(&shared)));
+        let (writer, reader) = match tls {
+            None => {
+                let (read_half, write_half) = stream.into_split();
+                (
+                    tokio::spawn(io::write_loop(frame_rx, write_half, Arc::clone(&shared))),
+                    tokio::spawn(io::read_loop(read_half, Arc::clone(&shared))),
+                )
+            }
+            Some((setup, name)) => {
+                let handshake = TlsConnector::from(setup.0).connect(name, stream);
+                let stream = tokio::time::timeout(config.request_timeout, handshake)
+                    .await
+                    .map_err(|_| timed_out("TLS handshake"))?
+                    .map_err(|e| tls_error(addr, e))?;
+                let (read_half, write_half) = tokio::io::split(stream);
+                (
+                    tokio::spawn(io::write_loop(frame_rx, write_half, Arc::clone(&shared))),
+                    tokio::spawn(io::read_loop(read_half, Arc::clone(&shared))),
+                )
+            }
+        };
         shared.lock().tasks = vec![writer.abort_handle(), reader.abort_handle()];
         let connection = Self {
             inner: Arc::new(Inner {
@@ -155,11 +196,32 @@ impl BrokerConnection {
                 shared,
                 next_correlation_id: AtomicI32::new(1),
                 versions: OnceLock::new(),
+                retire_at: OnceLock::new(),
             }),
         };
         let versions = connection.negotiate().await?;
         tracing::debug!(broker = addr, versions = %versions.summary(addr), "connected");
         let _ = connection.inner.versions.set(versions);
+        let sasl = security.sasl.as_ref();
+        if let Some(sasl) = sasl.filter(|_| security.protocol.uses_sasl()) {
+            let lifetime = crate::sasl::authenticate(&connection, sasl).await?;
+            tracing::debug!(
+                broker = addr,
+                user = %sasl.username,
+                mechanism = %sasl.mechanism,
+                ?lifetime,
+                "authenticated"
+            );
+            if let Some(lifetime) = lifetime {
+                // Kafka's Java client re-authenticates at 85–95 % of the
+                // lifetime; retiring at 85 % leaves in-flight requests (a
+                // long-poll fetch included) time to finish first.
+                let _ = connection
+                    .inner
+                    .retire_at
+                    .set(tokio::time::Instant::now() + lifetime.mul_f64(0.85));
+            }
+        }
         Ok(connection)
     }
 
@@ -199,9 +261,17 @@ impl BrokerConnection {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// True once the connection failed or was closed; it then accepts nothing.
+    /// True once the connection failed or was closed (it then accepts
+    /// nothing), or its SASL session is about to expire (it still answers
+    /// what is in flight, but callers must open a new connection, which
+    /// authenticates again).
     pub(crate) fn is_closed(&self) -> bool {
         self.inner.shared.is_closed()
+            || self
+                .inner
+                .retire_at
+                .get()
+                .is_some_and(|at| tokio::time::Instant::now() >= *at)
     }
 
     /// The version to use for `key` on this connection.
@@ -308,6 +378,42 @@ impl BrokerConnection {
     }
 }
 
+/// Classifies a failed TLS handshake: what rustls refused (an untrusted,
+/// expired or misnamed certificate, a peer that is not speaking TLS) and a
+/// peer that hung up mid-handshake (a plaintext listener does, on the
+/// ClientHello it cannot frame, by closing or resetting the connection)
+/// are [`ClientError::Tls`], which no retry can fix; anything else is an
+/// ordinary, retriable connection failure. The TCP connection was already
+/// accepted, so a listener that hangs up at this point is one that does
+/// not speak TLS far more often than a broker that is restarting.
+fn tls_error(addr: &str, error: std::io::Error) -> ClientError {
+    let from_rustls = error
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+    if from_rustls {
+        ClientError::Tls {
+            addr: addr.to_string(),
+            source: Arc::new(error),
+        }
+    } else if matches!(
+        error.kind(),
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+    ) {
+        ClientError::Tls {
+            addr: addr.to_string(),
+            source: Arc::new(std::io::Error::new(
+                error.kind(),
+                format!("the broker closed the connection during the TLS handshake ({error})"),
+            )),
+        }
+    } else {
+        ClientError::Connect {
+            addr: addr.to_string(),
+            source: Arc::new(error),
+        }
+    }
+}
+
 /// Turns a codec error into [`ClientError::Encode`] for `what`.
 fn encode_error<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> ClientError + '_ {
     move |e| ClientError::Encode {
@@ -406,8 +512,10 @@ mod tests {
         PartitionProduceData, PartitionProduceResponse, TopicProduceData, TopicProduceResponse,
     };
     use sediment_protocol::messages::{ProduceRequest, ProduceResponse};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
     use tokio::net::TcpListener;
+
+    mod tls_sasl;
 
     /// One request as the fake broker read it.
     struct Received {
@@ -415,7 +523,7 @@ mod tests {
         body: Bytes,
     }
 
-    async fn read_request(stream: &mut TcpStream) -> Option<Received> {
+    async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Received> {
         let size = stream.read_i32().await.ok()?;
         let mut frame = vec![0u8; usize::try_from(size).ok()?];
         stream.read_exact(&mut frame).await.ok()?;
@@ -431,7 +539,11 @@ mod tests {
         })
     }
 
-    async fn respond<M: Message>(stream: &mut TcpStream, request: &Received, response: &M) {
+    async fn respond<M: Message, S: AsyncWrite + Unpin>(
+        stream: &mut S,
+        request: &Received,
+        response: &M,
+    ) {
         let api = ApiKey::try_from(request.header.request_api_key).unwrap();
         let version = request.header.request_api_version;
         let mut w = Writer::new();
