@@ -101,7 +101,8 @@ settings! {
     tls_client_ca: PathBuf => |c, v| c.tls.client_ca = Some(v);
     /// SASL mechanisms every listener requires, comma-separated (SCRAM-SHA-512,SCRAM-SHA-256,PLAIN), or `off` [default: off].
     sasl: String => |c, v| c.config.security.sasl = parse_sasl_mechanisms(&v).map_err(|e| anyhow::anyhow!("--sasl: {e}"))?;
-    /// Authorize every request against ACLs: deny unless an ACL allows it [default: false].
+    /// Authorize every request against ACLs: deny unless an ACL allows it; `--authorizer` alone means true [default: false].
+    [num_args = 0..=1, default_missing_value = "true"]
     authorizer: bool => |c, v| c.config.security.authorizer = v;
     /// Principals that bypass ACLs, comma-separated (User:admin,User:ops), or `none` [default: none].
     super_users: String => |c, v| c.config.security.super_users = parse_principals(&v).map_err(|e| anyhow::anyhow!("--super-users: {e}"))?;

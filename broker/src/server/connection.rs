@@ -510,12 +510,14 @@ async fn write_with_progress<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// A client going away (a reset is how librdkafka closes) is not worth a warning.
+/// A client going away (a reset is how librdkafka closes; over TLS, a close
+/// without close_notify is an unexpected EOF) is not worth a warning.
 fn is_disconnect(error: &std::io::Error) -> bool {
     matches!(
         error.kind(),
         std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
     )
 }

@@ -535,7 +535,12 @@ impl ScramServer {
         if channel_binding != exchange.gs2_header.as_bytes() {
             return Err(ScramError::ChannelBindingMismatch);
         }
-        if nonce != exchange.nonce {
+        // RFC 5802 wants exactly the combined nonce. librdkafka (2.0 at
+        // least) sends its own nonce once more in front of it, and Kafka's
+        // broker accepts any nonce that *ends with* the combined one, so
+        // every Kafka client works; the server's part is still checked, and
+        // the proof covers the message as sent.
+        if !nonce.ends_with(exchange.nonce.as_str()) {
             return Err(ScramError::NonceMismatch);
         }
         let proof = BASE64
@@ -1360,6 +1365,11 @@ mod tests {
         assert_eq!(final_error(&client_only), ScramError::NonceMismatch);
         let other = RFC_CLIENT_FINAL.replace("%hvY", "%hvZ");
         assert_eq!(final_error(&other), ScramError::NonceMismatch);
+        // librdkafka's form (its nonce again in front) passes the nonce
+        // check, as on Kafka's broker; this one then fails on the proof,
+        // which was computed over the message without the prefix.
+        let prefixed = RFC_CLIENT_FINAL.replace("r=", "r=rOprNGfwEbeRWgbNEkqO");
+        assert_eq!(final_error(&prefixed), ScramError::InvalidCredentials);
     }
 
     #[test]
