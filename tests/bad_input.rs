@@ -1122,3 +1122,515 @@ fn given_hostile_bodies_for_every_advertised_api_version_and_header_form_when_se
     }
     assert!(sent > 500, "only {sent} hostile frames sent");
 }
+
+// ---------------------------------------------------------------------------
+// Authentication and TLS: hostile SASL exchanges on a `--sasl` listener and
+// hostile bytes on the TLS listener. Each is closed or refused, and a good
+// client (our CLI, authenticated over SASL_PLAINTEXT and SASL_SSL) is served
+// after every case.
+// ---------------------------------------------------------------------------
+
+mod auth {
+    use super::*;
+
+    use common::certs::TestCerts;
+    use common::security::{create_user_offline, sediment_ok, Connect, User};
+    use kafka_protocol::messages::{
+        SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+        SaslHandshakeResponse,
+    };
+
+    /// Kafka's SASL_AUTHENTICATION_FAILED.
+    const SASL_AUTHENTICATION_FAILED: i16 = 58;
+    /// Kafka's ILLEGAL_SASL_STATE.
+    const ILLEGAL_SASL_STATE: i16 = 34;
+
+    /// A broker requiring SASL on its plaintext and TLS listeners, with one
+    /// user created offline.
+    pub struct SaslFixture {
+        pub broker: BrokerProcess,
+        pub user: User,
+        pub certs: TestCerts,
+        secrets: tempfile::TempDir,
+        _data: tempfile::TempDir,
+    }
+
+    impl SaslFixture {
+        pub fn start() -> Self {
+            let certs = TestCerts::generate();
+            let data = tempfile::tempdir().expect("temp dir");
+            let data_dir = data.path().join("data");
+            let user = User::new("alice", "SCRAM-SHA-256");
+            create_user_offline(&data_dir, &user);
+            let mut args = certs.serve_args(&certs.broker);
+            args.extend([
+                "--sasl".to_string(),
+                "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN".to_string(),
+            ]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let broker = BrokerProcess::start_in(&data_dir, &args);
+            Self {
+                broker,
+                user,
+                certs,
+                secrets: tempfile::tempdir().expect("temp dir"),
+                _data: data,
+            }
+        }
+
+        /// The broker is up and serves an authenticated client on both
+        /// listeners.
+        pub fn assert_survived(&mut self, case: &str) {
+            assert!(
+                self.broker.is_running(),
+                "the broker died during `{case}`; its log:\n{}",
+                self.broker.logs()
+            );
+            let password_file = self.user.password_file(self.secrets.path());
+            for (bootstrap, protocol, ca) in [
+                (self.broker.bootstrap(), "sasl_plaintext", None),
+                (
+                    self.broker.tls_bootstrap(),
+                    "sasl_ssl",
+                    Some(self.certs.ca_pem.clone()),
+                ),
+            ] {
+                let connect = Connect {
+                    bootstrap,
+                    protocol,
+                    ca,
+                    user: Some((self.user.clone(), password_file.clone())),
+                    mechanism: None,
+                };
+                let topic = format!("after-{}", uuid::Uuid::new_v4().simple());
+                sediment_ok(
+                    &self.broker,
+                    &connect,
+                    &["topic", "create", &topic, "--partitions", "1"],
+                    None,
+                );
+                sediment_ok(&self.broker, &connect, &["produce", &topic], Some("ok\n"));
+            }
+        }
+    }
+
+    /// SaslHandshake v1 for `mechanism`; panics unless it is accepted.
+    fn handshake(client: &mut WireClient, mechanism: &str) {
+        let response: SaslHandshakeResponse = client
+            .call(
+                ApiKey::SaslHandshake,
+                1,
+                &SaslHandshakeRequest::default()
+                    .with_mechanism(StrBytes::from_string(mechanism.to_string())),
+            )
+            .expect("SaslHandshake round trip");
+        assert_eq!(response.error_code, 0, "SaslHandshake {mechanism}");
+    }
+
+    /// SaslAuthenticate v2 with `auth_bytes`.
+    fn authenticate(
+        client: &mut WireClient,
+        auth_bytes: &[u8],
+    ) -> std::io::Result<SaslAuthenticateResponse> {
+        client.call(
+            ApiKey::SaslAuthenticate,
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(auth_bytes)),
+        )
+    }
+
+    /// Sends `auth_bytes` and asserts the exchange is refused: an answer,
+    /// if one comes, carries an error code in `allowed`; and the broker
+    /// then closes the connection.
+    fn assert_auth_refused(
+        broker: &BrokerProcess,
+        client: &mut WireClient,
+        auth_bytes: &[u8],
+        allowed: &[i16],
+        what: &str,
+    ) {
+        match authenticate(client, auth_bytes) {
+            Ok(response) => assert!(
+                allowed.contains(&response.error_code),
+                "{what}: answered with error {} ({:?}), want one of {allowed:?}; broker log:\n{}",
+                response.error_code,
+                response.error_message,
+                broker.logs()
+            ),
+            Err(error) => assert!(
+                error.kind() == std::io::ErrorKind::UnexpectedEof
+                    || common::canary::is_closed_error(&error),
+                "{what}: {error}"
+            ),
+        }
+        let rest = read_until_closed(client.stream(), CLOSE_WITHIN);
+        assert!(
+            rest.is_empty(),
+            "{what}: {} more bytes after the refusal",
+            rest.len()
+        );
+    }
+
+    /// The server-first message of a SCRAM exchange begun with `client_first`.
+    fn server_first(broker: &BrokerProcess, client: &mut WireClient, client_first: &str) -> String {
+        let response =
+            authenticate(client, client_first.as_bytes()).expect("client-first answered");
+        assert_eq!(
+            response.error_code,
+            0,
+            "client-first {client_first:?} refused ({:?}); broker log:\n{}",
+            response.error_message,
+            broker.logs()
+        );
+        String::from_utf8(response.auth_bytes.to_vec()).expect("server-first is UTF-8")
+    }
+
+    /// `name=value` from a SCRAM message.
+    fn attribute<'a>(message: &'a str, name: &str) -> &'a str {
+        message
+            .split(',')
+            .find_map(|a| a.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or_else(|| panic!("no {name}= in {message:?}"))
+    }
+
+    pub fn case_authenticate_before_handshake(fixture: &SaslFixture) {
+        let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+        assert_auth_refused(
+            &fixture.broker,
+            &mut client,
+            format!("n,,n={},r=0123456789abcdef", fixture.user.name).as_bytes(),
+            &[ILLEGAL_SASL_STATE, SASL_AUTHENTICATION_FAILED],
+            "SaslAuthenticate before SaslHandshake",
+        );
+    }
+
+    pub fn case_request_before_authentication(fixture: &SaslFixture) {
+        // Metadata (and Produce) before any SASL exchange: closed unanswered.
+        let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+        let (_, frame) = client.encode(ApiKey::Metadata, 4, &MetadataRequest::default());
+        assert_refused_and_closed(
+            &fixture.broker,
+            &framed(&frame),
+            "Metadata before authentication",
+        );
+        // And after a handshake, before SaslAuthenticate completes.
+        let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+        handshake(&mut client, "SCRAM-SHA-256");
+        let (_, frame) = client.encode(ApiKey::Metadata, 4, &MetadataRequest::default());
+        send_raw(client.stream(), &framed(&frame));
+        assert!(
+            read_until_closed(client.stream(), CLOSE_WITHIN).is_empty(),
+            "Metadata between SaslHandshake and SaslAuthenticate was answered"
+        );
+    }
+
+    pub fn case_oversized_auth_bytes(fixture: &SaslFixture) {
+        // 600 KiB of auth bytes, over the 512 KiB allowed before
+        // authentication.
+        let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+        handshake(&mut client, "SCRAM-SHA-256");
+        let huge = vec![b'a'; 600 << 10];
+        let (_, frame) = client.encode(
+            ApiKey::SaslAuthenticate,
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(huge.clone())),
+        );
+        send_raw(client.stream(), &framed(&frame));
+        let answer = read_until_closed(client.stream(), CLOSE_WITHIN);
+        if !answer.is_empty() {
+            // An error answer is allowed, never a success.
+            let mut body = Bytes::from(answer[4..].to_vec());
+            let _correlation = body.get_i32();
+            let _tagged = body.get_u8();
+            let response = SaslAuthenticateResponse::decode(&mut body, 2)
+                .expect("an oversized SaslAuthenticate answered with a valid response");
+            assert_ne!(response.error_code, 0, "600 KiB of auth bytes accepted");
+        }
+        // The same size as a frame before any handshake.
+        let mut raw = header_v2(36, 2, 1);
+        raw.extend_from_slice(&huge);
+        assert_refused_and_closed(
+            &fixture.broker,
+            &framed(&raw),
+            "a 600 KiB frame before authentication",
+        );
+    }
+
+    pub fn case_bad_scram_nonce_and_proof(fixture: &SaslFixture) {
+        let name = &fixture.user.name;
+        // The client-final message's nonce is not the server's.
+        let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+        handshake(&mut client, "SCRAM-SHA-256");
+        let first = server_first(
+            &fixture.broker,
+            &mut client,
+            &format!("n,,n={name},r=clientnonce1"),
+        );
+        let nonce = attribute(&first, "r");
+        assert!(
+            nonce.starts_with("clientnonce1") && nonce.len() > "clientnonce1".len(),
+            "{first}"
+        );
+        assert_auth_refused(
+            &fixture.broker,
+            &mut client,
+            b"c=biws,r=clientnonce1-not-the-servers,p=dGhpcyBpcyBub3QgYSBwcm9vZg==",
+            &[SASL_AUTHENTICATION_FAILED],
+            "a client-final message with a forged nonce",
+        );
+
+        // The right nonce, a wrong proof (32 bytes, the SHA-256 size).
+        let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+        handshake(&mut client, "SCRAM-SHA-256");
+        let first = server_first(
+            &fixture.broker,
+            &mut client,
+            &format!("n,,n={name},r=clientnonce2"),
+        );
+        let nonce = attribute(&first, "r").to_string();
+        assert_auth_refused(
+            &fixture.broker,
+            &mut client,
+            format!("c=biws,r={nonce},p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").as_bytes(),
+            &[SASL_AUTHENTICATION_FAILED],
+            "a client-final message with a wrong proof",
+        );
+
+        // A proof that is not base64, and a client-final without a proof.
+        for (i, bad) in ["p=!!!not-base64!!!", "p="].iter().enumerate() {
+            let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+            handshake(&mut client, "SCRAM-SHA-256");
+            let first = server_first(
+                &fixture.broker,
+                &mut client,
+                &format!("n,,n={name},r=clientnonce-bad{i}"),
+            );
+            let nonce = attribute(&first, "r").to_string();
+            assert_auth_refused(
+                &fixture.broker,
+                &mut client,
+                format!("c=biws,r={nonce},{bad}").as_bytes(),
+                &[SASL_AUTHENTICATION_FAILED],
+                &format!("a client-final with {bad:?}"),
+            );
+        }
+    }
+
+    pub fn case_forged_client_first_attributes(fixture: &SaslFixture) {
+        let name = &fixture.user.name;
+        let forged = [
+            // A mandatory extension the server does not understand (RFC 5802 §5.1: m= fails).
+            format!("n,,m=ext,n={name},r=nonce-m"),
+            // Channel binding the broker does not offer.
+            format!("p=tls-unique,,n={name},r=nonce-p"),
+            // An authorization identity naming someone else.
+            format!("n,a=admin,n={name},r=nonce-a"),
+            // No nonce; a nonce with a comma-free but non-printable byte.
+            format!("n,,n={name}"),
+            format!("n,,n={name},r=no\u{1}nce"),
+            // Not SCRAM at all.
+            "garbage".to_string(),
+            String::new(),
+        ];
+        for client_first in &forged {
+            let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+            handshake(&mut client, "SCRAM-SHA-256");
+            assert_auth_refused(
+                &fixture.broker,
+                &mut client,
+                client_first.as_bytes(),
+                &[SASL_AUTHENTICATION_FAILED],
+                &format!("client-first {client_first:?}"),
+            );
+        }
+        // PLAIN with an authorization identity that is not the user, and
+        // with a missing separator.
+        for plain in [
+            format!("admin\0{name}\0{}", fixture.user.password),
+            format!("{name}{}", fixture.user.password),
+        ] {
+            let mut client = WireClient::connect(fixture.broker.addr).unwrap();
+            handshake(&mut client, "PLAIN");
+            assert_auth_refused(
+                &fixture.broker,
+                &mut client,
+                plain.as_bytes(),
+                &[SASL_AUTHENTICATION_FAILED],
+                "a forged PLAIN message",
+            );
+        }
+    }
+
+    /// A TLS 1.2 ClientHello (record and handshake headers, one ECDHE-ECDSA
+    /// suite, P-256, ecdsa_secp256r1_sha256), valid enough for a server to
+    /// start the handshake.
+    fn client_hello() -> Vec<u8> {
+        let mut extensions = Vec::new();
+        extensions.extend_from_slice(&[0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17]);
+        extensions.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
+        extensions.extend_from_slice(&[0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03]);
+        let mut body = vec![0x03, 0x03];
+        body.extend((0u8..32).map(|i| i.wrapping_mul(37)));
+        body.push(0); // session id
+        body.extend_from_slice(&[0x00, 0x04, 0xc0, 0x2b, 0xc0, 0x2f]);
+        body.extend_from_slice(&[0x01, 0x00]);
+        body.extend_from_slice(&(extensions.len() as u16).to_be_bytes());
+        body.extend(extensions);
+        let mut handshake = vec![0x01];
+        handshake.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        handshake.extend(body);
+        let mut record = vec![0x16, 0x03, 0x01];
+        record.extend_from_slice(&(handshake.len() as u16).to_be_bytes());
+        record.extend(handshake);
+        record
+    }
+
+    pub fn case_tls_garbage(fixture: &SaslFixture) {
+        let tls = fixture.broker.tls_addr.expect("TLS listener");
+        let mut state = 0x7e57_0000_0000_0001u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..8 {
+            let len = 1 + (next() % 4096) as usize;
+            let garbage: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let mut stream = raw_connect(tls);
+            send_raw(&mut stream, &garbage);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let answer = read_until_closed(&mut stream, CLOSE_WITHIN);
+            assert!(
+                answer.is_empty() || answer[0] == 0x15,
+                "random bytes {round} to the TLS port: answered with something other than a TLS alert: {:?}",
+                &answer[..answer.len().min(16)]
+            );
+        }
+        // A Kafka request in the clear on the TLS port: never a Kafka answer.
+        let mut stream = raw_connect(tls);
+        let mut plain = WireClient::connect(fixture.broker.addr).unwrap();
+        let (_, frame) = plain.encode(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+        send_raw(&mut stream, &framed(&frame));
+        let answer = read_until_closed(&mut stream, CLOSE_WITHIN);
+        assert!(
+            answer.is_empty() || answer[0] == 0x15,
+            "a plaintext ApiVersions on the TLS port was answered in the clear: {:?}",
+            &answer[..answer.len().min(16)]
+        );
+        // A TLS ClientHello on the plaintext port: not a Kafka frame.
+        let mut stream = raw_connect(fixture.broker.addr);
+        send_raw(&mut stream, &client_hello());
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        assert!(
+            read_until_closed(&mut stream, CLOSE_WITHIN).is_empty(),
+            "a ClientHello on the plaintext port was answered"
+        );
+    }
+
+    pub fn case_truncated_tls_handshake(fixture: &SaslFixture) {
+        let tls = fixture.broker.tls_addr.expect("TLS listener");
+        let hello = client_hello();
+        for cut in [1, 5, hello.len() / 2, hello.len() - 1] {
+            let mut stream = raw_connect(tls);
+            send_raw(&mut stream, &hello[..cut]);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let answer = read_until_closed(&mut stream, CLOSE_WITHIN);
+            assert!(
+                answer.is_empty() || answer[0] == 0x15,
+                "{cut} bytes of a ClientHello: answered with something other than a TLS alert"
+            );
+        }
+        // The whole ClientHello, then the client goes away mid-handshake.
+        let mut stream = raw_connect(tls);
+        send_raw(&mut stream, &hello);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let _ = read_until_closed(&mut stream, CLOSE_WITHIN);
+    }
+
+    /// A named authentication or TLS case.
+    pub type AuthCase = (&'static str, fn(&SaslFixture));
+
+    pub const AUTH_CASES: &[AuthCase] = &[
+        (
+            "SaslAuthenticate before SaslHandshake",
+            case_authenticate_before_handshake,
+        ),
+        (
+            "requests before authentication",
+            case_request_before_authentication,
+        ),
+        ("oversized auth bytes", case_oversized_auth_bytes),
+        ("bad SCRAM nonce and proof", case_bad_scram_nonce_and_proof),
+        (
+            "forged client-first attributes",
+            case_forged_client_first_attributes,
+        ),
+        ("TLS garbage", case_tls_garbage),
+        ("truncated TLS handshake", case_truncated_tls_handshake),
+    ];
+
+    pub fn run_auth_case(name: &str) {
+        let (_, case) = AUTH_CASES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("known case");
+        let mut fixture = SaslFixture::start();
+        case(&fixture);
+        fixture.assert_survived(name);
+    }
+}
+
+#[test]
+fn given_sasl_authenticate_before_sasl_handshake_when_sent_then_refused_and_closed_and_broker_serves_good_clients(
+) {
+    auth::run_auth_case("SaslAuthenticate before SaslHandshake");
+}
+
+#[test]
+fn given_sasl_required_when_requests_come_before_authentication_then_connection_closed_unanswered()
+{
+    auth::run_auth_case("requests before authentication");
+}
+
+#[test]
+fn given_auth_bytes_over_512kib_before_authentication_when_sent_then_connection_closed_and_broker_serves_good_clients(
+) {
+    auth::run_auth_case("oversized auth bytes");
+}
+
+#[test]
+fn given_scram_client_final_with_forged_nonce_or_wrong_proof_when_sent_then_sasl_authentication_failed_and_closed(
+) {
+    auth::run_auth_case("bad SCRAM nonce and proof");
+}
+
+#[test]
+fn given_scram_client_first_with_forged_attributes_when_sent_then_sasl_authentication_failed_and_closed(
+) {
+    auth::run_auth_case("forged client-first attributes");
+}
+
+#[test]
+fn given_random_bytes_or_plaintext_kafka_on_the_tls_port_when_sent_then_closed_and_broker_serves_good_clients(
+) {
+    auth::run_auth_case("TLS garbage");
+}
+
+#[test]
+fn given_truncated_tls_client_hello_when_client_closes_then_connection_closed_and_broker_serves_good_clients(
+) {
+    auth::run_auth_case("truncated TLS handshake");
+}
+
+#[test]
+fn given_every_authentication_and_tls_case_twice_over_when_sent_then_good_clients_served_after_each(
+) {
+    let mut fixture = auth::SaslFixture::start();
+    for round in 0..2 {
+        for (name, case) in auth::AUTH_CASES {
+            case(&fixture);
+            fixture.assert_survived(&format!("round {round}: {name}"));
+        }
+    }
+}

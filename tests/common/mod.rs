@@ -13,17 +13,23 @@ use std::time::{Duration, Instant};
 
 pub mod apache_kafka;
 pub mod canary;
+pub mod certs;
 pub mod client;
 pub mod java;
 pub mod python;
+pub mod security;
 pub mod wagg;
 pub mod wire;
 
 /// A running broker process.
 pub struct BrokerProcess {
     child: Option<Child>,
-    /// Where it listens.
+    /// Where it listens: the plaintext listener, or the TLS one when the
+    /// broker was started with `--listen off`.
     pub addr: SocketAddr,
+    /// Where its TLS listener listens (`listening on HOST:PORT (tls)`), when
+    /// it was started with `--tls-listen`.
+    pub tls_addr: Option<SocketAddr>,
     /// Where its HTTP port (GET /metrics) listens: `--http 127.0.0.1:0`
     /// unless the test passed its own `--http`; `None` with `--http off`.
     pub http_addr: Option<SocketAddr>,
@@ -65,10 +71,17 @@ impl BrokerProcess {
 
     fn start_listening(data_dir: &Path, listen: &str, extra_args: &[&str]) -> Self {
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        let (child, addr, http_addr, stderr) = spawn(data_dir, listen, &extra_args);
+        let Spawned {
+            child,
+            addr,
+            tls_addr,
+            http_addr,
+            stderr,
+        } = spawn(data_dir, listen, &extra_args);
         Self {
             child: Some(child),
             addr,
+            tls_addr,
             http_addr,
             data_dir: data_dir.to_path_buf(),
             extra_args,
@@ -81,6 +94,13 @@ impl BrokerProcess {
     /// `HOST:PORT` for client bootstrap settings.
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// `HOST:PORT` of the TLS listener; panics if it has none.
+    pub fn tls_bootstrap(&self) -> String {
+        self.tls_addr
+            .expect("the broker was started with --tls-listen")
+            .to_string()
     }
 
     /// Everything the broker logged so far.
@@ -146,10 +166,16 @@ impl BrokerProcess {
     /// port, unless it was started with [`BrokerProcess::start_on_fixed_port`]).
     pub fn restart(&mut self) {
         self.kill9();
-        let (child, addr, http_addr, stderr) =
-            spawn(&self.data_dir, &self.listen, &self.extra_args);
+        let Spawned {
+            child,
+            addr,
+            tls_addr,
+            http_addr,
+            stderr,
+        } = spawn(&self.data_dir, &self.listen, &self.extra_args);
         self.child = Some(child);
         self.addr = addr;
+        self.tls_addr = tls_addr;
         self.http_addr = http_addr;
         self.stderr = stderr;
     }
@@ -189,33 +215,55 @@ pub fn free_port() -> u16 {
 /// What a started broker printed on stdout.
 enum Announced {
     Listening(String),
+    ListeningTls(String),
     Http(String),
 }
 
+/// A broker process [`spawn`] started, and the addresses it announced.
+struct Spawned {
+    child: Child,
+    addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// The value following `flag` in `args`, if the flag is there.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
 /// Starts `sediment serve` and waits for its `listening on` line (and its
+/// `listening on HOST:PORT (tls)` line with `--tls-listen`, and its
 /// `http on` line, unless HTTP is off). The HTTP port is `127.0.0.1:0`
 /// unless `extra_args` has its own `--http`, so parallel tests never fight
-/// over the default port.
-fn spawn(
-    data_dir: &Path,
-    listen: &str,
-    extra_args: &[String],
-) -> (Child, SocketAddr, Option<SocketAddr>, Arc<Mutex<String>>) {
-    let http_flag = extra_args
-        .iter()
-        .position(|a| a == "--http")
-        .and_then(|i| extra_args.get(i + 1));
+/// over the default port. A `--listen` in `extra_args` replaces `listen`;
+/// with `--listen off` only the TLS listener is announced, and it becomes
+/// the broker's `addr`.
+fn spawn(data_dir: &Path, listen: &str, extra_args: &[String]) -> Spawned {
+    let http_flag = flag_value(extra_args, "--http");
     let http_on = http_flag.is_none_or(|v| v != "off");
     let default_http: &[&str] = if http_flag.is_none() {
         &["--http", "127.0.0.1:0"]
     } else {
         &[]
     };
+    let listen_flag = flag_value(extra_args, "--listen");
+    let plain_on = listen_flag.is_none_or(|v| v != "off");
+    let default_listen: &[&str] = if listen_flag.is_none() {
+        &["--listen", listen]
+    } else {
+        &[]
+    };
+    let tls_on = flag_value(extra_args, "--tls-listen").is_some_and(|v| v != "off");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sediment"))
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--listen", listen])
+        .args(default_listen)
         .args(default_http)
         .args(extra_args)
         .env("SEDIMENT_LOG", "info")
@@ -244,26 +292,59 @@ fn spawn(
         let mut lines = BufReader::new(stdout).lines();
         while let Some(Ok(line)) = lines.next() {
             if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(Announced::Listening(addr.trim().to_string()));
+                let addr = addr.trim();
+                let announced = match addr.strip_suffix("(tls)") {
+                    Some(tls) => Announced::ListeningTls(tls.trim().to_string()),
+                    None => Announced::Listening(addr.to_string()),
+                };
+                let _ = tx.send(announced);
             } else if let Some(addr) = line.strip_prefix("http on ") {
                 let _ = tx.send(Announced::Http(addr.trim().to_string()));
             }
         }
     });
-    // `http on` is printed right after `listening on`.
-    let addr: SocketAddr = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Announced::Listening(addr)) => addr.parse().expect("listening address"),
-        _ => not_started(&mut child, &stderr, "listening on"),
-    };
-    let http_addr = if http_on {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Announced::Http(addr)) => Some(addr.parse().expect("http address")),
-            _ => not_started(&mut child, &stderr, "http on"),
+    // The broker prints `listening on` (plaintext, then TLS), then `http on`.
+    let mut addr = None;
+    let mut tls_addr = None;
+    let mut http_addr = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (plain_on && addr.is_none())
+        || (tls_on && tls_addr.is_none())
+        || (http_on && http_addr.is_none())
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let waiting_for = if plain_on && addr.is_none() {
+            "listening on"
+        } else if tls_on && tls_addr.is_none() {
+            "listening on HOST:PORT (tls)"
+        } else {
+            "http on"
+        };
+        match rx.recv_timeout(left) {
+            Ok(Announced::Listening(a)) => {
+                addr = Some(a.parse::<SocketAddr>().expect("listening address"))
+            }
+            Ok(Announced::ListeningTls(a)) => {
+                tls_addr = Some(a.parse::<SocketAddr>().expect("TLS listening address"))
+            }
+            Ok(Announced::Http(a)) => {
+                http_addr = Some(a.parse::<SocketAddr>().expect("http address"))
+            }
+            Err(_) => not_started(&mut child, &stderr, waiting_for),
         }
-    } else {
-        None
+    }
+    let addr = match (addr, tls_addr) {
+        (Some(addr), _) => addr,
+        (None, Some(tls)) => tls,
+        (None, None) => not_started(&mut child, &stderr, "listening on"),
     };
-    (child, addr, http_addr, stderr)
+    Spawned {
+        child,
+        addr,
+        tls_addr,
+        http_addr,
+        stderr,
+    }
 }
 
 /// Kills a broker that did not announce `what` and fails with its log.
