@@ -49,8 +49,9 @@ enum State {
     Start,
     /// The mechanism is chosen; its first token is next.
     Chosen(SaslMechanism),
-    /// A SCRAM exchange is under way (its client-final message is next).
-    Scram(ScramServer),
+    /// A SCRAM exchange is under way (its client-final message is next),
+    /// for the user its client-first message named (for the log).
+    Scram(ScramServer, String),
 }
 
 /// One connection's SASL exchange.
@@ -216,15 +217,15 @@ impl Authenticator {
                 });
                 match first {
                     Ok(server_first) => {
-                        self.state = State::Scram(server);
+                        self.state = State::Scram(server, user.unwrap_or_default());
                         Step::Continue(server_first)
                     }
                     Err(error) => Step::failed(user, &error.to_string()),
                 }
             }
-            State::Scram(mut server) => match server.client_final(token) {
+            State::Scram(mut server, named) => match server.client_final(token) {
                 Ok((server_final, user)) => Step::Done(server_final, user),
-                Err(error) => Step::failed(None, &error.to_string()),
+                Err(error) => Step::failed(Some(named), &error.to_string()),
             },
         }
     }
