@@ -57,6 +57,7 @@ use sediment_protocol::messages::create_topics::{
 use sediment_protocol::messages::delete_acls::DeleteAclsFilter;
 use sediment_protocol::messages::delete_records::{DeleteRecordsPartition, DeleteRecordsTopic};
 use sediment_protocol::messages::delete_topics::DeleteTopicState;
+use sediment_protocol::messages::describe_client_quotas::QuotaFilterComponent;
 use sediment_protocol::messages::describe_configs::DescribeConfigsResource;
 use sediment_protocol::messages::describe_log_dirs::DescribableLogDirTopic;
 use sediment_protocol::messages::describe_user_scram_credentials::UserName;
@@ -80,6 +81,7 @@ use sediment_protocol::messages::sync_group::SyncGroupRequestAssignment;
 use sediment_protocol::messages::txn_offset_commit::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
+use sediment_protocol::messages::DescribeClientQuotasRequest;
 use sediment_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
     ListTransactionsRequest, TxnOffsetCommitRequest,
@@ -271,6 +273,9 @@ fn decode_body_as(key: ApiKey, request: &Request) -> Option<bool> {
         ApiKey::AlterUserScramCredentials => request
             .decode_body::<AlterUserScramCredentialsRequest>()
             .is_ok(),
+        ApiKey::DescribeClientQuotas => {
+            request.decode_body::<DescribeClientQuotasRequest>().is_ok()
+        }
         _ => return None,
     })
 }
@@ -1016,6 +1021,27 @@ fn alter_user_scram_credentials(_version: i16) -> AlterUserScramCredentialsReque
         ])
 }
 
+/// Every match type and entity type `kafka-configs --describe` sends: an
+/// exact user (with a name), the default client id (null name), any ip.
+fn describe_client_quotas(version: i16) -> DescribeClientQuotasRequest {
+    DescribeClientQuotasRequest::default()
+        .with_components(vec![
+            QuotaFilterComponent::default()
+                .with_entity_type(text("user"))
+                .with_match_type(0)
+                .with_match_name(Some(text("alice"))),
+            QuotaFilterComponent::default()
+                .with_entity_type(text("client-id"))
+                .with_match_type(1)
+                .with_match_name(None),
+            QuotaFilterComponent::default()
+                .with_entity_type(text("ip"))
+                .with_match_type(2)
+                .with_match_name(None),
+        ])
+        .with_strict(version >= 1)
+}
+
 /// The tag of the unknown tagged field added to flexible seeds: above every
 /// tag the request schemas declare, so tags stay in ascending order.
 const UNKNOWN_TAG: u32 = 10;
@@ -1126,6 +1152,7 @@ fn seed_body(key: ApiKey, version: i16) -> Vec<u8> {
             plain(describe_user_scram_credentials(version), version)
         }
         ApiKey::AlterUserScramCredentials => plain(alter_user_scram_credentials(version), version),
+        ApiKey::DescribeClientQuotas => plain(describe_client_quotas(version), version),
         other => panic!("{other:?} has no seed request: add one, and a body type"),
     }
 }
@@ -1429,6 +1456,9 @@ fn given_seed_request_of_every_served_api_and_version_then_it_decodes_back_to_it
                     AlterUserScramCredentialsRequest,
                     alter_user_scram_credentials
                 )
+            }
+            ApiKey::DescribeClientQuotas => {
+                round_trip!(DescribeClientQuotasRequest, describe_client_quotas)
             }
             other => panic!("{other:?} has no round-trip case"),
         }

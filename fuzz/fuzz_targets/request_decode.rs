@@ -30,6 +30,7 @@ use sediment_protocol::messages::{
     AlterUserScramCredentialsRequest, CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest,
     DescribeUserScramCredentialsRequest, SaslAuthenticateRequest, SaslHandshakeRequest, CODEC_APIS,
 };
+use sediment_protocol::messages::DescribeClientQuotasRequest;
 use sediment_protocol::messages::{
     ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
     DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
@@ -94,6 +95,7 @@ fn decode_body(key: ApiKey, request: &Request) {
         ApiKey::AlterUserScramCredentials => request
             .decode_body::<AlterUserScramCredentialsRequest>()
             .is_ok(),
+        ApiKey::DescribeClientQuotas => request.decode_body::<DescribeClientQuotasRequest>().is_ok(),
         _ => false,
     };
 }

@@ -237,6 +237,11 @@ mod tests {
         assert_codec_versions(&expected);
     }
 
+    #[test]
+    fn given_describe_client_quotas_then_the_codec_knows_v0_and_the_flexible_v1() {
+        assert_codec_versions(&[(ApiKey::DescribeClientQuotas, 0, 1, Some(1))]);
+    }
+
     /// Checks the codec's range and flexible versions of each `(key, lowest,
     /// highest, first flexible)`.
     fn assert_codec_versions(expected: &[(ApiKey, i16, i16, Option<i16>)]) {

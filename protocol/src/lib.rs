@@ -6,9 +6,10 @@
 //!   DESIGN §4 lists for later work (CreatePartitions, DeleteRecords,
 //!   AlterConfigs, IncrementalAlterConfigs, DescribeLogDirs, OffsetDelete,
 //!   DescribeCluster) and transactions (AddPartitionsToTxn, AddOffsetsToTxn,
-//!   EndTxn, TxnOffsetCommit, DescribeTransactions, ListTransactions) and
+//!   EndTxn, TxnOffsetCommit, DescribeTransactions, ListTransactions),
 //!   security (SaslHandshake, SaslAuthenticate, DescribeAcls, CreateAcls,
-//!   DeleteAcls, DescribeUserScramCredentials, AlterUserScramCredentials),
+//!   DeleteAcls, DescribeUserScramCredentials, AlterUserScramCredentials)
+//!   and DescribeClientQuotas (which `kafka-configs --describe` sends),
 //!   which the codec knows before the broker advertises them; generated at build
 //!   time from the declarations in `schema/` (one short file per API).
 //! - [`wire`]: the primitive encodings, with the checks that make decoding

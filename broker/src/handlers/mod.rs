@@ -11,6 +11,7 @@
 pub mod acls;
 pub mod admin;
 pub mod api_versions;
+pub mod client_quotas;
 pub mod configs;
 pub mod create_partitions;
 pub mod delete_records;
@@ -286,6 +287,10 @@ pub async fn dispatch(
             )
             .await
         ),
+        ApiKey::DescribeClientQuotas => reply!(
+            ApiKey::DescribeClientQuotas,
+            client_quotas::describe_client_quotas(broker, request.decode_body()?, session)
+        ),
         key => return Err(DecodeError::UnsupportedApi { key }.into()),
     };
     Ok(reply)
@@ -293,15 +298,17 @@ pub async fn dispatch(
 
 #[cfg(test)]
 mod tests {
-    //! The security APIs through `dispatch`: every advertised, decoded
-    //! version is routed, answered and encodes.
+    //! The security APIs (and DescribeClientQuotas, which `kafka-configs`
+    //! sends with DescribeUserScramCredentials) through `dispatch`: every
+    //! advertised, decoded version is routed, answered and encodes.
 
     use bytes::Bytes;
     use sediment_protocol::messages::create_acls::AclCreation;
+    use sediment_protocol::messages::describe_client_quotas::QuotaFilterComponent;
     use sediment_protocol::messages::{
         AlterUserScramCredentialsRequest, CreateAclsRequest, DeleteAclsRequest,
-        DescribeAclsRequest, DescribeUserScramCredentialsRequest, SaslAuthenticateRequest,
-        SaslHandshakeRequest,
+        DescribeAclsRequest, DescribeClientQuotasRequest, DescribeUserScramCredentialsRequest,
+        SaslAuthenticateRequest, SaslHandshakeRequest,
     };
     use sediment_protocol::{ErrorCode, Message, Reader, RequestHeader, ResponseHeader, Writer};
 
@@ -426,6 +433,18 @@ mod tests {
             assert_eq!(response.results.len(), 1);
             assert_eq!(response.results[0].user, "alice");
             assert_eq!(response.results[0].credential_infos[0].mechanism, 2);
+        }
+        for version in decoded_versions(ApiKey::DescribeClientQuotas) {
+            let component = QuotaFilterComponent::default()
+                .with_entity_type("user".into())
+                .with_match_type(2)
+                .with_match_name(None);
+            let request = DescribeClientQuotasRequest::default()
+                .with_components(vec![component])
+                .with_strict(true);
+            let response = round_trip(&broker, &request, version).await;
+            assert_eq!(response.error_code, 0, "v{version}");
+            assert_eq!(response.entries, Some(vec![]), "v{version}");
         }
     }
 }

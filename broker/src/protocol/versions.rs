@@ -97,6 +97,9 @@ pub const ADVERTISED: &[ApiRange] = &[
     range(ApiKey::IncrementalAlterConfigs, 0, 1),
     // Every version the codec knows.
     range(ApiKey::OffsetDelete, 0, 0),
+    // Every version the codec knows (v1 is flexible). Always empty: Sediment
+    // has no client quotas (`handlers::client_quotas`).
+    range(ApiKey::DescribeClientQuotas, 0, 1),
     // Every version the codec knows.
     range(ApiKey::DescribeUserScramCredentials, 0, 0),
     range(ApiKey::AlterUserScramCredentials, 0, 0),
@@ -188,10 +191,17 @@ mod tests {
             (ApiKey::DeleteAcls, 0, 3),
             (ApiKey::DescribeUserScramCredentials, 0, 0),
             (ApiKey::AlterUserScramCredentials, 0, 0),
+            (ApiKey::DescribeClientQuotas, 0, 1),
         ] {
             let range = advertised(key as i16).unwrap_or_else(|| panic!("{key:?}"));
             assert_eq!((range.min, range.max), (min, max), "{key:?}");
         }
+    }
+
+    #[test]
+    fn given_no_client_quotas_then_describe_is_advertised_and_alter_is_not() {
+        assert!(is_decoded(ApiKey::DescribeClientQuotas as i16, 1));
+        assert!(advertised(ApiKey::AlterClientQuotas as i16).is_none());
     }
 
     #[test]
