@@ -821,3 +821,66 @@ fn given_users_created_offline_and_online_when_broker_killed_9_and_restarted_the
         "after kill -9, a wrong password's error: {stderr}"
     );
 }
+
+#[test]
+fn given_tls_files_replaced_when_broker_gets_sighup_then_new_connections_get_the_new_certificate_and_a_bad_file_keeps_the_old(
+) {
+    let certs = TestCerts::generate();
+    // The broker starts with a self-signed certificate, which a client
+    // trusting only the CA refuses.
+    let live = tempfile::tempdir().unwrap();
+    let cert = live.path().join("cert.pem");
+    let key = live.path().join("key.pem");
+    std::fs::copy(&certs.self_signed.cert, &cert).unwrap();
+    std::fs::copy(&certs.self_signed.key, &key).unwrap();
+    let (cert_arg, key_arg) = (path_string(&cert), path_string(&key));
+    let broker = BrokerProcess::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert_arg,
+        "--tls-key",
+        &key_arg,
+    ]);
+    let connect = Connect {
+        bootstrap: broker.tls_bootstrap(),
+        protocol: "ssl",
+        ca: Some(certs.ca_pem.clone()),
+        user: None,
+        mechanism: None,
+    };
+    sediment_refused(&connect, &["topic", "list"], None);
+    let hangup = |broker: &BrokerProcess| {
+        let status = Command::new("kill")
+            .args(["-HUP", &broker.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+
+    // The CA-signed pair replaces it; SIGHUP reloads it.
+    std::fs::copy(&certs.broker.cert, &cert).unwrap();
+    std::fs::copy(&certs.broker.key, &key).unwrap();
+    hangup(&broker);
+    common::wait_until(
+        std::time::Duration::from_secs(GIVE_UP_S),
+        || {
+            broker
+                .logs()
+                .contains("TLS certificate, key and client CAs reloaded")
+        },
+        || format!("no reload logged:\n{}", tail(&broker.logs(), 4000)),
+    );
+    sediment_ok(&broker, &connect, &["topic", "list"], None);
+
+    // A broken file is refused at reload: the log says why and the pair in
+    // use stays.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    hangup(&broker);
+    common::wait_until(
+        std::time::Duration::from_secs(GIVE_UP_S),
+        || broker.logs().contains("TLS files not reloaded"),
+        || format!("no refused reload logged:\n{}", tail(&broker.logs(), 4000)),
+    );
+    sediment_ok(&broker, &connect, &["topic", "list"], None);
+}
