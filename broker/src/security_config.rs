@@ -6,54 +6,12 @@
 //! Invariant after [`SecurityConfig::validate`]: a TLS listener has both a
 //! certificate and a key, and super users are `Type:name` principals.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-/// A SASL mechanism the broker can require.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SaslMechanism {
-    /// RFC 4616 PLAIN, checked against the stored salted credentials (use it
-    /// over TLS only: the password crosses the wire).
-    Plain,
-    /// RFC 7677 SCRAM-SHA-256.
-    ScramSha256,
-    /// SCRAM-SHA-512 (RFC 5802 with SHA-512).
-    ScramSha512,
-}
-
-impl SaslMechanism {
-    /// The mechanism's name on the wire (SaslHandshake).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Plain => "PLAIN",
-            Self::ScramSha256 => "SCRAM-SHA-256",
-            Self::ScramSha512 => "SCRAM-SHA-512",
-        }
-    }
-}
-
-impl fmt::Display for SaslMechanism {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for SaslMechanism {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "PLAIN" => Ok(Self::Plain),
-            "SCRAM-SHA-256" => Ok(Self::ScramSha256),
-            "SCRAM-SHA-512" => Ok(Self::ScramSha512),
-            _ => Err(format!(
-                "unknown SASL mechanism `{s}`: use SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"
-            )),
-        }
-    }
-}
+/// The SASL mechanisms the broker can require: the wire codec's, shared
+/// with the client.
+pub use sediment_protocol::sasl::SaslMechanism;
 
 /// Parses `--sasl`: `off`, or mechanisms separated by commas.
 pub fn parse_sasl_mechanisms(s: &str) -> Result<Vec<SaslMechanism>, String> {
@@ -62,7 +20,7 @@ pub fn parse_sasl_mechanisms(s: &str) -> Result<Vec<SaslMechanism>, String> {
     }
     let mut mechanisms = Vec::new();
     for name in s.split(',').filter(|n| !n.trim().is_empty()) {
-        let mechanism: SaslMechanism = name.parse()?;
+        let mechanism = name.parse::<SaslMechanism>().map_err(|e| e.to_string())?;
         if !mechanisms.contains(&mechanism) {
             mechanisms.push(mechanism);
         }

@@ -4,9 +4,9 @@
 //! AlterUserScramCredentials; KIP-554).
 //!
 //! The ACL value types ([`ResourceType`], [`PatternType`], [`AclOperation`],
-//! [`AclPermission`]) are this crate's own, with Kafka's wire codes: the
-//! client talks to any Kafka-protocol broker and must not depend on
-//! Sediment's broker crate, and typed values (rather than bare `i8` codes)
+//! [`AclPermission`]) are `sediment_protocol::acl`'s, with Kafka's wire
+//! codes: the client talks to any Kafka-protocol broker and must not depend
+//! on Sediment's broker crate, and typed values (rather than bare `i8` codes)
 //! keep a caller from swapping an operation for a permission. A code this
 //! client does not know decodes to `Unknown`, as Kafka's `fromCode` does.
 //!
@@ -43,130 +43,9 @@ use sediment_protocol::ApiKey;
 use crate::admin::Admin;
 use crate::error::{ClientError, Result};
 
-/// Declares an ACL enum with Kafka's wire codes and upper-case names.
-macro_rules! kafka_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:literal => $kafka:literal ),+ $(,)? }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant ),+
-        }
-
-        impl $name {
-            /// Kafka's wire code.
-            pub fn code(self) -> i8 {
-                match self { $( Self::$variant => $code ),+ }
-            }
-
-            /// The value of a wire code; a code this client does not know is `Unknown`.
-            pub fn from_code(code: i8) -> Self {
-                match code {
-                    $( $code => Self::$variant, )+
-                    _ => Self::Unknown,
-                }
-            }
-
-            /// Kafka's upper-case name (`TOPIC`, `PREFIXED`, …).
-            pub fn kafka_name(self) -> &'static str {
-                match self { $( Self::$variant => $kafka ),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.kafka_name())
-            }
-        }
-    };
-}
-
-kafka_enum! {
-    /// What kind of resource a binding protects.
-    ResourceType {
-        /// A code this client does not know.
-        Unknown = 0 => "UNKNOWN",
-        /// In a filter: any type.
-        Any = 1 => "ANY",
-        /// A topic.
-        Topic = 2 => "TOPIC",
-        /// A consumer group.
-        Group = 3 => "GROUP",
-        /// The cluster (its name is always `kafka-cluster`).
-        Cluster = 4 => "CLUSTER",
-        /// A transactional id.
-        TransactionalId = 5 => "TRANSACTIONAL_ID",
-        /// A delegation token.
-        DelegationToken = 6 => "DELEGATION_TOKEN",
-        /// A user.
-        User = 7 => "USER",
-    }
-}
-
-kafka_enum! {
-    /// How a binding's resource name is matched.
-    PatternType {
-        /// A code this client does not know.
-        Unknown = 0 => "UNKNOWN",
-        /// In a filter: any pattern type, names compared exactly.
-        Any = 1 => "ANY",
-        /// In a filter: every binding that applies to the named resource
-        /// (literal name, literal `*`, prefixes of the name).
-        Match = 2 => "MATCH",
-        /// The name is the resource's name, or `*` for every resource of the type.
-        Literal = 3 => "LITERAL",
-        /// The name is a prefix of the names it applies to.
-        Prefixed = 4 => "PREFIXED",
-    }
-}
-
-kafka_enum! {
-    /// An operation a binding allows or denies.
-    AclOperation {
-        /// A code this client does not know.
-        Unknown = 0 => "UNKNOWN",
-        /// In a filter: any operation.
-        Any = 1 => "ANY",
-        /// Every operation.
-        All = 2 => "ALL",
-        /// Read (fetch, offset fetch, join a group).
-        Read = 3 => "READ",
-        /// Write (produce).
-        Write = 4 => "WRITE",
-        /// Create (topics).
-        Create = 5 => "CREATE",
-        /// Delete (topics, records, groups).
-        Delete = 6 => "DELETE",
-        /// Alter (partitions, ACLs).
-        Alter = 7 => "ALTER",
-        /// Describe (metadata, offsets, groups).
-        Describe = 8 => "DESCRIBE",
-        /// Broker-to-broker actions.
-        ClusterAction = 9 => "CLUSTER_ACTION",
-        /// Describe configs.
-        DescribeConfigs = 10 => "DESCRIBE_CONFIGS",
-        /// Alter configs.
-        AlterConfigs = 11 => "ALTER_CONFIGS",
-        /// Idempotent produce.
-        IdempotentWrite = 12 => "IDEMPOTENT_WRITE",
-    }
-}
-
-kafka_enum! {
-    /// Whether a binding grants or refuses.
-    AclPermission {
-        /// A code this client does not know.
-        Unknown = 0 => "UNKNOWN",
-        /// In a filter: either permission.
-        Any = 1 => "ANY",
-        /// Refuses; wins over any ALLOW.
-        Deny = 2 => "DENY",
-        /// Grants.
-        Allow = 3 => "ALLOW",
-    }
-}
+/// The ACL value types, with Kafka's wire codes: the wire codec's, shared
+/// with the broker.
+pub use sediment_protocol::acl::{AclOperation, AclPermission, PatternType, ResourceType};
 
 /// The resource name of every cluster binding (Kafka's `kafka-cluster`).
 pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
@@ -700,28 +579,6 @@ mod tests {
             operation: AclOperation::Read,
             permission: AclPermission::Deny,
         }
-    }
-
-    #[test]
-    fn given_every_known_code_when_round_tripped_then_same_value_and_unknown_code_is_unknown() {
-        for code in 0..=7 {
-            assert_eq!(ResourceType::from_code(code).code(), code);
-        }
-        for code in 0..=4 {
-            assert_eq!(PatternType::from_code(code).code(), code);
-        }
-        for code in 0..=12 {
-            assert_eq!(AclOperation::from_code(code).code(), code);
-        }
-        for code in 0..=3 {
-            assert_eq!(AclPermission::from_code(code).code(), code);
-        }
-        assert_eq!(ResourceType::from_code(42), ResourceType::Unknown);
-        assert_eq!(AclOperation::from_code(-1), AclOperation::Unknown);
-        assert_eq!(
-            ResourceType::TransactionalId.to_string(),
-            "TRANSACTIONAL_ID"
-        );
     }
 
     #[test]

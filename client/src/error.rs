@@ -259,6 +259,13 @@ fn message_suffix(message: &Option<String>) -> String {
 /// The client's result type.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
+/// A `sasl.mechanism` the client does not speak is a configuration error.
+impl From<sediment_protocol::sasl::UnknownSaslMechanism> for ClientError {
+    fn from(error: sediment_protocol::sasl::UnknownSaslMechanism) -> Self {
+        ClientError::Config(error.to_string())
+    }
+}
+
 impl ClientError {
     /// A Kafka error code from a response, or `None` for code 0.
     pub(crate) fn from_code(

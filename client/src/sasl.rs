@@ -26,12 +26,12 @@ use bytes::Bytes;
 use sediment_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
 };
-use sediment_protocol::sasl::{PlainCredentials, ScramClient, ScramMechanism};
+use sediment_protocol::sasl::{PlainCredentials, ScramClient};
 use sediment_protocol::{ApiKey, ErrorCode};
 
 use crate::connection::BrokerConnection;
 use crate::error::{ClientError, Result};
-use crate::security::{SaslConfig, SaslMechanism};
+use crate::security::SaslConfig;
 
 /// Authenticates `connection` with `sasl`; on failure the caller drops the
 /// connection. Returns the session lifetime the broker granted (KIP-368,
@@ -44,16 +44,12 @@ pub(crate) async fn authenticate(
     let exchange = Exchange { connection, sasl };
     exchange.handshake().await?;
     let version = exchange.version(ApiKey::SaslAuthenticate)?;
-    let last = match sasl.mechanism {
-        SaslMechanism::Plain => {
+    let last = match sasl.mechanism.scram() {
+        None => {
             let token = PlainCredentials::encode(&sasl.username, sasl.password.expose().as_bytes());
             exchange.round(token, version).await?
         }
-        SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
-            let mechanism = match sasl.mechanism {
-                SaslMechanism::ScramSha256 => ScramMechanism::Sha256,
-                _ => ScramMechanism::Sha512,
-            };
+        Some(mechanism) => {
             let (mut scram, client_first) =
                 ScramClient::new(mechanism, &sasl.username, sasl.password.expose().as_bytes())
                     .map_err(|e| exchange.refused(format!("SCRAM: {e}")))?;

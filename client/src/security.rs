@@ -96,52 +96,9 @@ impl FromStr for SecurityProtocol {
     }
 }
 
-/// Kafka's `sasl.mechanism`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SaslMechanism {
-    /// `PLAIN` (RFC 4616): the password itself goes to the broker, so use
-    /// it only over TLS.
-    Plain,
-    /// `SCRAM-SHA-256` (RFC 5802/7677): a challenge-response; the password
-    /// never crosses the network, and the broker proves it knows it too.
-    ScramSha256,
-    /// `SCRAM-SHA-512`.
-    ScramSha512,
-}
-
-impl SaslMechanism {
-    /// The name on the wire and in Kafka configuration (`SCRAM-SHA-512`).
-    pub fn name(self) -> &'static str {
-        match self {
-            SaslMechanism::Plain => "PLAIN",
-            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
-            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
-        }
-    }
-}
-
-impl fmt::Display for SaslMechanism {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for SaslMechanism {
-    type Err = ClientError;
-
-    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, in any case.
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "PLAIN" => Ok(SaslMechanism::Plain),
-            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
-            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
-            _ => Err(ClientError::Config(format!(
-                "unsupported SASL mechanism `{s}`: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
-            ))),
-        }
-    }
-}
+/// Kafka's `sasl.mechanism`: the wire codec's, shared with the broker.
+/// Its `FromStr` error converts into [`ClientError::Config`].
+pub use sediment_protocol::sasl::SaslMechanism;
 
 /// A secret that never prints: `Debug` shows `***` and there is no
 /// `Display`, so a configuration holding one can be logged safely. The
@@ -401,7 +358,10 @@ mod tests {
                 Some(mechanism)
             );
         }
-        assert!("GSSAPI".parse::<SaslMechanism>().is_err());
+        assert!(matches!(
+            "GSSAPI".parse::<SaslMechanism>().map_err(ClientError::from),
+            Err(ClientError::Config(message)) if message.contains("GSSAPI")
+        ));
     }
 
     #[test]

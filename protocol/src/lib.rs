@@ -19,11 +19,15 @@
 //! - [`ApiKey`] and [`ErrorCode`]: the protocol's numbers, named once.
 //! - [`TopicPartition`]: one partition of one topic, as broker and client name it.
 //! - [`records`]: record batches (v2), encoded and decoded with every codec.
-//! - [`sasl`]: SASL/SCRAM-SHA-256/512 and SASL/PLAIN exchanges, shared by broker and client.
+//! - [`acl`]: Kafka's ACL value types (resource and pattern types,
+//!   operations, permissions) with their wire codes, shared by broker and client.
+//! - [`sasl`]: the SASL mechanisms, and the SCRAM-SHA-256/512 and PLAIN
+//!   exchanges, shared by broker and client.
 //!
 //! Record batches in Produce and Fetch stay opaque [`bytes::Bytes`] here: the
 //! broker stores and serves them exactly as producers sent them.
 
+pub mod acl;
 pub mod api_key;
 pub mod error_code;
 pub mod header;

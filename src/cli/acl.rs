@@ -7,7 +7,8 @@
 //! and its validation, which `add` and `remove` run before connecting, so
 //! that a binding the broker would refuse (a principal without `User:`, a
 //! host that is not an IP address) is one clear line without a round trip.
-//! The values then go to the client's own types by their Kafka codes.
+//! The value types are shared (`sediment_protocol::acl`), so a validated
+//! binding goes to the client as it is.
 //!
 //! Refusals are one line each: a broker that does not let the caller
 //! change ACLs says who the caller is and to run as a super user; an
@@ -257,29 +258,30 @@ fn filter(args: &FilterArgs) -> anyhow::Result<AclBindingFilter> {
     Ok(filter)
 }
 
-/// The broker model's binding as the client sends it (by Kafka codes).
+/// The broker model's binding as the client sends it (the value types are
+/// the same, `sediment_protocol::acl`'s).
 fn to_client(binding: &AclBinding) -> client::AclBinding {
     client::AclBinding {
-        resource_type: client::ResourceType::from_code(binding.resource_type.code()),
+        resource_type: binding.resource_type,
         resource_name: binding.resource_name.clone(),
-        pattern_type: client::PatternType::from_code(binding.pattern_type.code()),
+        pattern_type: binding.pattern_type,
         principal: binding.principal.clone(),
         host: binding.host.clone(),
-        operation: client::AclOperation::from_code(binding.operation.code()),
-        permission: client::AclPermission::from_code(binding.permission.code()),
+        operation: binding.operation,
+        permission: binding.permission,
     }
 }
 
-/// The broker model's filter as the client sends it (by Kafka codes).
+/// The broker model's filter as the client sends it.
 fn to_client_filter(filter: &AclBindingFilter) -> client::AclBindingFilter {
     client::AclBindingFilter {
-        resource_type: client::ResourceType::from_code(filter.resource_type.code()),
+        resource_type: filter.resource_type,
         resource_name: filter.resource_name.clone(),
-        pattern_type: client::PatternType::from_code(filter.pattern_type.code()),
+        pattern_type: filter.pattern_type,
         principal: filter.principal.clone(),
         host: filter.host.clone(),
-        operation: client::AclOperation::from_code(filter.operation.code()),
-        permission: client::AclPermission::from_code(filter.permission.code()),
+        operation: filter.operation,
+        permission: filter.permission,
     }
 }
 

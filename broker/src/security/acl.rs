@@ -1,10 +1,12 @@
 //! Kafka's ACL model (KIP-11, prefixed patterns from KIP-290) and the rules
 //! that decide whether one binding applies to one request.
 //!
-//! Owns the value types (`ResourceType`, `PatternType`, `AclOperation`,
-//! `AclPermission`, `AclBinding`, `AclBindingFilter`), their Kafka wire
-//! codes, the validation CreateAcls / DescribeAcls / DeleteAcls need, and the
-//! per-binding matching rule. The indexed store that answers "may P do O on
+//! Owns the bindings (`AclBinding`, `AclBindingFilter`), the validation
+//! CreateAcls / DescribeAcls / DeleteAcls need, and the per-binding matching
+//! rule. Their value types (`ResourceType`, `PatternType`, `AclOperation`,
+//! `AclPermission`), with Kafka's wire codes and which operations an ALLOW
+//! or a DENY covers, are `sediment_protocol::acl`'s, shared with the client,
+//! and re-exported here. The indexed store that answers "may P do O on
 //! R" quickly lives in [`super::acl_store`]; it must agree with
 //! [`binding_applies`] + [`decide`] here (a property test checks it does).
 //!
@@ -22,13 +24,17 @@
 //!   `Delete`, `Alter`; `DescribeConfigs` by `AlterConfigs`). So denying
 //!   `Read` leaves an allowed `Describe` allowed, as in Kafka.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+/// The value types are the wire codec's, shared with the client; this
+/// module adds the bindings, their validation and matching.
+pub use sediment_protocol::acl::{
+    AclOperation, AclPermission, PatternType, ResourceType, UnknownAclOperation,
+};
 
 /// The resource name every cluster-level binding must carry (Kafka's
 /// `Resource.CLUSTER_NAME`).
@@ -90,11 +96,8 @@ pub enum AclError {
         host: String,
     },
     /// A CLI operation word was not recognised.
-    #[error("unknown ACL operation {word:?}; expected one of read, write, create, delete, alter, describe, cluster_action, describe_configs, alter_configs, idempotent_write, all")]
-    UnknownOperation {
-        /// The word given.
-        word: String,
-    },
+    #[error(transparent)]
+    UnknownOperation(#[from] UnknownAclOperation),
     /// The ACL file could not be read.
     #[error("cannot read ACL file {path}: {source}")]
     Read {
@@ -119,183 +122,6 @@ pub enum AclError {
         /// The underlying error (shared so the error can be cloned per binding).
         source: Arc<std::io::Error>,
     },
-}
-
-/// Declares a Kafka enum with its wire codes; unknown codes decode to `Unknown`.
-macro_rules! kafka_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:literal => $kafka:literal ),+ $(,)? }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant ),+
-        }
-
-        impl $name {
-            /// Kafka's wire code.
-            pub fn code(self) -> i8 {
-                match self { $( Self::$variant => $code ),+ }
-            }
-
-            /// Decodes a wire code; codes this broker does not know are `Unknown`.
-            pub fn from_code(code: i8) -> Self {
-                match code {
-                    $( $code => Self::$variant, )+
-                    _ => Self::Unknown,
-                }
-            }
-
-            /// Kafka's upper-case name (`TOPIC`, `PREFIXED`, …).
-            pub fn kafka_name(self) -> &'static str {
-                match self { $( Self::$variant => $kafka ),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.kafka_name())
-            }
-        }
-    };
-}
-
-kafka_enum! {
-    /// What kind of resource a binding protects.
-    ResourceType {
-        /// A code this broker does not know.
-        Unknown = 0 => "UNKNOWN",
-        /// In a filter: any type.
-        Any = 1 => "ANY",
-        /// A topic.
-        Topic = 2 => "TOPIC",
-        /// A consumer group.
-        Group = 3 => "GROUP",
-        /// The cluster (name `kafka-cluster`).
-        Cluster = 4 => "CLUSTER",
-        /// A transactional id.
-        TransactionalId = 5 => "TRANSACTIONAL_ID",
-        /// A delegation token.
-        DelegationToken = 6 => "DELEGATION_TOKEN",
-        /// A user (for quotas and token creation on behalf of others).
-        User = 7 => "USER",
-    }
-}
-
-kafka_enum! {
-    /// How a binding's resource name is matched.
-    PatternType {
-        /// A code this broker does not know.
-        Unknown = 0 => "UNKNOWN",
-        /// In a filter: any pattern type, name compared exactly.
-        Any = 1 => "ANY",
-        /// In a filter: every binding that would apply to the named resource
-        /// (literal exact, literal `*`, prefixed prefixes of the name).
-        Match = 2 => "MATCH",
-        /// The name is the resource's name, or `*` for all resources of the type.
-        Literal = 3 => "LITERAL",
-        /// The name is a prefix of the resource names it applies to.
-        Prefixed = 4 => "PREFIXED",
-    }
-}
-
-kafka_enum! {
-    /// What a request wants to do.
-    AclOperation {
-        /// A code this broker does not know.
-        Unknown = 0 => "UNKNOWN",
-        /// In a filter: any operation.
-        Any = 1 => "ANY",
-        /// In a binding: every operation.
-        All = 2 => "ALL",
-        /// Read (fetch, offset fetch, join a group).
-        Read = 3 => "READ",
-        /// Write (produce).
-        Write = 4 => "WRITE",
-        /// Create (topics).
-        Create = 5 => "CREATE",
-        /// Delete (topics, records, groups).
-        Delete = 6 => "DELETE",
-        /// Alter (partitions, ACLs).
-        Alter = 7 => "ALTER",
-        /// Describe (metadata, offsets, groups).
-        Describe = 8 => "DESCRIBE",
-        /// Broker-to-broker actions.
-        ClusterAction = 9 => "CLUSTER_ACTION",
-        /// Describe configs.
-        DescribeConfigs = 10 => "DESCRIBE_CONFIGS",
-        /// Alter configs.
-        AlterConfigs = 11 => "ALTER_CONFIGS",
-        /// Idempotent produce (InitProducerId without a transactional id).
-        IdempotentWrite = 12 => "IDEMPOTENT_WRITE",
-    }
-}
-
-kafka_enum! {
-    /// Whether a binding grants or refuses.
-    AclPermission {
-        /// A code this broker does not know.
-        Unknown = 0 => "UNKNOWN",
-        /// In a filter: either permission.
-        Any = 1 => "ANY",
-        /// Refuses; wins over any ALLOW.
-        Deny = 2 => "DENY",
-        /// Grants.
-        Allow = 3 => "ALLOW",
-    }
-}
-
-impl AclOperation {
-    /// Whether an ALLOW of `self` grants `requested`: the operation itself,
-    /// `All`, or an operation it implies (`Describe` by `Read`, `Write`,
-    /// `Delete`, `Alter`; `DescribeConfigs` by `AlterConfigs`).
-    pub fn allow_covers(self, requested: AclOperation) -> bool {
-        use AclOperation::*;
-        self == requested
-            || self == All
-            || (requested == Describe && matches!(self, Read | Write | Delete | Alter))
-            || (requested == DescribeConfigs && self == AlterConfigs)
-    }
-
-    /// Whether a DENY of `self` refuses `requested`: the operation itself or
-    /// `All` only (a denied `Read` does not deny `Describe`, as in Kafka).
-    pub fn deny_covers(self, requested: AclOperation) -> bool {
-        self == requested || self == AclOperation::All
-    }
-}
-
-impl FromStr for AclOperation {
-    type Err = AclError;
-
-    /// Parses a CLI word (`read`, `describe_configs`, `DescribeConfigs`,
-    /// `IDEMPOTENT_WRITE`, …), ignoring case, `_` and `-`. `any` and
-    /// `unknown` are not accepted: they are not operations one can grant.
-    fn from_str(word: &str) -> Result<Self, AclError> {
-        let normalised: String = word
-            .chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        Ok(match normalised.as_str() {
-            "all" => Self::All,
-            "read" => Self::Read,
-            "write" => Self::Write,
-            "create" => Self::Create,
-            "delete" => Self::Delete,
-            "alter" => Self::Alter,
-            "describe" => Self::Describe,
-            "clusteraction" => Self::ClusterAction,
-            "describeconfigs" => Self::DescribeConfigs,
-            "alterconfigs" => Self::AlterConfigs,
-            "idempotentwrite" => Self::IdempotentWrite,
-            _ => {
-                return Err(AclError::UnknownOperation {
-                    word: word.to_string(),
-                })
-            }
-        })
-    }
 }
 
 /// One ACL: `permission` `principal` from `host` to `operation` on the
@@ -610,86 +436,6 @@ mod tests {
 
     fn valid() -> AclBinding {
         binding(PatternType::Literal, "orders", AclOperation::Read)
-    }
-
-    #[test]
-    fn given_every_code_when_round_tripped_then_same_value() {
-        for code in 0..=7 {
-            assert_eq!(ResourceType::from_code(code).code(), code);
-        }
-        for code in 0..=4 {
-            assert_eq!(PatternType::from_code(code).code(), code);
-        }
-        for code in 0..=12 {
-            assert_eq!(AclOperation::from_code(code).code(), code);
-        }
-        for code in 0..=3 {
-            assert_eq!(AclPermission::from_code(code).code(), code);
-        }
-        assert_eq!(ResourceType::TransactionalId.code(), 5);
-        assert_eq!(ResourceType::User.code(), 7);
-        assert_eq!(PatternType::Prefixed.code(), 4);
-        assert_eq!(AclOperation::IdempotentWrite.code(), 12);
-        assert_eq!(AclPermission::Allow.code(), 3);
-    }
-
-    #[test]
-    fn given_code_from_a_newer_client_when_decoded_then_unknown() {
-        assert_eq!(ResourceType::from_code(42), ResourceType::Unknown);
-        assert_eq!(PatternType::from_code(-1), PatternType::Unknown);
-        assert_eq!(AclOperation::from_code(13), AclOperation::Unknown);
-        assert_eq!(AclPermission::from_code(4), AclPermission::Unknown);
-    }
-
-    #[test]
-    fn given_cli_words_when_parsed_then_operations_ignoring_case_and_underscores() {
-        let cases = [
-            ("read", AclOperation::Read),
-            ("WRITE", AclOperation::Write),
-            ("Create", AclOperation::Create),
-            ("describe", AclOperation::Describe),
-            ("alter", AclOperation::Alter),
-            ("delete", AclOperation::Delete),
-            ("all", AclOperation::All),
-            ("describe_configs", AclOperation::DescribeConfigs),
-            ("DescribeConfigs", AclOperation::DescribeConfigs),
-            ("alter_configs", AclOperation::AlterConfigs),
-            ("idempotent_write", AclOperation::IdempotentWrite),
-            ("CLUSTER_ACTION", AclOperation::ClusterAction),
-        ];
-        for (word, op) in cases {
-            assert_eq!(word.parse::<AclOperation>().unwrap(), op, "{word}");
-        }
-    }
-
-    #[test]
-    fn given_unknown_or_filter_only_word_when_parsed_then_refused_with_word() {
-        for word in ["any", "unknown", "", "reed"] {
-            let err = word.parse::<AclOperation>().unwrap_err();
-            assert!(
-                matches!(&err, AclError::UnknownOperation { word: w } if w == word),
-                "{word}"
-            );
-        }
-    }
-
-    #[test]
-    fn given_allow_read_when_describe_requested_then_implied_but_deny_read_does_not_deny_describe()
-    {
-        for op in [
-            AclOperation::Read,
-            AclOperation::Write,
-            AclOperation::Delete,
-            AclOperation::Alter,
-            AclOperation::All,
-        ] {
-            assert!(op.allow_covers(AclOperation::Describe), "{op}");
-        }
-        assert!(AclOperation::AlterConfigs.allow_covers(AclOperation::DescribeConfigs));
-        assert!(!AclOperation::Create.allow_covers(AclOperation::Describe));
-        assert!(!AclOperation::Read.allow_covers(AclOperation::Write));
-        assert!(!AclOperation::Read.deny_covers(AclOperation::Describe));
-        assert!(AclOperation::All.deny_covers(AclOperation::Describe));
     }
 
     #[test]

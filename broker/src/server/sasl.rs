@@ -20,7 +20,7 @@ use bytes::Bytes;
 use sediment_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
-use sediment_protocol::sasl::{PlainCredentials, ScramMechanism, ScramServer};
+use sediment_protocol::sasl::{PlainCredentials, ScramServer};
 use sediment_protocol::{ApiKey, ErrorCode};
 
 use crate::broker::Broker;
@@ -187,42 +187,40 @@ impl Authenticator {
                 "SaslAuthenticate before SaslHandshake".to_string(),
                 Reason::new(None, "SaslAuthenticate before SaslHandshake"),
             ),
-            State::Chosen(SaslMechanism::Plain) => {
-                let plain = match PlainCredentials::parse(token) {
-                    Ok(plain) => plain,
-                    Err(error) => return Step::failed(None, &error.to_string()),
-                };
-                let verified =
-                    credentials
-                        .any(&plain.username)
-                        .is_some_and(|(mechanism, credential)| {
-                            credential.verify_password(mechanism, &plain.password)
-                        });
-                if verified {
-                    Step::Done(Vec::new(), plain.username)
-                } else {
-                    Step::failed(Some(plain.username), "invalid username or password")
-                }
-            }
-            State::Chosen(scram) => {
-                let mechanism = match scram {
-                    SaslMechanism::ScramSha256 => ScramMechanism::Sha256,
-                    _ => ScramMechanism::Sha512,
-                };
-                let mut server = ScramServer::new(mechanism);
-                let mut user = None;
-                let first = server.client_first(token, |name| {
-                    user = Some(name.to_string());
-                    credentials.get(name, mechanism)
-                });
-                match first {
-                    Ok(server_first) => {
-                        self.state = State::Scram(server, user.unwrap_or_default());
-                        Step::Continue(server_first)
+            State::Chosen(chosen) => match chosen.scram() {
+                None => {
+                    let plain = match PlainCredentials::parse(token) {
+                        Ok(plain) => plain,
+                        Err(error) => return Step::failed(None, &error.to_string()),
+                    };
+                    let verified =
+                        credentials
+                            .any(&plain.username)
+                            .is_some_and(|(mechanism, credential)| {
+                                credential.verify_password(mechanism, &plain.password)
+                            });
+                    if verified {
+                        Step::Done(Vec::new(), plain.username)
+                    } else {
+                        Step::failed(Some(plain.username), "invalid username or password")
                     }
-                    Err(error) => Step::failed(user, &error.to_string()),
                 }
-            }
+                Some(mechanism) => {
+                    let mut server = ScramServer::new(mechanism);
+                    let mut user = None;
+                    let first = server.client_first(token, |name| {
+                        user = Some(name.to_string());
+                        credentials.get(name, mechanism)
+                    });
+                    match first {
+                        Ok(server_first) => {
+                            self.state = State::Scram(server, user.unwrap_or_default());
+                            Step::Continue(server_first)
+                        }
+                        Err(error) => Step::failed(user, &error.to_string()),
+                    }
+                }
+            },
             State::Scram(mut server, named) => match server.client_final(token) {
                 Ok((server_final, user)) => Step::Done(server_final, user),
                 Err(error) => Step::failed(Some(named), &error.to_string()),
