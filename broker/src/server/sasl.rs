@@ -20,7 +20,7 @@ use bytes::Bytes;
 use sediment_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
-use sediment_protocol::sasl::{PlainCredentials, ScramServer};
+use sediment_protocol::sasl::{PlainCredentials, ScramCredential, ScramMechanism, ScramServer};
 use sediment_protocol::{ApiKey, ErrorCode};
 
 use crate::broker::Broker;
@@ -193,12 +193,21 @@ impl Authenticator {
                         Ok(plain) => plain,
                         Err(error) => return Step::failed(None, &error.to_string()),
                     };
-                    let verified =
-                        credentials
-                            .any(&plain.username)
-                            .is_some_and(|(mechanism, credential)| {
-                                credential.verify_password(mechanism, &plain.password)
-                            });
+                    let verified = match credentials.any(&plain.username) {
+                        Some((mechanism, credential)) => {
+                            credential.verify_password(mechanism, &plain.password)
+                        }
+                        None => {
+                            // The same key derivation as for a known user,
+                            // so the time taken does not tell which names
+                            // exist.
+                            if let Some(decoy) = decoy_credential() {
+                                let _ =
+                                    decoy.verify_password(ScramMechanism::Sha512, &plain.password);
+                            }
+                            false
+                        }
+                    };
                     if verified {
                         Step::Done(Vec::new(), plain.username)
                     } else {
@@ -264,6 +273,15 @@ impl Step {
             Reason::new(user, detail),
         )
     }
+}
+
+/// A credential no password matches in practice, checked against a PLAIN
+/// password for an unknown user (made once per process).
+fn decoy_credential() -> Option<&'static ScramCredential> {
+    static DECOY: std::sync::OnceLock<Option<ScramCredential>> = std::sync::OnceLock::new();
+    DECOY
+        .get_or_init(|| ScramCredential::generate(ScramMechanism::Sha512, b"decoy", 4096).ok())
+        .as_ref()
 }
 
 fn mechanism_names(broker: &Broker) -> Vec<String> {
