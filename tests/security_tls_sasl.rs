@@ -10,7 +10,7 @@
 //! - clients refuse a self-signed and an expired broker certificate;
 //! - mutual TLS: the client certificate's subject is the principal ACLs see
 //!   (`User:CN=alice`), and a client without a certificate the CA signed is
-//!   refused;
+//!   refused; our own `sediment` presents one with `--client-cert`/`--client-key`;
 //! - no password bytes anywhere under the data directory or in the log;
 //! - users survive `kill -9`.
 //!
@@ -681,6 +681,117 @@ fn given_mutual_tls_when_an_acl_allows_the_certificate_subject_then_its_produce_
         again["delivered"].as_array().map(Vec::len),
         Some(1),
         "{again}"
+    );
+}
+
+/// `args` followed by `--client-cert`/`--client-key` for `cert` (the flags are
+/// global, so they may follow the subcommand).
+fn presenting(cert: &common::certs::CertFiles, args: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend([
+        "--client-cert".to_string(),
+        path_string(&cert.cert),
+        "--client-key".to_string(),
+        path_string(&cert.key),
+    ]);
+    all
+}
+
+#[test]
+fn given_mutual_tls_when_sediment_cli_presents_carols_certificate_then_an_acl_for_her_subject_lets_her_produce_and_consume_and_without_it_topic_authorization_failed(
+) {
+    let certs = TestCerts::generate();
+    let admin_cert = certs.client("admin");
+    let carol_cert = certs.client("carol");
+    let mut args = certs.serve_args(&certs.broker);
+    args.extend(
+        [
+            "--tls-client-ca",
+            &path_string(&certs.ca_pem),
+            "--authorizer",
+            "--super-users",
+            "User:CN=admin",
+        ]
+        .map(str::to_string),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let broker = BrokerProcess::start(&args);
+    let ssl = Connect {
+        bootstrap: broker.tls_bootstrap(),
+        protocol: "ssl",
+        ca: Some(certs.ca_pem.clone()),
+        user: None,
+        mechanism: None,
+    };
+    let run_ok = |cert, args: &[&str], stdin: Option<&str>| {
+        let args = presenting(cert, args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sediment_ok(&broker, &ssl, &args, stdin)
+    };
+    let run_refused = |cert, args: &[&str], stdin: Option<&str>| {
+        let args = presenting(cert, args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sediment_refused(&ssl, &args, stdin)
+    };
+    run_ok(
+        &admin_cert,
+        &["topic", "create", "mtls-cli", "--partitions", "1"],
+        None,
+    );
+
+    // No ACL for User:CN=carol yet.
+    let stderr = run_refused(&carol_cert, &["produce", "mtls-cli"], Some("denied\n"));
+    assert!(
+        stderr.contains("TopicAuthorizationFailed")
+            || stderr.contains("TOPIC_AUTHORIZATION_FAILED"),
+        "without an ACL carol's produce must be refused with TOPIC_AUTHORIZATION_FAILED: \
+         {stderr}\nbroker log:\n{}",
+        tail(&broker.logs(), 20_000)
+    );
+
+    // WRITE and READ on the topic, nothing else: `sediment consume`
+    // describes the topic first and leaves out the sizes and configs it
+    // may not describe.
+    let acls: [&[&str]; 2] = [
+        &["--operation", "write", "--topic", "mtls-cli"],
+        &["--operation", "read", "--topic", "mtls-cli"],
+    ];
+    for acl in acls {
+        let mut args = vec!["acl", "add", "--principal", "User:CN=carol"];
+        args.extend_from_slice(acl);
+        run_ok(&admin_cert, &args, None);
+    }
+    let want = messages("mtls-cli", 200);
+    run_ok(
+        &carol_cert,
+        &["produce", "mtls-cli"],
+        Some(&(want.join("\n") + "\n")),
+    );
+    let got: Vec<String> = run_ok(
+        &carol_cert,
+        &[
+            "consume",
+            "mtls-cli",
+            "--from-beginning",
+            "--max-messages",
+            "200",
+            "--timeout-ms",
+            "60000",
+            "--format",
+            "value",
+        ],
+        None,
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    assert_exactly(&want, &got, &|| tail(&broker.logs(), 20_000).to_string());
+
+    // Without a certificate the broker refuses the handshake.
+    let stderr = sediment_refused(&ssl, &["topic", "list"], None);
+    assert!(
+        stderr.contains("TLS") && stderr.contains("--client-cert"),
+        "the CLI's error without a client certificate does not say TLS refused it: {stderr}"
     );
 }
 

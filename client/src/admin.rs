@@ -346,8 +346,11 @@ impl Admin {
             offsets::list_offsets(&self.cluster, &latest, IsolationLevel::ReadCommitted).await?;
         let sizes = match self.partition_sizes(name).await {
             Ok(sizes) => sizes,
-            // Sizes are extra: a broker without DescribeLogDirs still describes.
+            // Sizes are extra: a broker without DescribeLogDirs, or one whose
+            // ACLs do not let this client describe the cluster, still
+            // describes the topic.
             Err(ClientError::UnsupportedApi { .. }) => BTreeMap::new(),
+            Err(e) if is_authorization_refusal(&e) => BTreeMap::new(),
             Err(e) => return Err(e),
         };
         let partitions = meta
@@ -367,7 +370,13 @@ impl Admin {
             name: name.to_string(),
             id: TopicId::from_uuid(meta.id),
             partitions,
-            configs: self.topic_configs(name).await?,
+            // Configs are extra too: a client allowed to read a topic need
+            // not be allowed DESCRIBE_CONFIGS on it.
+            configs: match self.topic_configs(name).await {
+                Ok(configs) => configs,
+                Err(e) if is_authorization_refusal(&e) => BTreeMap::new(),
+                Err(e) => return Err(e),
+            },
         })
     }
 
@@ -558,6 +567,18 @@ impl Admin {
     fn timeout_ms(&self) -> i32 {
         i32::try_from(self.cluster.config().request_timeout.as_millis()).unwrap_or(i32::MAX)
     }
+}
+
+/// Whether the broker refused for lack of an ACL (the parts of a topic
+/// description that need more than DESCRIBE on the topic are then left out).
+fn is_authorization_refusal(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Kafka {
+            error: ErrorCode::ClusterAuthorizationFailed | ErrorCode::TopicAuthorizationFailed,
+            ..
+        }
+    )
 }
 
 #[cfg(test)]

@@ -35,8 +35,9 @@ pub enum ClientError {
 
     /// The TLS handshake failed: the broker's certificate is not trusted
     /// (expired, self-signed, signed by a CA that is not the configured
-    /// one, or issued for another name), or the broker does not speak TLS
-    /// on that port. Not retriable: trying again cannot change it.
+    /// one, or issued for another name), the broker refused the client's
+    /// certificate or its absence (mutual TLS), or the broker does not
+    /// speak TLS on that port. Not retriable: trying again cannot change it.
     #[error("TLS with broker {addr} failed: {source}")]
     Tls {
         /// The `host:port` dialled.

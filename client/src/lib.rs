@@ -49,12 +49,14 @@
 //!
 //! [`ClientBuilder::security`] takes a [`SecurityConfig`]: TLS (rustls with
 //! the ring provider; the broker's certificate is verified against a PEM CA
-//! file or the system trust store, never skipped), SASL (PLAIN,
+//! file or the system trust store, never skipped; a client certificate for
+//! mutual TLS, [`SecurityConfig::client_certificate`]), SASL (PLAIN,
 //! SCRAM-SHA-256, SCRAM-SHA-512) or both, as Kafka's `security.protocol`
 //! names them. Every connection, reconnects included, completes the TLS
 //! handshake and the SASL exchange before its first other request. Refused
 //! credentials are [`ClientError::Authentication`], an untrusted
-//! certificate [`ClientError::Tls`]; neither is retried.
+//! certificate (the broker's, or ours refused by the broker)
+//! [`ClientError::Tls`]; neither is retried.
 //!
 //! # Map of the crate
 //!
@@ -66,8 +68,8 @@
 //! - `versions` — the API versions this client speaks and the choice per
 //!   connection (highest common version).
 //! - `security` — [`SecurityConfig`]: TLS (rustls, verified against a CA
-//!   file or the system store) and SASL credentials ([`Password`] never
-//!   prints).
+//!   file or the system store, with an optional [`ClientCertificate`]) and
+//!   SASL credentials ([`Password`] never prints).
 //! - `connection` — one TCP (or TLS) connection: ApiVersions negotiation,
 //!   SASL authentication, pipelined requests matched by correlation id,
 //!   per-request timeout.
@@ -164,7 +166,9 @@ pub use producer::{
     Acks, CompressionCodec, DeliveryFuture, Producer, ProducerConfig, ProducerRecord,
     RecordMetadata,
 };
-pub use security::{Password, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol};
+pub use security::{
+    ClientCertificate, Password, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol,
+};
 /// A SCRAM mechanism, as [`ScramUpsertion`] and [`ScramCredentialInfo`] name it.
 pub use sediment_protocol::sasl::ScramMechanism;
 /// A Kafka error code, as [`ClientError::kafka_error`] reports it.

@@ -1,7 +1,8 @@
 //! How the client secures its connections: [`SecurityConfig`] (Kafka's
-//! `security.protocol`, `ssl.ca.location`, `sasl.mechanism`,
-//! `sasl.username`, `sasl.password`), and the TLS client configuration
-//! built from it once per [`Client`](crate::Client).
+//! `security.protocol`, `ssl.ca.location`, `ssl.certificate.location`,
+//! `ssl.key.location`, `sasl.mechanism`, `sasl.username`, `sasl.password`),
+//! and the TLS client configuration built from it once per
+//! [`Client`](crate::Client).
 //!
 //! Invariants:
 //! - Certificates are always verified: against the PEM CA file when one is
@@ -11,6 +12,10 @@
 //! - The server name checked against the certificate is the host of the
 //!   address dialled (bootstrap entry or the broker's advertised host); an
 //!   IP address is checked against the certificate's IP SANs.
+//! - A client certificate ([`ClientCertificate`], for mutual TLS) is
+//!   presented only over TLS: with a protocol without TLS it is a
+//!   configuration error, not silently dropped. Its files are read once,
+//!   when the TLS configuration is built, like the CA file.
 //! - A password is held in a [`Password`], whose `Debug` prints `***`: a
 //!   configuration can be logged or printed without leaking it.
 //!
@@ -27,7 +32,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::RootCertStore;
 
 use crate::error::{ClientError, Result};
@@ -163,6 +168,29 @@ impl SaslConfig {
     }
 }
 
+/// A client certificate for mutual TLS (`ssl.certificate.location`,
+/// `ssl.key.location`): the broker checks it against its client CA and
+/// names the client after its subject (`User:CN=alice`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// PEM file of the certificate, optionally followed by the
+    /// intermediate CA certificates of its chain.
+    pub cert: PathBuf,
+    /// PEM file of its private key (PKCS#8, PKCS#1 or SEC1). Only the path
+    /// is held here, so `Debug` never shows the key.
+    pub key: PathBuf,
+}
+
+impl ClientCertificate {
+    /// The certificate (chain) in `cert` and its private key in `key`.
+    pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        Self {
+            cert: cert.into(),
+            key: key.into(),
+        }
+    }
+}
+
 /// How every connection of a [`Client`](crate::Client) is secured; set
 /// with [`ClientBuilder::security`](crate::ClientBuilder::security).
 ///
@@ -182,12 +210,15 @@ pub struct SecurityConfig {
     /// certificates (`ssl.ca.location`); `None` = the system trust store.
     /// Used only with TLS.
     pub ca_file: Option<PathBuf>,
+    /// The certificate to present for mutual TLS; `None` = none. Valid
+    /// only with TLS (SSL, SASL_SSL).
+    pub client_cert: Option<ClientCertificate>,
     /// Credentials; required with the SASL protocols, refused without them.
     pub sasl: Option<SaslConfig>,
 }
 
 impl SecurityConfig {
-    /// `protocol` with no CA file and no credentials yet.
+    /// `protocol` with no CA file, no client certificate and no credentials yet.
     pub fn new(protocol: SecurityProtocol) -> Self {
         Self {
             protocol,
@@ -202,15 +233,31 @@ impl SecurityConfig {
         self
     }
 
+    /// Presents the certificate (chain) in the PEM file `cert`, with the
+    /// private key in the PEM file `key`, when the broker asks for one
+    /// (mutual TLS). Needs the SSL or SASL_SSL protocol.
+    pub fn client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.client_cert = Some(ClientCertificate::new(cert, key));
+        self
+    }
+
     /// Authenticates with `sasl`.
     pub fn sasl(mut self, sasl: SaslConfig) -> Self {
         self.sasl = Some(sasl);
         self
     }
 
-    /// Checks that the settings fit together (SASL credentials exactly when
-    /// the protocol uses SASL, a user name).
+    /// Checks that the settings fit together (a client certificate only
+    /// with TLS, SASL credentials exactly when the protocol uses SASL, a
+    /// user name).
     pub(crate) fn validate(&self) -> Result<()> {
+        if self.client_cert.is_some() && !self.protocol.uses_tls() {
+            return Err(ClientError::Config(format!(
+                "a client certificate is set but security protocol {} does not use TLS: \
+                 use SSL or SASL_SSL",
+                self.protocol
+            )));
+        }
         match (&self.sasl, self.protocol.uses_sasl()) {
             (None, true) => Err(ClientError::Config(format!(
                 "security protocol {} needs SASL credentials (mechanism, username, password)",
@@ -250,21 +297,72 @@ impl PartialEq for TlsSetup {
 impl Eq for TlsSetup {}
 
 impl TlsSetup {
-    /// Loads the trust roots and builds the rustls configuration (ring
-    /// provider, TLS 1.2 and 1.3, no client certificate).
+    /// Loads the trust roots and the client certificate, if any, and
+    /// builds the rustls configuration (ring provider, TLS 1.2 and 1.3).
     pub(crate) fn build(security: &SecurityConfig) -> Result<Self> {
         let roots = match &security.ca_file {
             Some(path) => roots_from_pem(path)?,
             None => system_roots()?,
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| ClientError::Config(format!("TLS setup: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match &security.client_cert {
+            None => builder.with_no_client_auth(),
+            Some(identity) => {
+                let chain = chain_from_pem(&identity.cert)?;
+                let key = key_from_pem(&identity.key)?;
+                // rustls checks here that the key is one it can sign with
+                // and that it belongs to the certificate.
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    ClientError::Config(format!(
+                        "client certificate {} with key {}: {e}",
+                        identity.cert.display(),
+                        identity.key.display()
+                    ))
+                })?
+            }
+        };
         Ok(Self(Arc::new(config)))
     }
+}
+
+/// The client certificate chain of a PEM file (leaf first; other PEM
+/// sections are skipped).
+fn chain_from_pem(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| {
+        ClientError::Config(format!("cannot read client certificate file {shown}: {e}"))
+    })?;
+    let chain = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| {
+            ClientError::Config(format!(
+                "client certificate file {shown} is not valid PEM: {e}"
+            ))
+        })?;
+    if chain.is_empty() {
+        return Err(ClientError::Config(format!(
+            "client certificate file {shown} holds no PEM certificate \
+             (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    Ok(chain)
+}
+
+/// The first private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
+fn key_from_pem(path: &std::path::Path) -> Result<PrivateKeyDer<'static>> {
+    let shown = path.display();
+    let bytes = std::fs::read(path)
+        .map_err(|e| ClientError::Config(format!("cannot read client key file {shown}: {e}")))?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => ClientError::Config(format!(
+            "client key file {shown} holds no PEM private key (-----BEGIN PRIVATE KEY-----)"
+        )),
+        e => ClientError::Config(format!("client key file {shown} is not valid PEM: {e}")),
+    })
 }
 
 /// The CA certificates of a PEM file (other PEM sections are skipped).
@@ -451,5 +549,108 @@ mod tests {
             );
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn given_a_client_certificate_without_tls_then_validate_asks_for_ssl() {
+        let with_cert = |protocol| {
+            SecurityConfig::new(protocol)
+                .client_certificate("client.pem", "client.key")
+                .validate()
+        };
+        for protocol in [SecurityProtocol::Plaintext, SecurityProtocol::SaslPlaintext] {
+            let result = with_cert(protocol);
+            assert!(
+                matches!(&result, Err(ClientError::Config(m)) if m.contains("SSL or SASL_SSL")),
+                "{protocol}: {result:?}"
+            );
+        }
+        assert!(with_cert(SecurityProtocol::Ssl).is_ok());
+    }
+
+    #[test]
+    fn given_client_certificate_files_then_missing_garbage_and_mismatched_are_config_errors_naming_the_file(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        std::fs::write(path("client.pem"), cert.pem()).unwrap();
+        std::fs::write(path("client.key"), key.serialize_pem()).unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(path("other.key"), other.serialize_pem()).unwrap();
+        std::fs::write(path("empty.pem"), "no pem here\n").unwrap();
+        std::fs::write(
+            path("garbage.pem"),
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(
+            path("garbage.key"),
+            "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let build = |cert: &str, key: &str| {
+            TlsSetup::build(
+                &SecurityConfig::new(SecurityProtocol::Ssl)
+                    .ca_file(path("ca.pem"))
+                    .client_certificate(path(cert), path(key)),
+            )
+        };
+        assert!(build("client.pem", "client.key").is_ok());
+        for (cert, key, needle, names) in [
+            (
+                "missing.pem",
+                "client.key",
+                "cannot read client certificate file",
+                "missing.pem",
+            ),
+            (
+                "client.pem",
+                "missing.key",
+                "cannot read client key file",
+                "missing.key",
+            ),
+            (
+                "empty.pem",
+                "client.key",
+                "holds no PEM certificate",
+                "empty.pem",
+            ),
+            (
+                "client.pem",
+                "empty.pem",
+                "holds no PEM private key",
+                "empty.pem",
+            ),
+            (
+                "client.pem",
+                "garbage.key",
+                "client key file",
+                "garbage.key",
+            ),
+            (
+                "garbage.pem",
+                "client.key",
+                "client certificate",
+                "garbage.pem",
+            ),
+            ("client.pem", "other.key", "client certificate", "other.key"),
+        ] {
+            let result = build(cert, key);
+            assert!(
+                matches!(&result, Err(ClientError::Config(m)) if m.contains(needle) && m.contains(names)),
+                "{cert} {key}: {:?}",
+                result.err()
+            );
+        }
     }
 }

@@ -155,8 +155,9 @@ impl Target {
                  SEDIMENT_SASL_PASSWORD, and --sasl-mechanism)"
             ),
             ClientError::Tls { .. } => anyhow::anyhow!(
-                "{error} (set --ca to the CA file that signed the broker's certificate; \
-                 a plaintext port needs --security-protocol plaintext or sasl_plaintext)"
+                "{error} (set --ca to the CA file that signed the broker's certificate, and \
+                 --client-cert/--client-key if it requires a client certificate; a plaintext port \
+                 needs --security-protocol plaintext or sasl_plaintext)"
             ),
             ClientError::Config(_) => anyhow::Error::new(error),
             // A TLS listener hangs up on a plaintext client's first request.

@@ -1,9 +1,10 @@
 //! The client security options every client command shares (DESIGN §7):
-//! `--security-protocol`, `--ca`, `--sasl-mechanism`, `--sasl-username`,
-//! `--sasl-password-file`, and `--client-config FILE`, a Kafka-style
-//! properties file (`security.protocol`, `ssl.ca.location`,
-//! `sasl.mechanism`, `sasl.username`, `sasl.password`, or the Java
-//! client's `sasl.jaas.config`), turned into the client's
+//! `--security-protocol`, `--ca`, `--client-cert`, `--client-key`,
+//! `--sasl-mechanism`, `--sasl-username`, `--sasl-password-file`, and
+//! `--client-config FILE`, a Kafka-style properties file
+//! (`security.protocol`, `ssl.ca.location`, `ssl.certificate.location`,
+//! `ssl.key.location`, `sasl.mechanism`, `sasl.username`, `sasl.password`,
+//! or the Java client's `sasl.jaas.config`), turned into the client's
 //! [`SecurityConfig`].
 //!
 //! Precedence, highest first: a flag, its environment variable
@@ -15,15 +16,20 @@
 //!   environment or the properties file hold it) and is held in a
 //!   [`Password`], which never prints.
 //! - A setting that cannot work (SASL without a user, a SASL flag with a
-//!   protocol that has no SASL) is one error line saying what to set, before
-//!   anything connects.
+//!   protocol that has no SASL, a TLS flag without TLS, a client
+//!   certificate without its key or the other way round) is one error line
+//!   saying what to set, before anything connects.
+//! - The client certificate and key come as a pair from one place: both
+//!   flags, or else both properties of the file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
-use sediment_client::{Password, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol};
+use sediment_client::{
+    ClientCertificate, Password, SaslConfig, SaslMechanism, SecurityConfig, SecurityProtocol,
+};
 
 /// The environment variable holding the SASL user name.
 pub const USERNAME_ENV: &str = "SEDIMENT_SASL_USERNAME";
@@ -33,7 +39,9 @@ pub const PASSWORD_ENV: &str = "SEDIMENT_SASL_PASSWORD";
 /// Client security flags (global: valid after any client command).
 ///
 /// Field names carry a `client_` prefix so that no subcommand's argument
-/// id (for instance `serve`'s own TLS options) can collide with them.
+/// id (for instance `serve`'s own TLS options) can collide with them; the
+/// client certificate flags are `--client-cert`/`--client-key`, apart from
+/// `serve`'s `--tls-cert`/`--tls-key` for the broker's own certificate.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SecurityArgs {
     /// How client commands connect to the broker [default: plaintext].
@@ -49,6 +57,14 @@ pub struct SecurityArgs {
     /// certificate [default: the system trust store].
     #[arg(long = "ca", global = true, value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS, with ssl or sasl_ssl
+    /// (needs --client-key).
+    #[arg(long = "client-cert", global = true, value_name = "FILE")]
+    pub client_tls_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate for mutual TLS
+    /// (needs --client-cert).
+    #[arg(long = "client-key", global = true, value_name = "FILE")]
+    pub client_tls_key: Option<PathBuf>,
     /// SASL mechanism, with sasl_plaintext or sasl_ssl.
     #[arg(
         long = "sasl-mechanism",
@@ -66,7 +82,8 @@ pub struct SecurityArgs {
     #[arg(long = "sasl-password-file", global = true, value_name = "FILE")]
     pub client_sasl_password_file: Option<PathBuf>,
     /// Kafka-style properties file (security.protocol, ssl.ca.location,
-    /// sasl.mechanism, sasl.username, sasl.password); flags override it.
+    /// ssl.certificate.location, ssl.key.location, sasl.mechanism,
+    /// sasl.username, sasl.password); flags override it.
     #[arg(long = "client-config", global = true, value_name = "FILE")]
     pub client_config: Option<PathBuf>,
 }
@@ -139,12 +156,29 @@ pub fn resolve(
         (None, None) => SecurityProtocol::Plaintext,
     };
     let shown = protocol.name().to_ascii_lowercase();
-    if !protocol.uses_tls() && args.client_ca.is_some() {
-        bail!("--ca is used only with TLS: add --security-protocol ssl or sasl_ssl");
+    let tls_flag = [
+        (args.client_ca.is_some(), "--ca"),
+        (args.client_tls_cert.is_some(), "--client-cert"),
+        (args.client_tls_key.is_some(), "--client-key"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag));
+    if let (false, Some(flag)) = (protocol.uses_tls(), tls_flag) {
+        bail!("{flag} is used only with TLS: add --security-protocol ssl or sasl_ssl");
     }
     let mut security = SecurityConfig::new(protocol);
     if protocol.uses_tls() {
         security.ca_file = args.client_ca.clone().or(file.ca_location()?);
+        security.client_cert = match (&args.client_tls_cert, &args.client_tls_key) {
+            (Some(cert), Some(key)) => Some(ClientCertificate::new(cert, key)),
+            (Some(_), None) => {
+                bail!("--client-cert needs --client-key: give the client certificate's private key too")
+            }
+            (None, Some(_)) => bail!(
+                "--client-key needs --client-cert: give the client certificate that goes with the key"
+            ),
+            (None, None) => file.client_certificate()?,
+        };
     }
     if !protocol.uses_sasl() {
         let sasl_flag = [
@@ -285,6 +319,28 @@ impl ClientProperties {
                 self.path.display()
             ),
             (None, _) => Ok(None),
+        }
+    }
+
+    /// `ssl.certificate.location` and `ssl.key.location` (librdkafka's
+    /// names for PEM files), both or neither.
+    fn client_certificate(&self) -> anyhow::Result<Option<ClientCertificate>> {
+        match (
+            self.get("ssl.certificate.location"),
+            self.get("ssl.key.location"),
+        ) {
+            (Some(cert), Some(key)) => Ok(Some(ClientCertificate::new(cert, key))),
+            (None, None) => Ok(None),
+            (Some(_), None) => bail!(
+                "{}: ssl.certificate.location needs ssl.key.location (the client \
+                 certificate's private key)",
+                self.path.display()
+            ),
+            (None, Some(_)) => bail!(
+                "{}: ssl.key.location needs ssl.certificate.location (the client \
+                 certificate that goes with the key)",
+                self.path.display()
+            ),
         }
     }
 
@@ -610,6 +666,115 @@ mod tests {
         };
         let message = resolve(&args, &no_env).unwrap_err().to_string();
         assert!(message.contains("ssl.ca.location"), "{message}");
+    }
+
+    #[test]
+    fn given_a_client_certificate_from_flags_or_the_file_then_flags_win_and_it_needs_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = file(
+            &dir,
+            "ssl.properties",
+            "security.protocol=SSL\nssl.ca.location=/etc/ca.pem\n\
+             ssl.certificate.location=/etc/file.pem\nssl.key.location=/etc/file.key\n",
+        );
+        let from_file = SecurityArgs {
+            client_config: Some(config.clone()),
+            ..SecurityArgs::default()
+        };
+        assert_eq!(
+            resolve(&from_file, &no_env).unwrap(),
+            SecurityConfig::new(SecurityProtocol::Ssl)
+                .ca_file("/etc/ca.pem")
+                .client_certificate("/etc/file.pem", "/etc/file.key")
+        );
+        let from_flags = SecurityArgs {
+            client_tls_cert: Some("flag.pem".into()),
+            client_tls_key: Some("flag.key".into()),
+            ..from_file
+        };
+        assert_eq!(
+            resolve(&from_flags, &no_env).unwrap().client_cert,
+            Some(ClientCertificate::new("flag.pem", "flag.key"))
+        );
+        let plaintext = SecurityArgs {
+            client_security_protocol: Some(ProtocolArg::SaslPlaintext),
+            ..from_flags
+        };
+        let message = resolve(&plaintext, &no_env).unwrap_err().to_string();
+        assert!(
+            message.contains("--client-cert") && message.contains("--security-protocol ssl"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn given_a_client_certificate_without_its_key_or_the_other_way_round_then_one_usage_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssl = |cert: Option<&str>, key: Option<&str>, config: Option<PathBuf>| SecurityArgs {
+            client_security_protocol: Some(ProtocolArg::Ssl),
+            client_tls_cert: cert.map(PathBuf::from),
+            client_tls_key: key.map(PathBuf::from),
+            client_config: config,
+            ..SecurityArgs::default()
+        };
+        let only_cert = file(&dir, "cert.properties", "ssl.certificate.location=/c.pem\n");
+        let only_key = file(&dir, "key.properties", "ssl.key.location=/c.key\n");
+        let cases = [
+            (ssl(Some("c.pem"), None, None), "--client-key"),
+            (ssl(None, Some("c.key"), None), "--client-cert"),
+            (ssl(None, None, Some(only_cert)), "ssl.key.location"),
+            (ssl(None, None, Some(only_key)), "ssl.certificate.location"),
+        ];
+        for (args, needle) in cases {
+            let message = resolve(&args, &no_env).unwrap_err().to_string();
+            assert!(message.contains(needle), "{message}");
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+    }
+
+    #[test]
+    fn given_client_cert_flags_then_clients_take_them_and_serve_keeps_its_tls_cert() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "sediment",
+            "produce",
+            "orders",
+            "--security-protocol",
+            "ssl",
+            "--client-cert",
+            "client.pem",
+            "--client-key",
+            "client.key",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.security.client_tls_cert.as_deref(),
+            Some(Path::new("client.pem"))
+        );
+        assert_eq!(
+            cli.security.client_tls_key.as_deref(),
+            Some(Path::new("client.key"))
+        );
+        let cli = crate::cli::Cli::try_parse_from([
+            "sediment",
+            "serve",
+            "--tls-cert",
+            "broker.pem",
+            "--tls-key",
+            "broker.key",
+        ])
+        .unwrap();
+        let crate::cli::Command::Serve(serve) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(
+            serve.settings.tls_cert.as_deref(),
+            Some(Path::new("broker.pem"))
+        );
+        assert_eq!(
+            serve.settings.tls_key.as_deref(),
+            Some(Path::new("broker.key"))
+        );
     }
 
     #[test]

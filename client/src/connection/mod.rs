@@ -199,7 +199,10 @@ impl BrokerConnection {
                 retire_at: OnceLock::new(),
             }),
         };
-        let versions = connection.negotiate().await?;
+        let versions = connection
+            .negotiate()
+            .await
+            .map_err(|e| refused_after_handshake(addr, e))?;
         tracing::debug!(broker = addr, versions = %versions.summary(addr), "connected");
         let _ = connection.inner.versions.set(versions);
         let sasl = security.sasl.as_ref();
@@ -411,6 +414,30 @@ fn tls_error(addr: &str, error: std::io::Error) -> ClientError {
             addr: addr.to_string(),
             source: Arc::new(error),
         }
+    }
+}
+
+/// Classifies a failure of the first request on a new connection. With
+/// TLS 1.3 the client's side of the handshake is over before the broker
+/// has checked the client's certificate, so a broker that refuses it (or
+/// its absence, under mutual TLS) says so with an alert that arrives as
+/// the answer to ApiVersions: that is [`ClientError::Tls`], not a lost
+/// connection to retry. Other errors pass through.
+fn refused_after_handshake(addr: &str, error: ClientError) -> ClientError {
+    match error {
+        ClientError::ConnectionLost {
+            source: Some(source),
+            ..
+        } if source
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            ClientError::Tls {
+                addr: addr.to_string(),
+                source,
+            }
+        }
+        error => error,
     }
 }
 

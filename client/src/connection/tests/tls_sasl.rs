@@ -1,11 +1,13 @@
 //! TLS and SASL of `BrokerConnection::connect` against an in-process fake
 //! broker: certificates made here with rcgen, the broker's side of the
-//! exchange scripted byte for byte.
+//! exchange scripted byte for byte. Mutual TLS: a fake broker that requires
+//! a client certificate its CA signed.
 
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
 use sediment_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
@@ -66,6 +68,21 @@ impl Ca {
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         (cert.der().clone(), key)
     }
+
+    /// A client certificate with subject `CN=<cn>` signed by this CA, as
+    /// PEM files (certificate, PKCS#8 key) in the CA's directory.
+    fn client_files(&self, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        let cert_path = self.dir.path().join(format!("client-{cn}.pem"));
+        let key_path = self.dir.path().join(format!("client-{cn}.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
 }
 
 fn acceptor(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> TlsAcceptor {
@@ -74,6 +91,25 @@ fn acceptor(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> TlsAc
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    TlsAcceptor::from(Arc::new(config))
+}
+
+/// A TLS acceptor for 127.0.0.1 that requires a client certificate signed
+/// by `ca` (mutual TLS), as `sediment serve --tls-client-ca` does.
+fn mutual_acceptor(ca: &Ca) -> TlsAcceptor {
+    let (cert, key) = ca.leaf(&["127.0.0.1"], true, false);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(vec![cert], key)
         .unwrap();
     TlsAcceptor::from(Arc::new(config))
@@ -223,6 +259,74 @@ async fn given_a_plaintext_listener_then_a_tls_client_fails_with_a_tls_error() {
         "{:?}",
         result.err()
     );
+}
+
+#[tokio::test]
+async fn given_a_client_certificate_from_the_brokers_client_ca_then_mutual_tls_connects_and_requests_work(
+) {
+    let ca = Ca::new();
+    let acceptor = mutual_acceptor(&ca);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let broker = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut stream = acceptor.accept(tcp).await.unwrap();
+        let presented = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(<[CertificateDer<'_>]>::len);
+        assert_eq!(presented, Some(1), "the client presented its certificate");
+        // ApiVersions on connect, then one request of the test's.
+        for _ in 0..2 {
+            let request = read_request(&mut stream).await.unwrap();
+            assert_eq!(request.header.request_api_key, ApiKey::ApiVersions as i16);
+            respond(&mut stream, &request, &api_versions()).await;
+        }
+    });
+    let (cert, key) = ca.client_files("carol");
+    let security = SecurityConfig::new(SecurityProtocol::Ssl)
+        .ca_file(ca.pem_file())
+        .client_certificate(cert, key);
+    let connection = BrokerConnection::connect(&addr, &secured(&addr, security))
+        .await
+        .unwrap();
+    let answer = connection
+        .send(&ApiVersionsRequest::default(), 3)
+        .await
+        .unwrap();
+    assert_eq!(answer.error_code, 0);
+    assert_eq!(connection.version(ApiKey::Produce).ok(), Some(9));
+    broker.await.unwrap();
+}
+
+#[tokio::test]
+async fn given_no_client_certificate_when_the_broker_requires_one_then_connect_fails_with_a_tls_error(
+) {
+    let ca = Ca::new();
+    let acceptor = mutual_acceptor(&ca);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let broker = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        // Refuses the handshake (with an alert) and hangs up.
+        acceptor.accept(tcp).await.err()
+    });
+    let security = SecurityConfig::new(SecurityProtocol::Ssl).ca_file(ca.pem_file());
+    let result = BrokerConnection::connect(&addr, &secured(&addr, security)).await;
+    let refused = broker.await.unwrap();
+    assert!(
+        refused.is_some(),
+        "the broker accepted a client without a certificate"
+    );
+    let error = match result {
+        Ok(_) => panic!("a connection without the required client certificate was accepted"),
+        Err(e) => e,
+    };
+    assert!(matches!(error, ClientError::Tls { .. }), "{error:?}");
+    assert!(!error.is_retriable());
+    // TLS 1.3: the broker's alert is the answer to the first request.
+    assert!(error.to_string().contains("CertificateRequired"), "{error}");
 }
 
 /// Runs a SASL_PLAINTEXT PLAIN connect against a broker that accepts the
