@@ -395,40 +395,15 @@ fn log_binding(binding: &AclBinding, by: &str, change: Change) {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{BrokerConfig, HttpListen};
-    use crate::security_config::SecurityConfig;
-    use crate::session::ListenerKind;
-
-    const ADMIN: &str = "User:admin";
-
-    fn broker(dir: &Path, authorizer: bool) -> Arc<Broker> {
-        let config = BrokerConfig {
-            data_dir: dir.to_path_buf(),
-            http: HttpListen::Off,
-            security: SecurityConfig {
-                authorizer,
-                super_users: vec![ADMIN.to_string()],
-                ..SecurityConfig::default()
-            },
-            ..BrokerConfig::default()
-        };
-        Arc::new(Broker::open(config).unwrap())
-    }
-
-    fn peer() -> SocketAddr {
-        "127.0.0.1:50000".parse().unwrap()
-    }
+    use crate::handlers::test_support::{broker, session, ADMIN};
 
     fn admin() -> Session {
-        Session::new(ADMIN, peer(), ListenerKind::Plain)
+        session(ADMIN)
     }
 
     fn alice() -> Session {
-        Session::new("User:alice", peer(), ListenerKind::Plain)
+        session("User:alice")
     }
 
     /// ALLOW `principal` READ on a literal topic.

@@ -124,32 +124,8 @@ fn validate(components: &[QuotaFilterComponent]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{BrokerConfig, HttpListen};
-    use crate::security_config::SecurityConfig;
-    use crate::session::ListenerKind;
-
-    fn broker(dir: &Path, authorizer: bool) -> Arc<Broker> {
-        let config = BrokerConfig {
-            data_dir: dir.to_path_buf(),
-            http: HttpListen::Off,
-            security: SecurityConfig {
-                authorizer,
-                super_users: vec!["User:admin".to_string()],
-                ..SecurityConfig::default()
-            },
-            ..BrokerConfig::default()
-        };
-        Arc::new(Broker::open(config).unwrap())
-    }
-
-    fn session(principal: &str) -> Session {
-        let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-        Session::new(principal, peer, ListenerKind::Plain)
-    }
+    use crate::handlers::test_support::{broker, session};
 
     fn component(entity_type: &str, match_type: i8, name: Option<&str>) -> QuotaFilterComponent {
         QuotaFilterComponent::default()

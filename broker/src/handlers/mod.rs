@@ -27,6 +27,9 @@ pub mod sasl;
 pub mod scram_credentials;
 pub mod txn;
 
+#[cfg(test)]
+pub(crate) mod test_support;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

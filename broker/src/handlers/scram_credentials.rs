@@ -383,8 +383,6 @@ fn alter_result(user: &str, outcome: Result<(), Refusal>) -> AlterUserScramCrede
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::path::Path;
 
     use bytes::Bytes;
     use sediment_protocol::messages::alter_user_scram_credentials::{
@@ -393,31 +391,10 @@ mod tests {
     use sediment_protocol::messages::describe_user_scram_credentials::UserName;
 
     use super::*;
-    use crate::config::{BrokerConfig, HttpListen};
-    use crate::security_config::SecurityConfig;
-    use crate::session::ListenerKind;
+    use crate::handlers::test_support::{broker, session};
 
     const SHA256: i8 = 1;
     const SHA512: i8 = 2;
-
-    fn broker(dir: &Path, authorizer: bool) -> Arc<Broker> {
-        let config = BrokerConfig {
-            data_dir: dir.to_path_buf(),
-            http: HttpListen::Off,
-            security: SecurityConfig {
-                authorizer,
-                super_users: vec!["User:admin".to_string()],
-                ..SecurityConfig::default()
-            },
-            ..BrokerConfig::default()
-        };
-        Arc::new(Broker::open(config).unwrap())
-    }
-
-    fn session(principal: &str) -> Session {
-        let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-        Session::new(principal, peer, ListenerKind::Plain)
-    }
 
     /// An upsertion as a client sends it: the salted password has the
     /// mechanism's hash length (its bytes do not matter to the broker).

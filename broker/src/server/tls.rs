@@ -159,9 +159,10 @@ pub fn certificate_principal(cert: &CertificateDer<'_>) -> Option<String> {
 /// Escapes a distinguished-name value the way RFC 2253 asks.
 fn escape_rfc2253(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
     for (i, c) in value.chars().enumerate() {
         let leading = i == 0 && (c == ' ' || c == '#');
-        let trailing = i + 1 == value.chars().count() && c == ' ';
+        let trailing = i == last && c == ' ';
         if leading || trailing || matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';') {
             out.push('\\');
         }
