@@ -15,7 +15,7 @@
 
 use std::io::{Read, Write};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -186,8 +186,12 @@ pub struct RecordParts<'a> {
 /// Builds one batch a record at a time, encoding each as it is pushed (a
 /// producer's open batch keeps these bytes, not the records). Offsets must
 /// rise from the first record's within 32-bit deltas.
-#[derive(Debug, Default)]
+///
+/// The buffer starts with room for the batch header, so an uncompressed
+/// batch is finished in place, without copying its records.
+#[derive(Debug)]
 pub struct BatchBuilder {
+    /// Header room (`BATCH_HEADER_LEN` bytes), then the encoded records.
     body: Writer,
     base_offset: i64,
     base_timestamp: i64,
@@ -196,12 +200,24 @@ pub struct BatchBuilder {
     count: i32,
 }
 
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
 impl BatchBuilder {
     /// An empty builder with room for `capacity` bytes of records.
     pub fn with_capacity(capacity: usize) -> Self {
+        let mut body = Writer::with_capacity(BATCH_HEADER_LEN + capacity);
+        body.put_slice(&[0; BATCH_HEADER_LEN]);
         Self {
-            body: Writer::with_capacity(capacity),
-            ..Self::default()
+            body,
+            base_offset: 0,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            last_delta: 0,
+            count: 0,
         }
     }
 
@@ -253,31 +269,36 @@ impl BatchBuilder {
             count,
             ..
         } = self;
-        let body = body.into_bytes();
-        let payload = compress(options.compression, &body)?;
-        Ok(batch_with_header(
-            options,
-            &payload,
+        let header = HeaderFields {
             base_offset,
             last_delta,
             base_timestamp,
             max_timestamp,
             count,
-        ))
+        };
+        let mut batch = body.into_bytes_mut();
+        if options.compression != Compression::None {
+            let payload = compress(options.compression, &batch[BATCH_HEADER_LEN..])?;
+            batch.truncate(BATCH_HEADER_LEN);
+            batch.extend_from_slice(&payload);
+        }
+        write_header(options, &header, &mut batch);
+        Ok(batch.freeze())
     }
 }
 
-/// `payload` (the records, compressed as `options` says) behind a v2 batch
-/// header, with its CRC-32C.
-fn batch_with_header(
-    options: &BatchOptions,
-    payload: &[u8],
+/// The header fields a batch's records determine.
+struct HeaderFields {
     base_offset: i64,
     last_delta: i32,
     base_timestamp: i64,
     max_timestamp: i64,
     count: i32,
-) -> Bytes {
+}
+
+/// Fills the v2 header at the front of `batch` (its first
+/// `BATCH_HEADER_LEN` bytes, reserved; the records follow), CRC-32C last.
+fn write_header(options: &BatchOptions, fields: &HeaderFields, batch: &mut [u8]) {
     let mut attributes = options.compression.id();
     if options.timestamp_type == TimestampType::LogAppend {
         attributes |= 0x08;
@@ -288,25 +309,24 @@ fn batch_with_header(
     if options.control {
         attributes |= 0x20;
     }
-    let total = BATCH_HEADER_LEN + payload.len();
-    let mut out = BytesMut::with_capacity(total);
-    out.put_i64(base_offset);
+    let total = batch.len();
+    let mut out = &mut batch[..BATCH_HEADER_LEN];
+    out.put_i64(fields.base_offset);
     out.put_i32((total - LOG_OVERHEAD) as i32);
     out.put_i32(options.partition_leader_epoch);
     out.put_i8(2);
     out.put_u32(0); // CRC, filled below
     out.put_i16(attributes);
-    out.put_i32(last_delta);
-    out.put_i64(base_timestamp);
-    out.put_i64(max_timestamp);
+    out.put_i32(fields.last_delta);
+    out.put_i64(fields.base_timestamp);
+    out.put_i64(fields.max_timestamp);
     out.put_i64(options.producer_id);
     out.put_i16(options.producer_epoch);
     out.put_i32(options.base_sequence);
-    out.put_i32(count);
-    out.put_slice(payload);
-    let crc = crc32c::crc32c(&out[ATTRIBUTES_AT..]);
-    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    out.freeze()
+    out.put_i32(fields.count);
+    debug_assert!(out.is_empty(), "the header fills its reserved room");
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// An upper bound of one record's encoded length (its varints at their
@@ -389,13 +409,14 @@ const XERIAL_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x0
 /// Uncompressed bytes per xerial block.
 const XERIAL_BLOCK: usize = 32 * 1024;
 
-fn compress(codec: Compression, body: &Bytes) -> Result<Bytes, std::io::Error> {
+/// `body` compressed with `codec` (uncompressed batches never get here).
+fn compress(codec: Compression, body: &[u8]) -> Result<Vec<u8>, std::io::Error> {
     Ok(match codec {
-        Compression::None => body.clone(),
+        Compression::None => body.to_vec(),
         Compression::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             enc.write_all(body)?;
-            Bytes::from(enc.finish()?)
+            enc.finish()?
         }
         Compression::Snappy => {
             let mut out = Vec::with_capacity(body.len() / 2 + 32);
@@ -406,7 +427,7 @@ fn compress(codec: Compression, body: &Bytes) -> Result<Bytes, std::io::Error> {
                 out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
                 out.extend_from_slice(&compressed);
             }
-            Bytes::from(out)
+            out
         }
         Compression::Lz4 => {
             let info = lz4_flex::frame::FrameInfo::new()
@@ -414,9 +435,9 @@ fn compress(codec: Compression, body: &Bytes) -> Result<Bytes, std::io::Error> {
                 .block_mode(lz4_flex::frame::BlockMode::Independent);
             let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
             enc.write_all(body)?;
-            Bytes::from(enc.finish().map_err(std::io::Error::other)?)
+            enc.finish().map_err(std::io::Error::other)?
         }
-        Compression::Zstd => Bytes::from(zstd::bulk::compress(body, 3)?),
+        Compression::Zstd => zstd::bulk::compress(body, 3)?,
     })
 }
 

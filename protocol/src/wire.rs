@@ -307,14 +307,20 @@ impl Writer {
 
     /// The encoding as one buffer (copies shared record slices, if any).
     pub fn into_bytes(self) -> Bytes {
+        self.into_bytes_mut().freeze()
+    }
+
+    /// The encoding as one mutable buffer (copies shared record slices, if
+    /// any), for callers that patch it in place.
+    pub fn into_bytes_mut(self) -> BytesMut {
         if self.chunks.is_empty() {
-            return self.buf.freeze();
+            return self.buf;
         }
         let mut all = BytesMut::with_capacity(self.len());
         for chunk in self.into_chunks() {
             all.put_slice(&chunk);
         }
-        all.freeze()
+        all
     }
 
     /// Appends raw bytes.

@@ -35,8 +35,9 @@ use crate::producer::partitioner::{partition_for_hash, Rng};
 use crate::producer::record::ProducerRecord;
 use crate::producer::sequence::{ProducerIdentity, Sequences};
 
-/// The most bytes a new batch makes room for up front; a batch of more
-/// grows as a buffer does.
+/// The most bytes a new batch makes room for up front while its topic's
+/// batches do not fill up (many partitions may each hold an open batch); a
+/// batch of more grows as a buffer does.
 const MAX_PRESIZED_BYTES: usize = 64 << 10;
 
 /// Answer of [`Accumulator::append`].
@@ -79,6 +80,10 @@ struct TopicState {
     partitions: i32,
     sticky: Option<i32>,
     open: Vec<Option<ProducerBatch>>,
+    /// Room a new batch of this topic starts with: the whole `batch_size`
+    /// once a batch filled up (no regrowth copies while records stream in),
+    /// back to `MAX_PRESIZED_BYTES` once a batch lingered out part-full.
+    presize: usize,
 }
 
 struct State {
@@ -161,6 +166,7 @@ impl Accumulator {
                         partitions,
                         sticky: None,
                         open: (0..partitions).map(|_| None).collect(),
+                        presize: self.batch_size.min(MAX_PRESIZED_BYTES),
                     },
                 );
             }
@@ -224,6 +230,7 @@ impl Accumulator {
             if open.bytes + size > self.batch_size && !open.is_empty() {
                 if let Some(full) = slot.take() {
                     state.sealed.push_back(full);
+                    topic.presize = self.batch_size;
                     wake = true;
                     if topic.sticky == Some(partition) {
                         topic.sticky = Some(self.next_sticky(partition, topic.partitions));
@@ -238,9 +245,7 @@ impl Accumulator {
                 state.next_id += 1;
                 state.incomplete.insert(id);
                 wake = true;
-                // Room for a batch's records, bounded: many partitions
-                // each hold an open batch; a fuller one grows.
-                let capacity = self.batch_size.min(MAX_PRESIZED_BYTES);
+                let capacity = topic.presize;
                 slot.insert(ProducerBatch::new(
                     id,
                     Arc::clone(&topic.name),
@@ -335,6 +340,7 @@ impl Accumulator {
                 }
                 if let Some(batch) = slot.take() {
                     state.sealed.push_back(batch);
+                    topic.presize = self.batch_size.min(MAX_PRESIZED_BYTES);
                     if topic.sticky == Some(partition) {
                         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
                         topic.sticky = Some(rng.next_sticky(Some(partition), topic.partitions));
@@ -553,9 +559,16 @@ impl Accumulator {
 
 /// Wall-clock time in ms since the epoch (record create time).
 fn now_ms() -> i64 {
+    // Whole seconds and the millisecond part separately: `as_millis` works in
+    // u128, and this runs once per record.
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .map(|d| {
+            i64::try_from(d.as_secs())
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000)
+                .saturating_add(i64::from(d.subsec_millis()))
+        })
         .unwrap_or(0)
 }
 
