@@ -14,7 +14,10 @@
  * consume: N messages from the beginning of the topic's partitions, assigned
  *   explicitly (no group management, nothing committed). Timed from the
  *   first message to the Nth. Against a real broker the topic must already
- *   hold N messages (run produce first).
+ *   hold N messages (run produce first). fetch.max.bytes and
+ *   max.partition.fetch.bytes keep their defaults; fetch.wait.max.ms=10 and
+ *   queued.min.messages / queued.max.messages.kbytes at their maxima, for
+ *   the reasons given in consume().
  *
  * --bootstrap mock creates a mock cluster (rdkafka_mock.h) in this process.
  * The mock keeps only about 5 MiB of message sets per partition (older sets
@@ -413,8 +416,11 @@ static struct consume_result consume(const char *bootstrap, const char *topic,
                                 rd_kafka_error_t *e;
                                 for (p = 0; p < partitions; p++)
                                         parts->elems[p].offset = 0;
-                                e = rd_kafka_seek_partitions(rk, parts,
-                                                             10000);
+                                /* Blocking (-1): librdkafka 2.0 takes
+                                 * this timeout in the wrong unit (fixed
+                                 * in 2.1, PR #4230), so a finite one can
+                                 * expire after a few milliseconds. */
+                                e = rd_kafka_seek_partitions(rk, parts, -1);
                                 if (e)
                                         die("seek: %s",
                                             rd_kafka_error_string(e));
