@@ -222,64 +222,6 @@ const FUZZ_MAX_FRAME: usize = 60 * 1024;
 // ---------------------------------------------------------------------------
 // The decode path under test
 
-/// Decodes `request`'s body as the type the broker uses for `key`; `None`
-/// for a key the broker does not serve (then this test needs a new arm).
-fn decode_body_as(key: ApiKey, request: &Request) -> Option<bool> {
-    Some(match key {
-        ApiKey::Produce => request.decode_body::<ProduceRequest>().is_ok(),
-        ApiKey::Fetch => request.decode_body::<FetchRequest>().is_ok(),
-        ApiKey::ListOffsets => request.decode_body::<ListOffsetsRequest>().is_ok(),
-        ApiKey::Metadata => request.decode_body::<MetadataRequest>().is_ok(),
-        ApiKey::ApiVersions => request.decode_body::<ApiVersionsRequest>().is_ok(),
-        ApiKey::CreateTopics => request.decode_body::<CreateTopicsRequest>().is_ok(),
-        ApiKey::DeleteTopics => request.decode_body::<DeleteTopicsRequest>().is_ok(),
-        ApiKey::DescribeConfigs => request.decode_body::<DescribeConfigsRequest>().is_ok(),
-        ApiKey::InitProducerId => request.decode_body::<InitProducerIdRequest>().is_ok(),
-        ApiKey::FindCoordinator => request.decode_body::<FindCoordinatorRequest>().is_ok(),
-        ApiKey::JoinGroup => request.decode_body::<JoinGroupRequest>().is_ok(),
-        ApiKey::SyncGroup => request.decode_body::<SyncGroupRequest>().is_ok(),
-        ApiKey::Heartbeat => request.decode_body::<HeartbeatRequest>().is_ok(),
-        ApiKey::LeaveGroup => request.decode_body::<LeaveGroupRequest>().is_ok(),
-        ApiKey::OffsetCommit => request.decode_body::<OffsetCommitRequest>().is_ok(),
-        ApiKey::OffsetFetch => request.decode_body::<OffsetFetchRequest>().is_ok(),
-        ApiKey::DescribeGroups => request.decode_body::<DescribeGroupsRequest>().is_ok(),
-        ApiKey::ListGroups => request.decode_body::<ListGroupsRequest>().is_ok(),
-        ApiKey::DeleteGroups => request.decode_body::<DeleteGroupsRequest>().is_ok(),
-        ApiKey::DeleteRecords => request.decode_body::<DeleteRecordsRequest>().is_ok(),
-        ApiKey::CreatePartitions => request.decode_body::<CreatePartitionsRequest>().is_ok(),
-        ApiKey::AlterConfigs => request.decode_body::<AlterConfigsRequest>().is_ok(),
-        ApiKey::IncrementalAlterConfigs => request
-            .decode_body::<IncrementalAlterConfigsRequest>()
-            .is_ok(),
-        ApiKey::DescribeLogDirs => request.decode_body::<DescribeLogDirsRequest>().is_ok(),
-        ApiKey::OffsetDelete => request.decode_body::<OffsetDeleteRequest>().is_ok(),
-        ApiKey::DescribeCluster => request.decode_body::<DescribeClusterRequest>().is_ok(),
-        ApiKey::AddPartitionsToTxn => request.decode_body::<AddPartitionsToTxnRequest>().is_ok(),
-        ApiKey::AddOffsetsToTxn => request.decode_body::<AddOffsetsToTxnRequest>().is_ok(),
-        ApiKey::EndTxn => request.decode_body::<EndTxnRequest>().is_ok(),
-        ApiKey::TxnOffsetCommit => request.decode_body::<TxnOffsetCommitRequest>().is_ok(),
-        ApiKey::DescribeTransactions => {
-            request.decode_body::<DescribeTransactionsRequest>().is_ok()
-        }
-        ApiKey::ListTransactions => request.decode_body::<ListTransactionsRequest>().is_ok(),
-        ApiKey::SaslHandshake => request.decode_body::<SaslHandshakeRequest>().is_ok(),
-        ApiKey::SaslAuthenticate => request.decode_body::<SaslAuthenticateRequest>().is_ok(),
-        ApiKey::DescribeAcls => request.decode_body::<DescribeAclsRequest>().is_ok(),
-        ApiKey::CreateAcls => request.decode_body::<CreateAclsRequest>().is_ok(),
-        ApiKey::DeleteAcls => request.decode_body::<DeleteAclsRequest>().is_ok(),
-        ApiKey::DescribeUserScramCredentials => request
-            .decode_body::<DescribeUserScramCredentialsRequest>()
-            .is_ok(),
-        ApiKey::AlterUserScramCredentials => request
-            .decode_body::<AlterUserScramCredentialsRequest>()
-            .is_ok(),
-        ApiKey::DescribeClientQuotas => {
-            request.decode_body::<DescribeClientQuotasRequest>().is_ok()
-        }
-        _ => return None,
-    })
-}
-
 /// What the connection does with one frame body (server/connection.rs
 /// `admit` + handlers `dispatch`): prefix, version gate, header, body.
 fn decode_frame_like_the_broker(frame: Bytes) {
@@ -295,7 +237,7 @@ fn decode_frame_like_the_broker(frame: Bytes) {
     if let Ok(request) = decode_header(frame, key, prefix.api_version) {
         // An advertised API without an arm is reported by
         // `given_advertised_api_table_then_every_api_is_fuzzed`.
-        let _ = decode_body_as(key, &request);
+        let _ = request.body_decodes();
     }
 }
 
@@ -317,7 +259,7 @@ fn decode_stream(stream: &[u8]) {
 fn decode_as(frame: &Bytes, key: ApiKey, version: i16) {
     let _ = header_prefix(frame);
     if let Ok(request) = decode_header(frame.clone(), key, version) {
-        decode_body_as(key, &request).expect("served API");
+        request.body_decodes().expect("served API");
     }
     // The body alone, as if the header had parsed and ended anywhere.
     let request = Request {
@@ -326,7 +268,7 @@ fn decode_as(frame: &Bytes, key: ApiKey, version: i16) {
         header: RequestHeader::default(),
         body: frame.clone(),
     };
-    decode_body_as(key, &request).expect("served API");
+    request.body_decodes().expect("served API");
 }
 
 /// Every path above on one input, with what it allocated.
@@ -1190,7 +1132,7 @@ fn is_covered(key: ApiKey) -> bool {
         header: RequestHeader::default(),
         body: Bytes::new(),
     };
-    decode_body_as(key, &request).is_some()
+    request.body_decodes().is_some()
 }
 
 /// Every (API, version) pair fuzzed: each advertised one this file covers,
@@ -1335,7 +1277,7 @@ fn given_advertised_api_table_then_every_api_is_fuzzed() {
         .collect();
     assert!(
         missing.is_empty(),
-        "advertised but not fuzzed: {missing:?}; add each to `decode_body_as`, `seed_body` \
+        "advertised but not fuzzed: {missing:?}; add each to `Request::body_decodes`, `seed_body` \
          and the round-trip test here, and to fuzz/fuzz_targets/request_decode.rs"
     );
 }
@@ -1349,7 +1291,7 @@ fn given_every_codec_api_then_it_is_fuzzed_before_it_is_advertised() {
         .collect();
     assert!(
         missing.is_empty(),
-        "known to the codec but not fuzzed: {missing:?}; add each to `decode_body_as`, \
+        "known to the codec but not fuzzed: {missing:?}; add each to `Request::body_decodes`, \
          `seed_body` and the round-trip test here, and to fuzz/fuzz_targets/request_decode.rs"
     );
     let pairs = fuzzed_pairs();

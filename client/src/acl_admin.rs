@@ -43,119 +43,12 @@ use sediment_protocol::ApiKey;
 use crate::admin::Admin;
 use crate::error::{ClientError, Result};
 
-/// The ACL value types, with Kafka's wire codes: the wire codec's, shared
-/// with the broker.
-pub use sediment_protocol::acl::{AclOperation, AclPermission, PatternType, ResourceType};
-
-/// The resource name of every cluster binding (Kafka's `kafka-cluster`).
-pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
-
-/// One ACL binding: `principal` from `host` is allowed (or denied)
-/// `operation` on the resources `resource_name` names under `pattern_type`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AclBinding {
-    /// Kind of resource.
-    pub resource_type: ResourceType,
-    /// Its name (a prefix, for [`PatternType::Prefixed`]; `*` literal for
-    /// every resource of the type; [`CLUSTER_RESOURCE_NAME`] for the cluster).
-    pub resource_name: String,
-    /// Literal or prefixed.
-    pub pattern_type: PatternType,
-    /// Who: `User:NAME` (`User:*` for everyone).
-    pub principal: String,
-    /// From where: `*` or an IP address.
-    pub host: String,
-    /// What.
-    pub operation: AclOperation,
-    /// Allowed or denied.
-    pub permission: AclPermission,
-}
-
-impl fmt::Display for AclBinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} on {} {} `{}` from host {}",
-            self.principal,
-            self.permission,
-            self.operation,
-            self.resource_type,
-            self.pattern_type,
-            self.resource_name,
-            self.host
-        )
-    }
-}
-
-/// Which bindings [`Admin::describe_acls`] and [`Admin::delete_acls`]
-/// select: every field must match; `None` and the `Any` values match
-/// anything.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AclBindingFilter {
-    /// Kind of resource, or [`ResourceType::Any`].
-    pub resource_type: ResourceType,
-    /// Resource name, or `None` for any.
-    pub resource_name: Option<String>,
-    /// [`PatternType::Literal`] or [`PatternType::Prefixed`] to compare
-    /// names exactly within that type, [`PatternType::Any`] for either,
-    /// [`PatternType::Match`] for every binding applying to the named resource.
-    pub pattern_type: PatternType,
-    /// Principal, or `None` for any.
-    pub principal: Option<String>,
-    /// Host, or `None` for any.
-    pub host: Option<String>,
-    /// Operation, or [`AclOperation::Any`].
-    pub operation: AclOperation,
-    /// Permission, or [`AclPermission::Any`].
-    pub permission: AclPermission,
-}
-
-impl AclBindingFilter {
-    /// The filter that selects every binding.
-    pub fn any() -> Self {
-        Self {
-            resource_type: ResourceType::Any,
-            resource_name: None,
-            pattern_type: PatternType::Any,
-            principal: None,
-            host: None,
-            operation: AclOperation::Any,
-            permission: AclPermission::Any,
-        }
-    }
-}
-
-impl From<&AclBinding> for AclBindingFilter {
-    /// The filter that selects exactly `binding`.
-    fn from(binding: &AclBinding) -> Self {
-        Self {
-            resource_type: binding.resource_type,
-            resource_name: Some(binding.resource_name.clone()),
-            pattern_type: binding.pattern_type,
-            principal: Some(binding.principal.clone()),
-            host: Some(binding.host.clone()),
-            operation: binding.operation,
-            permission: binding.permission,
-        }
-    }
-}
-
-impl fmt::Display for AclBindingFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let or_any = |v: &Option<String>| v.clone().unwrap_or_else(|| "any".into());
-        write!(
-            f,
-            "principal {} permission {} operation {} resource {} {} `{}` host {}",
-            or_any(&self.principal),
-            self.permission,
-            self.operation,
-            self.resource_type,
-            self.pattern_type,
-            or_any(&self.resource_name),
-            or_any(&self.host)
-        )
-    }
-}
+/// The ACL bindings, filters and value types, with Kafka's wire codes: the
+/// wire codec's, shared with the broker.
+pub use sediment_protocol::acl::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType, ResourceType,
+    CLUSTER_RESOURCE_NAME,
+};
 
 /// A user's SCRAM credentials as [`Admin::describe_user_scram_credentials`]
 /// reports them: mechanisms and iteration counts, never salts or keys.
@@ -291,7 +184,7 @@ impl Admin {
         let connection = self.cluster().any_connection().await?;
         let version = connection.version(ApiKey::CreateAcls)?;
         let request = CreateAclsRequest::default()
-            .with_creations(bindings.iter().map(creation_to_wire).collect());
+            .with_creations(bindings.iter().map(AclCreation::from).collect());
         let response = connection.send(&request, version).await?;
         if response.results.len() != bindings.len() {
             return Err(ClientError::Protocol {
@@ -325,14 +218,7 @@ impl Admin {
     async fn describe_acls_once(&self, filter: &AclBindingFilter) -> Result<Vec<AclBinding>> {
         let connection = self.cluster().any_connection().await?;
         let version = connection.version(ApiKey::DescribeAcls)?;
-        let request = DescribeAclsRequest::default()
-            .with_resource_type_filter(filter.resource_type.code())
-            .with_resource_name_filter(filter.resource_name.clone())
-            .with_pattern_type_filter(filter.pattern_type.code())
-            .with_principal_filter(filter.principal.clone())
-            .with_host_filter(filter.host.clone())
-            .with_operation(filter.operation.code())
-            .with_permission_type(filter.permission.code());
+        let request = DescribeAclsRequest::from(filter);
         let response = connection.send(&request, version).await?;
         if let Some(e) = ClientError::from_code(
             response.error_code,
@@ -380,8 +266,8 @@ impl Admin {
     async fn delete_acls_once(&self, filters: &[AclBindingFilter]) -> Result<Vec<AclBinding>> {
         let connection = self.cluster().any_connection().await?;
         let version = connection.version(ApiKey::DeleteAcls)?;
-        let request =
-            DeleteAclsRequest::default().with_filters(filters.iter().map(filter_to_wire).collect());
+        let request = DeleteAclsRequest::default()
+            .with_filters(filters.iter().map(DeleteAclsFilter::from).collect());
         let response = connection.send(&request, version).await?;
         if response.filter_results.len() != filters.len() {
             return Err(ClientError::Protocol {
@@ -541,28 +427,6 @@ impl Admin {
     }
 }
 
-fn creation_to_wire(binding: &AclBinding) -> AclCreation {
-    AclCreation::default()
-        .with_resource_type(binding.resource_type.code())
-        .with_resource_name(binding.resource_name.clone())
-        .with_resource_pattern_type(binding.pattern_type.code())
-        .with_principal(binding.principal.clone())
-        .with_host(binding.host.clone())
-        .with_operation(binding.operation.code())
-        .with_permission_type(binding.permission.code())
-}
-
-fn filter_to_wire(filter: &AclBindingFilter) -> DeleteAclsFilter {
-    DeleteAclsFilter::default()
-        .with_resource_type_filter(filter.resource_type.code())
-        .with_resource_name_filter(filter.resource_name.clone())
-        .with_pattern_type_filter(filter.pattern_type.code())
-        .with_principal_filter(filter.principal.clone())
-        .with_host_filter(filter.host.clone())
-        .with_operation(filter.operation.code())
-        .with_permission_type(filter.permission.code())
-}
-
 #[cfg(test)]
 mod tests {
     use sediment_protocol::sasl::ScramCredential;
@@ -584,14 +448,14 @@ mod tests {
     #[test]
     fn given_binding_when_made_a_filter_then_every_field_is_exact_and_wire_codes_are_kafkas() {
         let filter = AclBindingFilter::from(&binding());
-        let wire = filter_to_wire(&filter);
+        let wire = DeleteAclsFilter::from(&filter);
         assert_eq!(wire.resource_type_filter, 2);
         assert_eq!(wire.resource_name_filter.as_deref(), Some("orders"));
         assert_eq!(wire.pattern_type_filter, 4);
         assert_eq!(wire.principal_filter.as_deref(), Some("User:alice"));
         assert_eq!(wire.host_filter.as_deref(), Some("*"));
         assert_eq!((wire.operation, wire.permission_type), (3, 2));
-        let creation = creation_to_wire(&binding());
+        let creation = AclCreation::from(&binding());
         assert_eq!(
             (
                 creation.resource_type,
@@ -601,7 +465,7 @@ mod tests {
             ),
             (2, 4, 3, 2)
         );
-        let any = filter_to_wire(&AclBindingFilter::any());
+        let any = DeleteAclsFilter::from(&AclBindingFilter::any());
         assert_eq!(
             (
                 any.resource_type_filter,

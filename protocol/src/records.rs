@@ -15,7 +15,7 @@
 
 use std::io::{Read, Write};
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -276,12 +276,19 @@ impl BatchBuilder {
             max_timestamp,
             count,
         };
-        let mut batch = body.into_bytes_mut();
-        if options.compression != Compression::None {
-            let payload = compress(options.compression, &batch[BATCH_HEADER_LEN..])?;
-            batch.truncate(BATCH_HEADER_LEN);
-            batch.extend_from_slice(&payload);
-        }
+        let records = body.into_bytes_mut();
+        let mut batch = match compress(options.compression, &records[BATCH_HEADER_LEN..])? {
+            // Uncompressed: the header goes into the room left for it.
+            None => records,
+            // Compressed: a buffer of exactly the batch's size, so the
+            // uncompressed records are not held while the batch waits.
+            Some(payload) => {
+                let mut batch = BytesMut::with_capacity(BATCH_HEADER_LEN + payload.len());
+                batch.put_bytes(0, BATCH_HEADER_LEN);
+                batch.put_slice(&payload);
+                batch
+            }
+        };
         write_header(options, &header, &mut batch);
         Ok(batch.freeze())
     }
@@ -409,10 +416,10 @@ const XERIAL_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x0
 /// Uncompressed bytes per xerial block.
 const XERIAL_BLOCK: usize = 32 * 1024;
 
-/// `body` compressed with `codec` (uncompressed batches never get here).
-fn compress(codec: Compression, body: &[u8]) -> Result<Vec<u8>, std::io::Error> {
-    Ok(match codec {
-        Compression::None => body.to_vec(),
+/// `body` compressed with `codec`; `None` for [`Compression::None`].
+fn compress(codec: Compression, body: &[u8]) -> Result<Option<Vec<u8>>, std::io::Error> {
+    Ok(Some(match codec {
+        Compression::None => return Ok(None),
         Compression::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             enc.write_all(body)?;
@@ -438,7 +445,7 @@ fn compress(codec: Compression, body: &[u8]) -> Result<Vec<u8>, std::io::Error> 
             enc.finish().map_err(std::io::Error::other)?
         }
         Compression::Zstd => zstd::bulk::compress(body, 3)?,
-    })
+    }))
 }
 
 /// Inflates `payload` with `codec`, refusing to produce more than `limit` bytes.

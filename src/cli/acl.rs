@@ -25,7 +25,6 @@ use sediment_broker::security::acl::{
     self, AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType, ResourceType,
     CLUSTER_RESOURCE_NAME,
 };
-use sediment_client as client;
 use sediment_client::{ClientError, ErrorCode};
 
 use super::{OutputFormat, Target};
@@ -148,30 +147,26 @@ pub async fn run(
         AclCommand::Add(args) => {
             let binding = binding(&args)?;
             let admin = target.connect().await?.admin();
-            let wire = to_client(&binding);
             admin
-                .create_acls(std::slice::from_ref(&wire))
+                .create_acls(std::slice::from_ref(&binding))
                 .await
                 .map_err(|e| refusal(&target, e, "add ACLs", "ALTER"))?;
             match output {
-                OutputFormat::Table => outln!("added ACL {wire}"),
-                OutputFormat::Json => outln!("{}", json!({ "added": binding_json(&wire) })),
+                OutputFormat::Table => outln!("added ACL {binding}"),
+                OutputFormat::Json => outln!("{}", json!({ "added": binding_json(&binding) })),
             }
             Ok(ExitCode::SUCCESS)
         }
         AclCommand::Remove(args) => {
             let binding = binding(&args)?;
             let admin = target.connect().await?.admin();
-            let filter = client::AclBindingFilter::from(&to_client(&binding));
+            let filter = AclBindingFilter::from(&binding);
             let removed = admin
                 .delete_acls(std::slice::from_ref(&filter))
                 .await
                 .map_err(|e| refusal(&target, e, "remove ACLs", "ALTER"))?;
             if removed.is_empty() {
-                bail!(
-                    "no ACL {} to remove (see `sediment acl list`)",
-                    to_client(&binding)
-                );
+                bail!("no ACL {binding} to remove (see `sediment acl list`)");
             }
             match output {
                 OutputFormat::Table => {
@@ -190,7 +185,7 @@ pub async fn run(
             let filter = filter(&args)?;
             let admin = target.connect().await?.admin();
             let mut bindings = admin
-                .describe_acls(&to_client_filter(&filter))
+                .describe_acls(&filter)
                 .await
                 .map_err(|e| refusal(&target, e, "list ACLs", "DESCRIBE"))?;
             bindings.sort();
@@ -258,34 +253,7 @@ fn filter(args: &FilterArgs) -> anyhow::Result<AclBindingFilter> {
     Ok(filter)
 }
 
-/// The broker model's binding as the client sends it (the value types are
-/// the same, `sediment_protocol::acl`'s).
-fn to_client(binding: &AclBinding) -> client::AclBinding {
-    client::AclBinding {
-        resource_type: binding.resource_type,
-        resource_name: binding.resource_name.clone(),
-        pattern_type: binding.pattern_type,
-        principal: binding.principal.clone(),
-        host: binding.host.clone(),
-        operation: binding.operation,
-        permission: binding.permission,
-    }
-}
-
-/// The broker model's filter as the client sends it.
-fn to_client_filter(filter: &AclBindingFilter) -> client::AclBindingFilter {
-    client::AclBindingFilter {
-        resource_type: filter.resource_type,
-        resource_name: filter.resource_name.clone(),
-        pattern_type: filter.pattern_type,
-        principal: filter.principal.clone(),
-        host: filter.host.clone(),
-        operation: filter.operation,
-        permission: filter.permission,
-    }
-}
-
-fn binding_json(binding: &client::AclBinding) -> serde_json::Value {
+fn binding_json(binding: &AclBinding) -> serde_json::Value {
     json!({
         "principal": binding.principal,
         "permission": binding.permission.kafka_name(),
@@ -297,7 +265,7 @@ fn binding_json(binding: &client::AclBinding) -> serde_json::Value {
     })
 }
 
-fn print_bindings(bindings: &[client::AclBinding], output: OutputFormat) {
+fn print_bindings(bindings: &[AclBinding], output: OutputFormat) {
     match output {
         OutputFormat::Table => {
             outln!(
@@ -430,7 +398,7 @@ mod tests {
                 permission: AclPermission::Allow,
             }
         );
-        let wire = to_client(&b);
+        let wire = &b;
         assert_eq!(
             (
                 wire.resource_type.code(),
@@ -463,12 +431,12 @@ mod tests {
         assert_eq!(b.pattern_type, PatternType::Prefixed);
         assert_eq!(b.permission, AclPermission::Deny);
         assert_eq!(b.operation, AclOperation::All);
-        let filter = client::AclBindingFilter::from(&to_client(&b));
+        let filter = AclBindingFilter::from(&b);
         assert_eq!(filter.resource_name.as_deref(), Some("app-"));
-        assert_eq!(filter.pattern_type, client::PatternType::Prefixed);
+        assert_eq!(filter.pattern_type, PatternType::Prefixed);
         assert_eq!(filter.principal.as_deref(), Some("User:bob"));
         assert_eq!(filter.host.as_deref(), Some("10.0.0.7"));
-        assert_eq!(filter.permission, client::AclPermission::Deny);
+        assert_eq!(filter.permission, AclPermission::Deny);
         Ok(())
     }
 
@@ -577,7 +545,7 @@ mod tests {
             (f.operation, f.permission),
             (AclOperation::Any, AclPermission::Any)
         );
-        let wire = to_client_filter(&f);
+        let wire = &f;
         assert_eq!(
             (wire.resource_type.code(), wire.pattern_type.code()),
             (2, 1)

@@ -148,7 +148,6 @@ impl Target {
     /// `error` as one line saying what to check: refused credentials and an
     /// untrusted certificate are not an unreachable broker.
     pub(crate) fn explain(&self, error: ClientError) -> anyhow::Error {
-        let bootstrap = &self.bootstrap;
         match error {
             ClientError::Authentication { .. } => anyhow::anyhow!(
                 "{error} (check --sasl-username, the password from --sasl-password-file or \
@@ -161,18 +160,21 @@ impl Target {
             ),
             ClientError::Config(_) => anyhow::Error::new(error),
             // A TLS listener hangs up on a plaintext client's first request.
-            error if !self.security.protocol.uses_tls() => {
-                anyhow::Error::new(error).context(format!(
-                    "cannot reach a broker at {bootstrap}: is `sediment serve` running there? \
-                     (set --bootstrap or SEDIMENT_BOOTSTRAP; a TLS port needs \
-                     --security-protocol ssl or sasl_ssl)"
-                ))
-            }
-            error => anyhow::Error::new(error).context(format!(
-                "cannot reach a broker at {bootstrap}: is `sediment serve` running there? \
-                 (set --bootstrap or SEDIMENT_BOOTSTRAP)"
-            )),
+            error if !self.security.protocol.uses_tls() => anyhow::Error::new(error).context(
+                self.unreachable("; a TLS port needs --security-protocol ssl or sasl_ssl"),
+            ),
+            error => anyhow::Error::new(error).context(self.unreachable("")),
         }
+    }
+
+    /// "Cannot reach a broker" with where it looked and what to set, `hint`
+    /// added to the advice.
+    fn unreachable(&self, hint: &str) -> String {
+        format!(
+            "cannot reach a broker at {}: is `sediment serve` running there? \
+             (set --bootstrap or SEDIMENT_BOOTSTRAP{hint})",
+            self.bootstrap
+        )
     }
 
     /// A client whose broker has answered, or an error saying where it
@@ -183,9 +185,8 @@ impl Target {
             Ok(Ok(_)) => Ok(client),
             Ok(Err(error)) => Err(self.explain(error)),
             Err(_) => Err(anyhow::anyhow!(
-                "cannot reach a broker at {}: is `sediment serve` running there? \
-                 (set --bootstrap or SEDIMENT_BOOTSTRAP): no answer within {CONNECT_TIMEOUT:?}",
-                self.bootstrap
+                "{}: no answer within {CONNECT_TIMEOUT:?}",
+                self.unreachable("")
             )),
         }
     }

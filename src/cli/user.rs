@@ -31,7 +31,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use sediment_broker::security::credentials::{CredentialStore, UserInfo};
-use sediment_broker::storage::log_manager::{LOCK_FILE, META_DIR};
+use sediment_broker::storage::log_manager::{try_lock_data_dir, LOCK_FILE, META_DIR};
 use sediment_client::{
     Admin, ClientError, ErrorCode, Password, ScramDeletion, ScramMechanism, ScramUpsertion,
 };
@@ -250,23 +250,14 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
     std::fs::create_dir_all(&meta)
         .with_context(|| format!("cannot create data directory {}", meta.display()))?;
     let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => bail!(
+    match try_lock_data_dir(dir).with_context(|| format!("cannot lock {}", path.display()))? {
+        Some(file) => Ok(file),
+        None => bail!(
             "a broker is running on {} (it holds {}): stop it first, or leave out --data-dir \
              to change users through the running broker (--bootstrap)",
             dir.display(),
             path.display()
         ),
-        Err(e) => {
-            Err(std::io::Error::from(e)).with_context(|| format!("cannot lock {}", path.display()))
-        }
     }
 }
 

@@ -33,10 +33,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use sediment_protocol::messages::create_acls::{AclCreation, AclCreationResult};
-use sediment_protocol::messages::delete_acls::{
-    DeleteAclsFilter, DeleteAclsFilterResult, DeleteAclsMatchingAcl,
-};
+use sediment_protocol::messages::create_acls::AclCreationResult;
+use sediment_protocol::messages::delete_acls::{DeleteAclsFilterResult, DeleteAclsMatchingAcl};
 use sediment_protocol::messages::describe_acls::{AclDescription, DescribeAclsResource};
 use sediment_protocol::messages::{
     CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
@@ -47,8 +45,8 @@ use sediment_protocol::ErrorCode;
 use crate::broker::Broker;
 use crate::protocol::errors::Refusal;
 use crate::security::acl::{
-    validate_filter, AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType,
-    ResourceType, CLUSTER_RESOURCE_NAME,
+    validate_filter, AclBinding, AclBindingFilter, AclOperation, PatternType, ResourceType,
+    CLUSTER_RESOURCE_NAME,
 };
 use crate::session::Session;
 
@@ -73,15 +71,7 @@ pub fn describe_acls(
         tracing::info!(principal = %session.principal, "DescribeAcls refused: not authorized");
         return refused(Refusal::from(denied));
     }
-    let filter = AclBindingFilter {
-        resource_type: ResourceType::from_code(request.resource_type_filter),
-        resource_name: request.resource_name_filter,
-        pattern_type: PatternType::from_code(request.pattern_type_filter),
-        principal: request.principal_filter,
-        host: request.host_filter,
-        operation: AclOperation::from_code(request.operation),
-        permission: AclPermission::from_code(request.permission_type),
-    };
+    let filter = AclBindingFilter::from(&request);
     if let Err(invalid) = validate_filter(&filter) {
         return refused(Refusal::from(invalid));
     }
@@ -185,7 +175,7 @@ fn create_all(
         );
     }
     let acls = broker.security().acls();
-    let bindings: Vec<AclBinding> = request.creations.iter().map(binding_of).collect();
+    let bindings: Vec<AclBinding> = request.creations.iter().map(AclBinding::from).collect();
     // Only for the log: the store treats a binding already present as a
     // successful no-op, which should not read as a change.
     let present: HashSet<AclBinding> = acls.list().into_iter().collect();
@@ -236,13 +226,14 @@ fn delete_all(
     }
     // Each filter: checked (an invalid one is refused on its own), or its
     // index among the valid filters handed to the store.
+    let filters: Vec<AclBindingFilter> =
+        request.filters.iter().map(AclBindingFilter::from).collect();
     let checked: Vec<Result<usize, Refusal>> = {
         let mut valid = 0;
-        request
-            .filters
+        filters
             .iter()
             .map(|filter| {
-                validate_filter(&filter_of(filter))
+                validate_filter(filter)
                     .map(|()| {
                         valid += 1;
                         valid - 1
@@ -251,12 +242,11 @@ fn delete_all(
             })
             .collect()
     };
-    let valid: Vec<AclBindingFilter> = request
-        .filters
-        .iter()
+    let valid: Vec<AclBindingFilter> = filters
+        .into_iter()
         .zip(&checked)
         .filter(|(_, checked)| checked.is_ok())
-        .map(|(filter, _)| filter_of(filter))
+        .map(|(filter, _)| filter)
         .collect();
     let removed = if valid.is_empty() {
         Ok(Vec::new())
@@ -290,33 +280,6 @@ fn delete_all(
         })
         .collect();
     DeleteAclsResponse::default().with_filter_results(results)
-}
-
-/// A creation as the ACL model's binding (unknown codes become `Unknown`,
-/// which validation then refuses).
-fn binding_of(creation: &AclCreation) -> AclBinding {
-    AclBinding {
-        resource_type: ResourceType::from_code(creation.resource_type),
-        resource_name: creation.resource_name.clone(),
-        pattern_type: PatternType::from_code(creation.resource_pattern_type),
-        principal: creation.principal.clone(),
-        host: creation.host.clone(),
-        operation: AclOperation::from_code(creation.operation),
-        permission: AclPermission::from_code(creation.permission_type),
-    }
-}
-
-/// A DeleteAcls filter as the ACL model's filter.
-fn filter_of(filter: &DeleteAclsFilter) -> AclBindingFilter {
-    AclBindingFilter {
-        resource_type: ResourceType::from_code(filter.resource_type_filter),
-        resource_name: filter.resource_name_filter.clone(),
-        pattern_type: PatternType::from_code(filter.pattern_type_filter),
-        principal: filter.principal_filter.clone(),
-        host: filter.host_filter.clone(),
-        operation: AclOperation::from_code(filter.operation),
-        permission: AclPermission::from_code(filter.permission_type),
-    }
 }
 
 fn creation_result(outcome: Result<(), Refusal>) -> AclCreationResult {
@@ -397,6 +360,9 @@ fn log_binding(binding: &AclBinding, by: &str, change: Change) {
 mod tests {
     use super::*;
     use crate::handlers::test_support::{broker, session, ADMIN};
+    use sediment_protocol::acl::AclPermission;
+    use sediment_protocol::messages::create_acls::AclCreation;
+    use sediment_protocol::messages::delete_acls::DeleteAclsFilter;
 
     fn admin() -> Session {
         session(ADMIN)

@@ -53,17 +53,28 @@ pub fn handle(
             .unwrap_or_default()
             .into_iter()
             .map(|wanted| {
+                // A topic named by id is shown only if it may be described
+                // (one named by name was checked before the lookup).
+                let described_by_id = |id| {
+                    let found = by_id(broker, id);
+                    match &found.name {
+                        Some(name) if found.error_code == 0 && !may_describe(name) => {
+                            MetadataResponseTopic::default()
+                                .with_topic_id(found.topic_id)
+                                .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                        }
+                        _ => found,
+                    }
+                };
                 // v10+: a non-zero id names the topic, whatever the name says
                 // (the Java AdminClient sends an empty name with it), as Kafka does.
-                let found = if !wanted.topic_id.is_nil() {
-                    by_id(broker, wanted.topic_id)
+                if !wanted.topic_id.is_nil() {
+                    described_by_id(wanted.topic_id)
                 } else {
                     match wanted.name {
-                        Some(name) if !may_describe(&name) => {
-                            return MetadataResponseTopic::default()
-                                .with_name(Some(name))
-                                .with_error_code(ErrorCode::TopicAuthorizationFailed.code());
-                        }
+                        Some(name) if !may_describe(&name) => MetadataResponseTopic::default()
+                            .with_name(Some(name))
+                            .with_error_code(ErrorCode::TopicAuthorizationFailed.code()),
                         Some(name) => {
                             let may_create = allow_auto_create
                                 && (broker.allows(
@@ -79,17 +90,8 @@ pub fn handle(
                                 ));
                             by_name(broker, name.as_str(), may_create)
                         }
-                        None => by_id(broker, wanted.topic_id),
+                        None => described_by_id(wanted.topic_id),
                     }
-                };
-                // A topic named by id is shown only if it may be described.
-                match &found.name {
-                    Some(name) if found.error_code == 0 && !may_describe(name) => {
-                        MetadataResponseTopic::default()
-                            .with_topic_id(found.topic_id)
-                            .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
-                    }
-                    _ => found,
                 }
             })
             .collect()

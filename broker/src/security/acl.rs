@@ -1,12 +1,13 @@
 //! Kafka's ACL model (KIP-11, prefixed patterns from KIP-290) and the rules
 //! that decide whether one binding applies to one request.
 //!
-//! Owns the bindings (`AclBinding`, `AclBindingFilter`), the validation
-//! CreateAcls / DescribeAcls / DeleteAcls need, and the per-binding matching
-//! rule. Their value types (`ResourceType`, `PatternType`, `AclOperation`,
-//! `AclPermission`), with Kafka's wire codes and which operations an ALLOW
-//! or a DENY covers, are `sediment_protocol::acl`'s, shared with the client,
-//! and re-exported here. The indexed store that answers "may P do O on
+//! Owns the validation CreateAcls / DescribeAcls / DeleteAcls need and the
+//! rule deciding whether a binding applies to a request. The bindings and
+//! filters (`AclBinding`, `AclBindingFilter`, with which bindings a filter
+//! selects) and their value types (`ResourceType`, `PatternType`,
+//! `AclOperation`, `AclPermission`), with Kafka's wire codes and which
+//! operations an ALLOW or a DENY covers, are `sediment_protocol::acl`'s,
+//! shared with the client, and re-exported here. The indexed store that answers "may P do O on
 //! R" quickly lives in [`super::acl_store`]; it must agree with
 //! [`binding_applies`] + [`decide`] here (a property test checks it does).
 //!
@@ -28,20 +29,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-/// The value types are the wire codec's, shared with the client; this
-/// module adds the bindings, their validation and matching.
+/// The bindings, filters and value types are the wire codec's, shared with
+/// the client; this module adds validation and the applies-to-a-request rule.
 pub use sediment_protocol::acl::{
-    AclOperation, AclPermission, PatternType, ResourceType, UnknownAclOperation,
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType, ResourceType,
+    UnknownAclOperation, CLUSTER_RESOURCE_NAME, WILDCARD_RESOURCE,
 };
-
-/// The resource name every cluster-level binding must carry (Kafka's
-/// `Resource.CLUSTER_NAME`).
-pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
-
-/// A literal resource name matching every resource of its type.
-pub const WILDCARD_RESOURCE: &str = "*";
 
 /// A host matching every client address.
 pub const WILDCARD_HOST: &str = "*";
@@ -122,106 +115,6 @@ pub enum AclError {
         /// The underlying error (shared so the error can be cloned per binding).
         source: Arc<std::io::Error>,
     },
-}
-
-/// One ACL: `permission` `principal` from `host` to `operation` on the
-/// resources `(resource_type, resource_name, pattern_type)` designates.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct AclBinding {
-    /// Resource type.
-    pub resource_type: ResourceType,
-    /// Resource name, prefix, or `*` (literal only).
-    pub resource_name: String,
-    /// `Literal` or `Prefixed`.
-    pub pattern_type: PatternType,
-    /// `Type:name`, e.g. `User:alice`; `User:*` is every user.
-    pub principal: String,
-    /// `*` or a client IP address.
-    pub host: String,
-    /// The operation granted or refused.
-    pub operation: AclOperation,
-    /// Allow or deny.
-    pub permission: AclPermission,
-}
-
-/// What DescribeAcls and DeleteAcls select bindings with. `Any` (or `None`
-/// for strings) matches every value; see [`AclBindingFilter::matches`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AclBindingFilter {
-    /// Resource type, or `Any`.
-    pub resource_type: ResourceType,
-    /// Resource name, or `None` for any.
-    pub resource_name: Option<String>,
-    /// `Literal`/`Prefixed` (exact), `Any` (any type, exact name) or
-    /// `Match` (every binding applying to the named resource).
-    pub pattern_type: PatternType,
-    /// Principal (compared exactly), or `None` for any.
-    pub principal: Option<String>,
-    /// Host (compared exactly), or `None` for any.
-    pub host: Option<String>,
-    /// Operation (compared exactly), or `Any`.
-    pub operation: AclOperation,
-    /// Permission, or `Any`.
-    pub permission: AclPermission,
-}
-
-impl AclBindingFilter {
-    /// The filter matching every binding.
-    pub fn any() -> Self {
-        Self {
-            resource_type: ResourceType::Any,
-            resource_name: None,
-            pattern_type: PatternType::Any,
-            principal: None,
-            host: None,
-            operation: AclOperation::Any,
-            permission: AclPermission::Any,
-        }
-    }
-
-    /// Whether `binding` is selected, with Kafka's rules: every concrete field
-    /// must be equal (principal and host exactly: a `User:alice` filter does
-    /// not select `User:*` bindings). For the name: with `Any` or the
-    /// binding's own pattern type it must be equal; with `Match` a literal
-    /// binding is selected if its name equals the filter's or is `*`, and a
-    /// prefixed one if the filter's name starts with it.
-    pub fn matches(&self, binding: &AclBinding) -> bool {
-        self.matches_pattern(binding)
-            && self
-                .principal
-                .as_ref()
-                .is_none_or(|p| *p == binding.principal)
-            && self.host.as_ref().is_none_or(|h| *h == binding.host)
-            && (self.operation == AclOperation::Any || self.operation == binding.operation)
-            && (self.permission == AclPermission::Any || self.permission == binding.permission)
-    }
-
-    /// Kafka's `ResourcePatternFilter.matches`.
-    fn matches_pattern(&self, binding: &AclBinding) -> bool {
-        if self.resource_type != ResourceType::Any && self.resource_type != binding.resource_type {
-            return false;
-        }
-        if !matches!(self.pattern_type, PatternType::Any | PatternType::Match)
-            && self.pattern_type != binding.pattern_type
-        {
-            return false;
-        }
-        let Some(name) = &self.resource_name else {
-            return true;
-        };
-        if self.pattern_type == PatternType::Any || self.pattern_type == binding.pattern_type {
-            return *name == binding.resource_name;
-        }
-        // Match: the bindings that would apply to the resource `name`.
-        match binding.pattern_type {
-            PatternType::Literal => {
-                *name == binding.resource_name || binding.resource_name == WILDCARD_RESOURCE
-            }
-            PatternType::Prefixed => name.starts_with(binding.resource_name.as_str()),
-            // Never stored (validation refuses them); selecting them would be a guess.
-            PatternType::Unknown | PatternType::Any | PatternType::Match => false,
-        }
-    }
 }
 
 /// Checks a binding CreateAcls wants to add (Kafka answers each refusal with
@@ -418,6 +311,54 @@ pub fn decide<'a>(
     allowed
 }
 
+/// Whether `principal` from `host` may do `operation` on *some* resource of
+/// `resource_type` (Kafka's `authorizeByResourceType`, used for KIP-679's
+/// idempotent produce with WRITE on any topic): some ALLOW pattern covering
+/// the operation names resources that no DENY covering it takes back. A
+/// DENY on the literal `*` takes back everything; a DENY on a literal name
+/// takes back that literal; a DENY prefix takes back the literals and
+/// prefixes it starts.
+pub fn allows_some_resource<'a>(
+    bindings: impl IntoIterator<Item = &'a AclBinding>,
+    principal: &str,
+    host: IpAddr,
+    operation: AclOperation,
+    resource_type: ResourceType,
+) -> bool {
+    let applicable: Vec<&AclBinding> = bindings
+        .into_iter()
+        .filter(|b| {
+            b.resource_type == resource_type
+                && principal_matches(&b.principal, principal)
+                && parse_host(&b.host).is_some_and(|h| h.matches(host))
+        })
+        .collect();
+    let denies = |b: &&&AclBinding| {
+        b.permission == AclPermission::Deny && b.operation.deny_covers(operation)
+    };
+    let denied = |name: &str, prefixed: bool| {
+        applicable
+            .iter()
+            .filter(denies)
+            .any(|d| match d.pattern_type {
+                PatternType::Literal => {
+                    d.resource_name == WILDCARD_RESOURCE || (!prefixed && d.resource_name == name)
+                }
+                PatternType::Prefixed => name.starts_with(d.resource_name.as_str()),
+                PatternType::Unknown | PatternType::Any | PatternType::Match => false,
+            })
+    };
+    applicable.iter().any(|a| {
+        a.permission == AclPermission::Allow
+            && a.operation.allow_covers(operation)
+            && match a.pattern_type {
+                PatternType::Literal => !denied(&a.resource_name, false),
+                PatternType::Prefixed => !denied(&a.resource_name, true),
+                PatternType::Unknown | PatternType::Any | PatternType::Match => false,
+            }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +373,42 @@ mod tests {
             operation: op,
             permission: AclPermission::Allow,
         }
+    }
+
+    #[test]
+    fn given_write_on_one_topic_then_some_topic_is_writable_unless_a_deny_takes_it_back() {
+        let ip: IpAddr = "::1".parse().unwrap();
+        let mut allow = binding(PatternType::Literal, "orders", AclOperation::Write);
+        allow.host = "0:0:0:0:0:0:0:1".to_string();
+        let some = |bindings: &[AclBinding]| {
+            allows_some_resource(
+                bindings,
+                "User:alice",
+                ip,
+                AclOperation::Write,
+                ResourceType::Topic,
+            )
+        };
+        assert!(
+            some(std::slice::from_ref(&allow)),
+            "host compared as an address"
+        );
+        let deny = |pattern, name: &str| AclBinding {
+            permission: AclPermission::Deny,
+            ..binding(pattern, name, AclOperation::All)
+        };
+        assert!(!some(&[allow.clone(), deny(PatternType::Literal, "*")]));
+        assert!(!some(&[
+            allow.clone(),
+            deny(PatternType::Literal, "orders")
+        ]));
+        assert!(!some(&[allow.clone(), deny(PatternType::Prefixed, "ord")]));
+        assert!(some(&[
+            allow.clone(),
+            deny(PatternType::Literal, "payments")
+        ]));
+        let read_only = binding(PatternType::Literal, "orders", AclOperation::Read);
+        assert!(!some(&[read_only]));
     }
 
     fn valid() -> AclBinding {

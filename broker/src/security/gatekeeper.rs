@@ -140,23 +140,18 @@ impl Gatekeeper {
     /// transactional id): IDEMPOTENT_WRITE on the cluster, or an ACL
     /// allowing it WRITE on some topic (KIP-679, Kafka 3.0+).
     pub fn may_write_idempotently(&self, session: &Session) -> bool {
-        if self.allows(
+        self.allows(
             session,
             AclOperation::IdempotentWrite,
             ResourceType::Cluster,
             crate::security::acl::CLUSTER_RESOURCE_NAME,
-        ) || self.authorizer.is_super_user(&session.principal)
-        {
-            return true;
-        }
-        let host = session.peer.ip().to_string();
-        self.authorizer.list().iter().any(|binding| {
-            binding.resource_type == ResourceType::Topic
-                && binding.permission == crate::security::acl::AclPermission::Allow
-                && binding.operation.allow_covers(AclOperation::Write)
-                && crate::security::acl::principal_matches(&binding.principal, &session.principal)
-                && (binding.host == "*" || binding.host == host)
-        })
+        ) || crate::security::acl::allows_some_resource(
+            &self.authorizer.list(),
+            &session.principal,
+            session.peer.ip(),
+            AclOperation::Write,
+            ResourceType::Topic,
+        )
     }
 
     /// Records a refused authentication from `peer`, logs it at a bounded
@@ -177,6 +172,16 @@ impl Gatekeeper {
             );
         }
         failure_delay(count)
+    }
+
+    /// Logs a connection closed before authenticating (a request other than
+    /// the SASL exchange, a malformed or oversized frame) at the same
+    /// bounded rate: such closes come by the thousand in a flood.
+    pub fn note_closed_before_authentication(&self, peer: SocketAddr, detail: &str) {
+        let mut failures = crate::basics::lock(&self.failures);
+        if let Some(suppressed) = failures.may_log(Instant::now()) {
+            tracing::warn!(%peer, reason = %detail, suppressed_lines = suppressed, "closing connection before authentication");
+        }
     }
 
     /// Logs a failed TLS handshake at the same bounded rate.

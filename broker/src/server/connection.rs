@@ -304,7 +304,12 @@ async fn serve_stream<R, W>(
                     let _ = send_ready(&tx, &room, reply).await;
                     break Stop::Quiet("authentication failed");
                 }
-                Gate::Close(reason) => break Stop::Fatal(reason),
+                Gate::Close(reason) => {
+                    broker
+                        .security()
+                        .note_closed_before_authentication(peer, &reason);
+                    break Stop::Quiet("closed before authentication (logged at a bounded rate)");
+                }
             },
         };
         let in_flight = match admit(&broker, frame, &room, &config, request_session).await {

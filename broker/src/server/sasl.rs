@@ -122,7 +122,7 @@ impl Authenticator {
                     Ok(body) => body,
                     Err(error) => return Gate::Close(error.to_string()),
                 };
-                let step = self.authenticate(broker, &body.auth_bytes);
+                let step = self.authenticate(broker, &body.auth_bytes).await;
                 let response = match &step {
                     Step::Continue(bytes) | Step::Done(bytes, _) => {
                         SaslAuthenticateResponse::default().with_auth_bytes(bytes.clone().into())
@@ -179,7 +179,7 @@ impl Authenticator {
         }
     }
 
-    fn authenticate(&mut self, broker: &Broker, token: &[u8]) -> Step {
+    async fn authenticate(&mut self, broker: &Broker, token: &[u8]) -> Step {
         let credentials = broker.security().credentials();
         match std::mem::replace(&mut self.state, State::Start) {
             State::Start => Step::Failed(
@@ -193,21 +193,26 @@ impl Authenticator {
                         Ok(plain) => plain,
                         Err(error) => return Step::failed(None, &error.to_string()),
                     };
-                    let verified = match credentials.any(&plain.username) {
+                    let known = credentials.any(&plain.username);
+                    let password = plain.password.clone();
+                    // Thousands of PBKDF2 rounds: off the runtime's workers,
+                    // so a client's login never stalls other connections.
+                    let verified = tokio::task::spawn_blocking(move || match known {
                         Some((mechanism, credential)) => {
-                            credential.verify_password(mechanism, &plain.password)
+                            credential.verify_password(mechanism, &password)
                         }
                         None => {
                             // The same key derivation as for a known user,
                             // so the time taken does not tell which names
                             // exist.
                             if let Some(decoy) = decoy_credential() {
-                                let _ =
-                                    decoy.verify_password(ScramMechanism::Sha512, &plain.password);
+                                let _ = decoy.verify_password(ScramMechanism::Sha512, &password);
                             }
                             false
                         }
-                    };
+                    })
+                    .await
+                    .unwrap_or(false);
                     if verified {
                         Step::Done(Vec::new(), plain.username)
                     } else {

@@ -456,26 +456,36 @@ where
         .collect()
 }
 
-/// Takes the exclusive lock on the data directory: two brokers on one
-/// directory would corrupt each other's segments.
-fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StorageError> {
-    let path = data_dir.join(LOCK_FILE);
+/// Takes the exclusive lock on the data directory that a running broker
+/// holds, or `Ok(None)` when another process holds it: two brokers on one
+/// directory would corrupt each other's segments, and offline tools
+/// (`sediment user --data-dir`) must not write under a running broker.
+pub fn try_lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(|e| StorageError::io("open", &path, e))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-        |e| {
-            StorageError::io(
-                "lock (is another broker using this data directory?)",
-                &path,
-                e.into(),
-            )
-        },
-    )?;
-    Ok(file)
+        .open(data_dir.join(LOCK_FILE))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`try_lock_data_dir`] for the broker itself: held by another process is
+/// an error.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StorageError> {
+    let path = data_dir.join(LOCK_FILE);
+    match try_lock_data_dir(data_dir) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(StorageError::io(
+            "lock (is another broker using this data directory?)",
+            &path,
+            std::io::ErrorKind::WouldBlock.into(),
+        )),
+        Err(e) => Err(StorageError::io("lock", &path, e)),
+    }
 }
 
 /// Lists `<topic>-<partition>` directories under the data directory.

@@ -80,9 +80,11 @@ struct TopicState {
     partitions: i32,
     sticky: Option<i32>,
     open: Vec<Option<ProducerBatch>>,
-    /// Room a new batch of this topic starts with: the whole `batch_size`
-    /// once a batch filled up (no regrowth copies while records stream in),
-    /// back to `MAX_PRESIZED_BYTES` once a batch lingered out part-full.
+    /// Room a new sticky batch of this topic starts with: the whole
+    /// `batch_size` once a sticky batch filled up (no regrowth copies while
+    /// records stream in), back to `MAX_PRESIZED_BYTES` once a batch
+    /// lingered out part-full. Only the sticky partition's open batch gets
+    /// it, so at most one presized batch per topic is open at a time.
     presize: usize,
 }
 
@@ -193,7 +195,9 @@ impl Accumulator {
                 wake: false,
             });
         };
-        let partition = match (record.partition, key_hash) {
+        // Unkeyed records without a partition go where stickiness says.
+        let sticky_placed = record.partition.is_none() && key_hash.is_none();
+        let mut partition = match (record.partition, key_hash) {
             (Some(p), _) if (0..topic.partitions).contains(&p) => p,
             (Some(p), _) if metadata_fresh => {
                 return Err(ClientError::UnknownPartition {
@@ -222,22 +226,36 @@ impl Accumulator {
                 }
             },
         };
-        let index = usize::try_from(partition).unwrap_or(0);
         let mut wake = false;
-        let slot = &mut topic.open[index];
-        // Close the open batch first if this record would overflow it.
-        if let Some(open) = slot.as_ref() {
-            if open.bytes + size > self.batch_size && !open.is_empty() {
-                if let Some(full) = slot.take() {
-                    state.sealed.push_back(full);
-                    topic.presize = self.batch_size;
-                    wake = true;
-                    if topic.sticky == Some(partition) {
-                        topic.sticky = Some(self.next_sticky(partition, topic.partitions));
-                    }
-                }
+        // Close the open batch first if this record would overflow it. A
+        // sticky-placed record follows the sticky partition to its next one
+        // (as Kafka's KIP-480 partitioner does) instead of opening a batch of
+        // one record behind the full one.
+        loop {
+            let slot = &mut topic.open[usize::try_from(partition).unwrap_or(0)];
+            let overflows = slot
+                .as_ref()
+                .is_some_and(|open| open.bytes + size > self.batch_size && !open.is_empty());
+            if !overflows {
+                break;
             }
+            if let Some(full) = slot.take() {
+                state.sealed.push_back(full);
+                wake = true;
+            }
+            if topic.sticky != Some(partition) {
+                break;
+            }
+            let next = self.next_sticky(partition, topic.partitions);
+            topic.sticky = Some(next);
+            topic.presize = self.batch_size;
+            if !sticky_placed || next == partition {
+                break;
+            }
+            partition = next;
         }
+        let index = usize::try_from(partition).unwrap_or(0);
+        let slot = &mut topic.open[index];
         let batch = match slot {
             Some(batch) => batch,
             None => {
@@ -245,7 +263,11 @@ impl Accumulator {
                 state.next_id += 1;
                 state.incomplete.insert(id);
                 wake = true;
-                let capacity = topic.presize;
+                let capacity = if sticky_placed {
+                    topic.presize
+                } else {
+                    self.batch_size.min(MAX_PRESIZED_BYTES)
+                };
                 slot.insert(ProducerBatch::new(
                     id,
                     Arc::clone(&topic.name),
@@ -797,5 +819,33 @@ mod tests {
         assert_eq!(partitions[0], partitions[1]);
         assert_ne!(partitions[1], partitions[2]);
         assert_eq!(partitions[2], partitions[3]);
+    }
+
+    #[test]
+    fn given_unkeyed_record_that_fills_a_batch_then_it_opens_its_batch_on_the_next_sticky_partition(
+    ) {
+        let acc = accumulator(100, 1000);
+        let mut first = None;
+        for _ in 0..3 {
+            let record = ProducerRecord::new("t", "0123456789");
+            let size = record.estimated_size();
+            let Ok(Append::Done(_)) = acc.append(record, size, None, false).map(|a| a.append)
+            else {
+                panic!("append failed");
+            };
+            first = first.or(acc.lock().topics["t"].sticky);
+        }
+        let state = acc.lock();
+        let topic = &state.topics["t"];
+        let (Some(full), Some(now)) = (first, topic.sticky) else {
+            panic!("no sticky partition");
+        };
+        assert_ne!(full, now);
+        // The full batch was sealed and nothing is left open behind it; the
+        // third record waits in the new sticky partition's batch.
+        assert!(topic.open[usize::try_from(full).unwrap()].is_none());
+        let open = topic.open[usize::try_from(now).unwrap()].as_ref().unwrap();
+        assert_eq!(open.count, 1);
+        assert_eq!(state.sealed.len(), 1);
     }
 }
